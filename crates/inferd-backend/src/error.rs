@@ -1,0 +1,28 @@
+//! The errors an engine reports.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    #[error("cannot load model {path}: {reason}")]
+    Load { path: PathBuf, reason: String },
+
+    #[error(
+        "model {path}: {what} '{name}' has element type {onnx_type}, which inferd does not serve"
+    )]
+    UnsupportedType {
+        path: PathBuf,
+        what: &'static str,
+        name: String,
+        onnx_type: String,
+    },
+
+    #[error("model expects {expected} inputs, {actual} were given")]
+    InputCount { expected: usize, actual: usize },
+
+    #[error("the engine failed while scoring: {0}")]
+    Run(String),
+
+    #[error("the engine panicked while scoring: {0}")]
+    Panicked(String),
+}

@@ -1,0 +1,21 @@
+//! The engine boundary: small synchronous traits every engine implements, and
+//! the engines themselves (tract today).
+//!
+//! # Layout
+//! - [`engine`]: the [`Engine`], [`LoadedModel`] and [`Session`] traits.
+//! - [`error`]: [`BackendError`], the one error type engines report.
+//! - [`tract_engine`]: tract, pure Rust, the default engine.
+//! - [`onnx_signature`]: reads a model's declared inputs and outputs from its ONNX graph.
+//!
+//! Only this crate knows tract. Everything above speaks [`inferd_tensor`].
+//! The traits are synchronous on purpose: engines run on dedicated OS
+//! threads owned by the engine crate, never on async executors.
+
+pub mod engine;
+pub mod error;
+pub mod onnx_signature;
+pub mod tract_engine;
+
+pub use engine::{Engine, LoadedModel, Session};
+pub use error::BackendError;
+pub use tract_engine::TractEngine;

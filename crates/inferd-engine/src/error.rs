@@ -1,0 +1,45 @@
+//! Engine-side errors: why a scoring call or a model load failed.
+
+use std::time::Duration;
+
+use inferd_backend::BackendError;
+use inferd_registry::RegistryError;
+
+/// Why a scoring call produced no outputs.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("the model's queue is full ({capacity} requests waiting); retry later")]
+    QueueFull { capacity: usize },
+
+    #[error("Scoring timeout after {} ms", .0.as_millis())]
+    Timeout(Duration),
+
+    #[error("the model's workers have stopped")]
+    Stopped,
+
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+}
+
+/// Why a model could not be served.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+
+    #[error("model {model}: {reason}")]
+    NoModelFile { model: String, reason: String },
+
+    #[error("model {model}: {source}")]
+    Backend {
+        model: String,
+        #[source]
+        source: BackendError,
+    },
+
+    #[error("model {model}: cannot start its workers: {reason}")]
+    Workers { model: String, reason: String },
+
+    #[error("model '{0}' is listed twice")]
+    Duplicate(String),
+}

@@ -1,0 +1,23 @@
+//! Loaded models and the threads that run them.
+//!
+//! # Layout
+//! - [`executor`]: an [`Executor`] per model: dedicated OS threads, each with
+//!   its own engine session, fed by a bounded queue; answers through a oneshot.
+//! - [`served`]: a [`ServedModel`] (identity, signature, executor) and the
+//!   [`ModelSet`] the server routes into.
+//! - [`loader`]: resolves `name[:version]` in the registry, finds the ONNX
+//!   file and loads it with an engine.
+//! - [`error`]: [`EngineError`] (scoring) and [`LoadError`] (start-up).
+//!
+//! Inference never runs on an async runtime's threads: the async side only
+//! enqueues a job and awaits its oneshot, with a bound on the wait.
+
+pub mod error;
+pub mod executor;
+pub mod loader;
+pub mod served;
+
+pub use error::{EngineError, LoadError};
+pub use executor::{Executor, ExecutorOptions};
+pub use loader::load_models;
+pub use served::{ModelSet, ServedModel};

@@ -1,0 +1,88 @@
+//! From `name[:version]` to a running model: resolve in the registry, find
+//! the ONNX file, load it once, start its workers.
+
+use std::path::{Path, PathBuf};
+
+use inferd_backend::Engine;
+use inferd_registry::{ModelRef, Registry};
+
+use crate::{Executor, ExecutorOptions, LoadError, ModelSet, ServedModel};
+
+/// Loads every model in `refs` (in order; the first is the default).
+pub fn load_models(
+    registry: &Registry,
+    refs: &[ModelRef],
+    engine: &dyn Engine,
+    options: ExecutorOptions,
+) -> Result<ModelSet, LoadError> {
+    let mut models: Vec<ServedModel> = Vec::with_capacity(refs.len());
+    for reference in refs {
+        if models.iter().any(|m| m.name == reference.name) {
+            return Err(LoadError::Duplicate(reference.name.clone()));
+        }
+        models.push(load_one(registry, reference, engine, options)?);
+    }
+    Ok(ModelSet::new(models))
+}
+
+fn load_one(
+    registry: &Registry,
+    reference: &ModelRef,
+    engine: &dyn Engine,
+    options: ExecutorOptions,
+) -> Result<ServedModel, LoadError> {
+    let entry = registry.get(reference)?;
+    let label = format!("{}:{}", entry.name, entry.version);
+    let file = onnx_file(&entry.model_path()).map_err(|reason| LoadError::NoModelFile {
+        model: label.clone(),
+        reason,
+    })?;
+    let loaded = engine.load(&file).map_err(|source| LoadError::Backend {
+        model: label.clone(),
+        source,
+    })?;
+    let executor =
+        Executor::start(&entry.name, loaded.clone(), options).map_err(|e| LoadError::Workers {
+            model: label,
+            reason: e.to_string(),
+        })?;
+    Ok(ServedModel {
+        name: entry.name,
+        version: entry.version,
+        sha256: entry.sha256,
+        engine: engine.name(),
+        signature: loaded.signature().clone(),
+        executor,
+    })
+}
+
+/// The model file itself: the registered file, or the one `.onnx` file at the
+/// top of a registered folder.
+fn onnx_file(path: &Path) -> Result<PathBuf, String> {
+    if path.is_file() {
+        return Ok(path.to_owned());
+    }
+    let entries =
+        std::fs::read_dir(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let mut found: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "onnx"))
+        .collect();
+    match found.len() {
+        1 => Ok(found.remove(0)),
+        0 => Err(format!("no .onnx file in {}", path.display())),
+        _ => {
+            found.sort();
+            let names: Vec<_> = found
+                .iter()
+                .filter_map(|p| p.file_name()?.to_str())
+                .collect();
+            Err(format!(
+                "several .onnx files in {} ({}); register one model per name",
+                path.display(),
+                names.join(", ")
+            ))
+        }
+    }
+}

@@ -1,0 +1,31 @@
+//! The model registry on disk: register a file or a folder under a name, get
+//! the next version, find it again by `name[:version]`.
+//!
+//! # Layout on disk
+//! ```text
+//! <root>/<name>/<version>/model.json   metadata: tags, description, created_at, hashes
+//! <root>/<name>/<version>/files/...    the registered file, or the folder's contents
+//! <root>/<name>/.lock                  serialises version allocation between processes
+//! <root>/<name>/.last-version          highest version ever given, so numbers are never reused
+//! ```
+//! A version appears only by an atomic rename of a fully written staging
+//! folder, so readers never see half a registration. Anything else under the
+//! root (dot-folders, files, folders without versions) is ignored.
+//!
+//! # Modules
+//! - [`name`]: model names and `name[:version]` references.
+//! - [`metadata`]: what `model.json` holds.
+//! - [`registry`]: the [`Registry`] itself.
+//! - [`copy`]: copying and hashing the registered files.
+#![forbid(unsafe_code)]
+
+pub mod copy;
+pub mod error;
+pub mod metadata;
+pub mod name;
+pub mod registry;
+
+pub use error::RegistryError;
+pub use metadata::{FileEntry, ModelKind, ModelVersion};
+pub use name::{ModelRef, validate_name};
+pub use registry::{Registration, Registry};

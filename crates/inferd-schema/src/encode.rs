@@ -1,0 +1,95 @@
+//! Output tensors to the response body: one output gives its values as
+//! nested lists; several give an object keyed by output name, in the
+//! model's order. Floats are written in their shortest exact form
+//! (`4042.264`, not `4042.26416015625` for a float32), and non-finite values,
+//! which JSON cannot carry, as `null`.
+
+use serde::Serialize;
+
+use inferd_tensor::{Tensor, TensorSpec, for_each_data};
+
+/// Writes the response body for `outputs`, described by `specs`.
+pub fn encode_outputs(outputs: &[Tensor], specs: &[TensorSpec]) -> Vec<u8> {
+    let mut out =
+        Vec::with_capacity(64 + outputs.iter().map(|t| t.data().len() * 12).sum::<usize>());
+    if let [only] = outputs {
+        write_tensor(&mut out, only);
+        return out;
+    }
+    out.push(b'{');
+    for (index, (tensor, spec)) in outputs.iter().zip(specs).enumerate() {
+        if index > 0 {
+            out.push(b',');
+        }
+        serde_json::to_writer(&mut out, &spec.name).expect("writing to a Vec cannot fail");
+        out.push(b':');
+        write_tensor(&mut out, tensor);
+    }
+    out.push(b'}');
+    out
+}
+
+fn write_tensor(out: &mut Vec<u8>, tensor: &Tensor) {
+    for_each_data!(tensor.data(), values => write_nested(out, tensor.shape(), values))
+}
+
+fn write_nested<T: Serialize>(out: &mut Vec<u8>, shape: &[usize], values: &[T]) {
+    match shape.split_first() {
+        None => {
+            serde_json::to_writer(&mut *out, &values[0]).expect("writing to a Vec cannot fail");
+        }
+        Some((&len, rest)) => {
+            let stride: usize = rest.iter().product();
+            out.push(b'[');
+            for i in 0..len {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_nested(out, rest, &values[i * stride..(i + 1) * stride]);
+            }
+            out.push(b']');
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use inferd_tensor::{DType, TensorData};
+
+    fn spec(name: &str) -> TensorSpec {
+        TensorSpec {
+            name: name.into(),
+            dtype: DType::F32,
+            shape: None,
+        }
+    }
+
+    fn text(outputs: &[Tensor], specs: &[TensorSpec]) -> String {
+        String::from_utf8(encode_outputs(outputs, specs)).unwrap()
+    }
+
+    #[test]
+    fn one_output_is_its_values() {
+        let t = Tensor::new(vec![2], TensorData::F32(vec![4042.264, 0.5])).unwrap();
+        assert_eq!(text(&[t], &[spec("predictions")]), "[4042.264,0.5]");
+    }
+
+    #[test]
+    fn nesting_follows_the_shape() {
+        let t = Tensor::new(vec![2, 1, 2], TensorData::I64(vec![1, 2, 3, 4])).unwrap();
+        assert_eq!(text(&[t], &[spec("x")]), "[[[1,2]],[[3,4]]]");
+        let scalar = Tensor::new(vec![], TensorData::Bool(vec![true])).unwrap();
+        assert_eq!(text(&[scalar], &[spec("x")]), "true");
+    }
+
+    #[test]
+    fn several_outputs_are_an_object_in_model_order() {
+        let label = Tensor::new(vec![1], TensorData::I64(vec![3])).unwrap();
+        let probs = Tensor::new(vec![1, 2], TensorData::F32(vec![0.25, f32::NAN])).unwrap();
+        assert_eq!(
+            text(&[label, probs], &[spec("label"), spec("probabilities")]),
+            r#"{"label":[3],"probabilities":[[0.25,null]]}"#
+        );
+    }
+}

@@ -1,0 +1,23 @@
+//! Between JSON and tensors: parse a scoring request, check its data against
+//! the model's signature while turning it into tensors, and write the model's
+//! outputs back as JSON.
+//!
+//! # Layout
+//! - [`request`]: the request envelope (`{"data": ...}` body, or `?data=` query).
+//! - [`decode`]: a JSON value to one tensor per model input, checked element by element.
+//! - [`encode`]: output tensors to the response body.
+//! - [`error`]: [`SchemaError`], each variant a message a client can act on.
+//!
+//! Every rejection names where the problem is (`data[0][3]`), what the model
+//! expects and what was received. Nothing here panics on any input.
+#![forbid(unsafe_code)]
+
+pub mod decode;
+pub mod encode;
+pub mod error;
+pub mod request;
+
+pub use decode::decode_inputs;
+pub use encode::encode_outputs;
+pub use error::SchemaError;
+pub use request::{DATA_FIELD, data_from_body, data_from_query};

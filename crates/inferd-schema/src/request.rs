@@ -1,0 +1,147 @@
+//! The request envelope: where the data sits in a body or a query string.
+
+use serde_json::{Map, Value};
+
+use crate::SchemaError;
+use crate::error::json_kind;
+
+/// The field that holds the model's input, as in the contract.
+pub const DATA_FIELD: &str = "data";
+
+/// The `data` value of a POST body. Other top-level keys are allowed and
+/// ignored, as the original server does.
+pub fn data_from_body(body: &[u8]) -> Result<Value, SchemaError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(SchemaError::EmptyBody);
+    }
+    if let Err(e) = std::str::from_utf8(body) {
+        return Err(SchemaError::InvalidUtf8 {
+            offset: e.valid_up_to(),
+        });
+    }
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| SchemaError::MalformedJson(e.to_string()))?;
+    take_data(value)
+}
+
+/// The `data` value of a query string (`?data=[[1,2]]`): each parameter is
+/// percent-decoded and parsed as JSON, as the original server does.
+pub fn data_from_query(query: &str) -> Result<Value, SchemaError> {
+    let mut fields = Map::new();
+    for (name, text) in form_urlencoded_pairs(query) {
+        let value: Value =
+            serde_json::from_str(&text).map_err(|e| SchemaError::MalformedQuery {
+                name: name.clone(),
+                reason: e.to_string(),
+            })?;
+        fields.insert(name, value);
+    }
+    take_data(Value::Object(fields))
+}
+
+fn take_data(value: Value) -> Result<Value, SchemaError> {
+    match value {
+        Value::Object(mut fields) => fields
+            .remove(DATA_FIELD)
+            .ok_or(SchemaError::MissingData(DATA_FIELD)),
+        other => Err(SchemaError::NotAnObject {
+            received: json_kind(&other),
+        }),
+    }
+}
+
+/// `application/x-www-form-urlencoded` pairs, without the `+`-means-space
+/// rule: a JSON exponent such as `1e+5` must survive.
+fn form_urlencoded_pairs(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
+    query
+        .split('&')
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            let (name, value) = part.split_once('=').unwrap_or((part, ""));
+            (percent_decode(name), percent_decode(value))
+        })
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let decoded = (bytes[i] == b'%' && i + 2 < bytes.len())
+            .then(|| std::str::from_utf8(&bytes[i + 1..i + 3]).ok())
+            .flatten()
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match decoded {
+            Some(byte) => {
+                out.push(byte);
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn body_data_is_taken_and_extra_keys_ignored() {
+        let data = data_from_body(br#"{"data": [[1, 2]], "extra": true}"#).unwrap();
+        assert_eq!(data, json!([[1, 2]]));
+    }
+
+    #[test]
+    fn body_errors_say_what_is_wrong() {
+        assert_eq!(data_from_body(b"").unwrap_err(), SchemaError::EmptyBody);
+        assert_eq!(data_from_body(b"  \n").unwrap_err(), SchemaError::EmptyBody);
+        assert_eq!(
+            data_from_body(b"{\"data\": \"\xff\"}").unwrap_err(),
+            SchemaError::InvalidUtf8 { offset: 10 }
+        );
+        assert!(matches!(
+            data_from_body(b"{\"data\": [1,"),
+            Err(SchemaError::MalformedJson(_))
+        ));
+        assert!(matches!(
+            data_from_body(b"{\"data\": NaN}"),
+            Err(SchemaError::MalformedJson(_))
+        ));
+        assert_eq!(
+            data_from_body(b"[[1]]").unwrap_err(),
+            SchemaError::NotAnObject { received: "a list" }
+        );
+        assert_eq!(
+            data_from_body(b"{\"x\": 1}").unwrap_err(),
+            SchemaError::MissingData("data")
+        );
+    }
+
+    #[test]
+    fn query_parameters_are_json() {
+        let data = data_from_query("data=%5B%5B1,2.5e+1%5D%5D&other=1").unwrap();
+        assert_eq!(data, json!([[1.0, 25.0]]));
+        assert_eq!(
+            data_from_query("").unwrap_err(),
+            SchemaError::MissingData("data")
+        );
+        assert!(matches!(
+            data_from_query("data=[[1,"),
+            Err(SchemaError::MalformedQuery { .. })
+        ));
+        // A stray '%' is kept as it is, and then fails as JSON, not as a panic.
+        assert!(matches!(
+            data_from_query("data=%"),
+            Err(SchemaError::MalformedQuery { .. })
+        ));
+        assert!(matches!(
+            data_from_query("data=%4"),
+            Err(SchemaError::MalformedQuery { .. })
+        ));
+    }
+}

@@ -1,0 +1,62 @@
+//! The tower service every connection runs: request ids around the router.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::{Request, Response};
+use hyper::body::Incoming;
+
+use crate::request_id::RequestIds;
+use crate::response::{self, Body};
+use crate::{AppState, routes};
+
+/// The whole HTTP application. Cheap to clone: one per connection.
+#[derive(Clone)]
+pub struct App {
+    state: Arc<AppState>,
+}
+
+impl App {
+    pub fn new(state: Arc<AppState>) -> App {
+        App { state }
+    }
+
+    pub fn state(&self) -> &Arc<AppState> {
+        &self.state
+    }
+
+    /// Answers one request. Never fails: every error is a response.
+    pub async fn handle(&self, request: Request<Incoming>) -> Response<Body> {
+        let ids = match RequestIds::from_headers(request.headers()) {
+            Ok(ids) => ids,
+            Err(refused) => {
+                let mut response = response::error(&refused);
+                RequestIds::fresh().write_to(response.headers_mut());
+                return response;
+            }
+        };
+        let mut response = routes::route(&self.state, request)
+            .await
+            .unwrap_or_else(|e| response::error(&e));
+        ids.write_to(response.headers_mut());
+        response
+    }
+}
+
+impl tower::Service<Request<Incoming>> for App {
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<Incoming>) -> Self::Future {
+        let app = self.clone();
+        Box::pin(async move { Ok(app.handle(request).await) })
+    }
+}

@@ -1,0 +1,31 @@
+//! The HTTP face of inferd: hyper 1 on tokio, one tower service.
+//!
+//! # Layout
+//! - [`serve`]: the accept loop with graceful drain ([`serve()`]); tests and
+//!   the binary both enter here with a bound listener and a shutdown future.
+//! - [`app`]: the tower service: request ids around the router.
+//! - [`routes`]: which path and method go where.
+//! - [`score`]: the scoring handler: content type, body, decode, engine, encode.
+//! - [`body`]: reading a body under a size limit.
+//! - [`request_id`]: the `x-request-id` family of headers.
+//! - [`error`]: [`ApiError`], the one place errors become HTTP statuses.
+//! - [`response`]: small builders for JSON and text responses.
+//! - [`state`]: [`AppState`]: options and the models, once loaded.
+//!
+//! Only this crate knows hyper. Handlers never block: scoring is handed to
+//! the engine's own threads and awaited with a bound.
+
+pub mod app;
+pub mod body;
+pub mod error;
+pub mod request_id;
+pub mod response;
+pub mod routes;
+pub mod score;
+pub mod serve;
+pub mod state;
+
+pub use app::App;
+pub use error::ApiError;
+pub use serve::serve;
+pub use state::{AppState, ServerOptions};

@@ -1,0 +1,54 @@
+//! Small builders for the responses the server sends.
+
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode, header};
+use http_body_util::Full;
+
+use crate::ApiError;
+
+pub type Body = Full<Bytes>;
+
+pub fn json(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
+    with_type(status, "application/json", body)
+}
+
+pub fn text(status: StatusCode, body: &'static str) -> Response<Body> {
+    with_type(status, "text/plain; charset=utf-8", body)
+}
+
+pub fn empty(status: StatusCode) -> Response<Body> {
+    let mut response = Response::new(Body::default());
+    *response.status_mut() = status;
+    response
+}
+
+fn with_type(
+    status: StatusCode,
+    content_type: &'static str,
+    body: impl Into<Bytes>,
+) -> Response<Body> {
+    let mut response = Response::new(Full::new(body.into()));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+/// `{"message": "..."}` with the error's status and, where it applies,
+/// `Retry-After` and `Allow`.
+pub fn error(err: &ApiError) -> Response<Body> {
+    let body = serde_json::json!({ "message": err.to_string() });
+    let mut response = json(
+        err.status(),
+        serde_json::to_vec(&body).expect("a JSON value serialises"),
+    );
+    let headers = response.headers_mut();
+    if let Some(seconds) = err.retry_after() {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    if let ApiError::MethodNotAllowed { allow } = err {
+        headers.insert(header::ALLOW, HeaderValue::from_static(allow));
+    }
+    response
+}

@@ -1,0 +1,118 @@
+//! Which path and method go where.
+//!
+//! | path | methods |
+//! | --- | --- |
+//! | `/` | GET, HEAD: liveness, `Healthy` |
+//! | `/ready` | GET, HEAD: 200 once every model is loaded, 503 before |
+//! | `/score` | POST, GET, OPTIONS: the default model |
+//! | `/models/{name}/score` | the same, for a named model |
+//! | `/models/{name}/versions/{v}/score` | the same, for that version only |
+
+use std::sync::Arc;
+
+use http::{Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use inferd_engine::{ModelSet, ServedModel};
+
+use crate::response::{self, Body};
+use crate::{ApiError, AppState, score};
+
+const PROBE_METHODS: &str = "GET, HEAD";
+
+pub async fn route(
+    state: &AppState,
+    request: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    let path = request.uri().path();
+    match path {
+        "/" => {
+            probe_method(request.method())?;
+            Ok(response::text(StatusCode::OK, "Healthy"))
+        }
+        "/ready" => {
+            probe_method(request.method())?;
+            ready(state)?;
+            Ok(response::json(StatusCode::OK, r#"{"status":"ready"}"#))
+        }
+        "/score" => {
+            score::check_method(request.method())?;
+            let model = ready(state)?.default_model().clone();
+            score::handle(state, model, request).await
+        }
+        _ => match path.strip_prefix("/models/").map(model_path) {
+            Some(Some((name, version))) => {
+                score::check_method(request.method())?;
+                let model = find(ready(state)?, name, version)?;
+                score::handle(state, model, request).await
+            }
+            _ => Err(ApiError::RouteNotFound),
+        },
+    }
+}
+
+fn probe_method(method: &Method) -> Result<(), ApiError> {
+    match *method {
+        Method::GET | Method::HEAD => Ok(()),
+        _ => Err(ApiError::MethodNotAllowed {
+            allow: PROBE_METHODS,
+        }),
+    }
+}
+
+fn ready(state: &AppState) -> Result<&ModelSet, ApiError> {
+    state.models().ok_or(ApiError::NotReady)
+}
+
+/// `{name}/score` or `{name}/versions/{v}/score`; the version stays text so
+/// a bad one is reported as not served rather than as an unknown route.
+fn model_path(rest: &str) -> Option<(&str, Option<&str>)> {
+    let parts: Vec<&str> = rest.split('/').collect();
+    match parts.as_slice() {
+        [name, "score"] if !name.is_empty() => Some((name, None)),
+        [name, "versions", version, "score"] if !name.is_empty() => Some((name, Some(version))),
+        _ => None,
+    }
+}
+
+fn find(
+    models: &ModelSet,
+    name: &str,
+    version: Option<&str>,
+) -> Result<Arc<ServedModel>, ApiError> {
+    let model = models
+        .find(name, None)
+        .ok_or_else(|| ApiError::ModelNotFound(name.to_owned()))?;
+    match version {
+        None => Ok(model.clone()),
+        Some(asked) if asked.parse::<u32>().ok() == Some(model.version) => Ok(model.clone()),
+        Some(asked) => Err(ApiError::VersionNotServed {
+            name: name.to_owned(),
+            asked: asked.to_owned(),
+            served: model.version,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_paths_parse() {
+        assert_eq!(model_path("ridge/score"), Some(("ridge", None)));
+        assert_eq!(
+            model_path("ridge/versions/2/score"),
+            Some(("ridge", Some("2")))
+        );
+        for bad in [
+            "",
+            "/score",
+            "ridge",
+            "ridge/score/",
+            "ridge/versions/score",
+            "a/b/score",
+        ] {
+            assert_eq!(model_path(bad), None, "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! The scoring handler: from a request to the model's outputs as JSON.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::{HeaderName, HeaderValue, Method, Request, Response, StatusCode, header};
+use hyper::body::Incoming;
+use inferd_engine::ServedModel;
+use inferd_schema::{data_from_body, data_from_query, decode_inputs, encode_outputs};
+use inferd_tensor::Tensor;
+
+use crate::body::read_limited;
+use crate::response::{self, Body};
+use crate::{ApiError, AppState};
+
+const SCORE_METHODS: &str = "GET, POST, OPTIONS";
+const RUN_FN_EXEC_MS: HeaderName = HeaderName::from_static("x-ms-run-fn-exec-ms");
+const RUN_FUNCTION_FAILED: HeaderName = HeaderName::from_static("x-ms-run-function-failed");
+
+/// Bodies above this size are decoded on the blocking pool, so one large
+/// request does not stall the async threads that serve everyone else.
+const INLINE_DECODE_LIMIT: usize = 256 * 1024;
+
+pub fn check_method(method: &Method) -> Result<(), ApiError> {
+    match *method {
+        Method::GET | Method::POST | Method::OPTIONS => Ok(()),
+        _ => Err(ApiError::MethodNotAllowed {
+            allow: SCORE_METHODS,
+        }),
+    }
+}
+
+pub async fn handle(
+    state: &AppState,
+    model: Arc<ServedModel>,
+    request: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    if request.method() == Method::OPTIONS {
+        let mut response = response::empty(StatusCode::OK);
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static(SCORE_METHODS));
+        return Ok(response);
+    }
+    let result = score(state, model, request).await;
+    let failed = matches!(result, Err(ApiError::Engine(_)));
+    let mut response = result.unwrap_or_else(|e| response::error(&e));
+    response.headers_mut().insert(
+        RUN_FUNCTION_FAILED,
+        HeaderValue::from_static(if failed { "True" } else { "False" }),
+    );
+    Ok(response)
+}
+
+async fn score(
+    state: &AppState,
+    model: Arc<ServedModel>,
+    request: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    let inputs = if request.method() == Method::GET {
+        let data = data_from_query(request.uri().query().unwrap_or(""))?;
+        decode_inputs(&data, &model.signature.inputs)?
+    } else {
+        if !is_json(request.headers()) {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let (parts, body) = request.into_parts();
+        let body = read_limited(&parts.headers, body, state.options.max_body_bytes).await?;
+        if body.len() <= INLINE_DECODE_LIMIT {
+            decode(&body, &model)?
+        } else {
+            let model = model.clone();
+            tokio::task::spawn_blocking(move || decode(&body, &model))
+                .await
+                .map_err(|e| ApiError::BodyRead(format!("decoding stopped: {e}")))??
+        }
+    };
+    let started = Instant::now();
+    let outputs = model.score(inputs).await?;
+    let body = encode_outputs(&outputs, &model.signature.outputs);
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let mut response = response::json(StatusCode::OK, body);
+    if let Ok(value) = HeaderValue::from_str(&format!("{elapsed_ms:.3}")) {
+        response.headers_mut().insert(RUN_FN_EXEC_MS, value);
+    }
+    Ok(response)
+}
+
+fn decode(body: &[u8], model: &ServedModel) -> Result<Vec<Tensor>, ApiError> {
+    let data = data_from_body(body)?;
+    Ok(decode_inputs(&data, &model.signature.inputs)?)
+}
+
+/// `application/json`, or any `+json` type, with any parameters.
+fn is_json(headers: &http::HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_type(value: &str) -> http::HeaderMap {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_str(value).unwrap());
+        headers
+    }
+
+    #[test]
+    fn json_content_types_are_recognised() {
+        for ok in [
+            "application/json",
+            "Application/JSON; charset=utf-8",
+            "application/vnd.api+json",
+        ] {
+            assert!(is_json(&with_type(ok)), "{ok}");
+        }
+        for bad in [
+            "text/plain",
+            "application/x-www-form-urlencoded",
+            "application/octet-stream",
+            "json",
+        ] {
+            assert!(!is_json(&with_type(bad)), "{bad}");
+        }
+        assert!(!is_json(&http::HeaderMap::new()));
+    }
+}

@@ -1,0 +1,52 @@
+//! What every request can see: the server's options and the models.
+
+use std::sync::{Arc, OnceLock};
+
+use inferd_engine::ModelSet;
+
+/// Limits and switches of the HTTP layer.
+#[derive(Debug, Clone, Copy)]
+pub struct ServerOptions {
+    /// Largest request body accepted, checked while reading (413 past it).
+    pub max_body_bytes: usize,
+}
+
+impl Default for ServerOptions {
+    fn default() -> ServerOptions {
+        ServerOptions {
+            max_body_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+/// Shared by all connections. The models are set once, when loaded: until
+/// then the server is live (`GET /` answers) but not ready.
+pub struct AppState {
+    pub options: ServerOptions,
+    models: OnceLock<ModelSet>,
+}
+
+impl AppState {
+    pub fn new(options: ServerOptions) -> Arc<AppState> {
+        Arc::new(AppState {
+            options,
+            models: OnceLock::new(),
+        })
+    }
+
+    /// A state that is ready from the start, with `models`.
+    pub fn with_models(options: ServerOptions, models: ModelSet) -> Arc<AppState> {
+        let state = AppState::new(options);
+        state.set_models(models);
+        state
+    }
+
+    /// Marks the server ready. Models are set once; a second call is ignored.
+    pub fn set_models(&self, models: ModelSet) {
+        let _ = self.models.set(models);
+    }
+
+    pub fn models(&self) -> Option<&ModelSet> {
+        self.models.get()
+    }
+}
