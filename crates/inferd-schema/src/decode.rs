@@ -327,7 +327,7 @@ mod tests {
         );
         assert_eq!(
             message(json!([[1e39, 1]]), &inputs),
-            "data[0][0]: input 'input' expects float32, received 1e39, which is out of range for float32"
+            "data[0][0]: input 'input' expects float32, received 1e+39, which is out of range for float32"
         );
         let bools = decode_inputs(&json!([[true, false]]), &batch_of(2, DType::Bool)).unwrap();
         assert_eq!(bools[0].data(), &TensorData::Bool(vec![true, false]));

@@ -125,7 +125,7 @@ mod tests {
     #[test]
     fn query_parameters_are_json() {
         let data = data_from_query("data=%5B%5B1,2.5e+1%5D%5D&other=1").unwrap();
-        assert_eq!(data, json!([[1.0, 25.0]]));
+        assert_eq!(data, json!([[1, 25.0]]));
         assert_eq!(
             data_from_query("").unwrap_err(),
             SchemaError::MissingData("data")
