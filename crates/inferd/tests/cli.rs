@@ -1,0 +1,172 @@
+//! The real binary: the registry commands, and `serve` from start to a
+//! scored request to a clean exit on SIGTERM.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn inferd(registry: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_inferd"))
+        .arg("--registry")
+        .arg(registry)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn repo_models() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models")
+}
+
+#[test]
+fn register_list_show_delete() {
+    let root = tempfile::tempdir().unwrap();
+    let registry = root.path().join("registry");
+    let model = repo_models().join("diabetes-ridge/1/files/model.onnx");
+    let model = model.to_str().unwrap();
+
+    let first = inferd(&registry, &["model", "register", "-n", "ridge", "-p", model, "--tag", "team=ml", "--description", "first"]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert!(stdout(&first).starts_with("registered ridge:1 "), "{}", stdout(&first));
+    let second = inferd(&registry, &["model", "register", "-n", "ridge", "-p", model]);
+    assert!(stdout(&second).starts_with("registered ridge:2 "));
+
+    let list = inferd(&registry, &["model", "list", "--json"]);
+    let list: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 2);
+
+    let show = inferd(&registry, &["model", "show", "ridge:1"]);
+    let shown: serde_json::Value = serde_json::from_slice(&show.stdout).unwrap();
+    assert_eq!(shown["version"], 1);
+    assert_eq!(shown["tags"]["team"], "ml");
+    assert_eq!(shown["description"], "first");
+    assert_eq!(shown["files"][0]["path"], "model.onnx");
+    assert!(Path::new(shown["path"].as_str().unwrap()).is_file(), "get_model_path answers the file");
+
+    let latest = inferd(&registry, &["model", "show", "ridge"]);
+    let latest: serde_json::Value = serde_json::from_slice(&latest.stdout).unwrap();
+    assert_eq!(latest["version"], 2);
+    assert_eq!(latest["sha256"], shown["sha256"], "same file, same hash");
+
+    let table = inferd(&registry, &["model", "list"]);
+    assert!(stdout(&table).contains("ridge"), "{}", stdout(&table));
+
+    let deleted = inferd(&registry, &["model", "delete", "ridge:1"]);
+    assert!(deleted.status.success());
+    let gone = inferd(&registry, &["model", "show", "ridge:1"]);
+    assert!(!gone.status.success());
+    assert!(stderr(&gone).contains("model 'ridge' has no version 1 (versions: 2)"), "{}", stderr(&gone));
+    assert!(inferd(&registry, &["model", "delete", "ridge"]).status.success());
+    assert!(stdout(&inferd(&registry, &["model", "list"])).contains("no models registered"));
+}
+
+#[test]
+fn bad_registry_input_fails_clearly() {
+    let root = tempfile::tempdir().unwrap();
+    let registry = root.path();
+    let model = repo_models().join("diabetes-ridge/1/files/model.onnx");
+    let model = model.to_str().unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (&["model", "register", "-n", "a/b", "-p", model], "invalid model name 'a/b'"),
+        (&["model", "register", "-n", "..", "-p", model], "invalid model name '..'"),
+        (&["model", "register", "-n", "m", "-p", "/no/such/file.onnx"], "cannot register /no/such/file.onnx"),
+        (&["model", "register", "-n", "m", "-p", model, "--tag", "novalue"], "invalid tag 'novalue'"),
+        (&["model", "show", "missing"], "no model named 'missing'"),
+        (&["model", "delete", "missing:3"], "no model named 'missing'"),
+        (&["model", "show", "m:zero"], "invalid model reference 'm:zero'"),
+    ];
+    for (args, message) in cases {
+        let output = inferd(registry, args);
+        assert!(!output.status.success(), "{args:?} should fail");
+        assert!(stderr(&output).contains(message), "{args:?}: {}", stderr(&output));
+    }
+}
+
+#[test]
+fn serve_fails_at_start_for_an_unknown_model() {
+    let output = Command::new(env!("CARGO_BIN_EXE_inferd"))
+        .args(["serve", "--port", "0", "--log-format", "json", "--model", "no-such-model"])
+        .arg("--registry")
+        .arg(repo_models())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("no model named 'no-such-model'"), "{}", stderr(&output));
+}
+
+/// Starts `inferd serve` on a free port and answers the port it bound.
+fn spawn_server() -> (Child, u16) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_inferd"))
+        .args(["serve", "--port", "0", "--log-format", "json"])
+        .arg("--registry")
+        .arg(repo_models())
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let port = loop {
+        let line = lines.next().expect("the server logs its address").unwrap();
+        let log: serde_json::Value = serde_json::from_str(&line).unwrap();
+        if log["fields"]["message"] == "listening" {
+            let address = log["fields"]["address"].as_str().unwrap();
+            break address.rsplit(':').next().unwrap().parse().unwrap();
+        }
+    };
+    // Keep draining the logs so the server never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    (child, port)
+}
+
+fn http(port: u16, request: &str) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+}
+
+#[test]
+fn serve_scores_the_default_model_and_exits_0_on_sigterm() {
+    let (mut child, port) = spawn_server();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !http(port, "GET /ready HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").starts_with("HTTP/1.1 200") {
+        assert!(Instant::now() < deadline, "ready within 60 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let body = r#"{"data": [[10,9,8,7,6,5,4,3,2,1]]}"#;
+    let answer = http(
+        port,
+        &format!(
+            "POST /score HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    );
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let json = answer.split("\r\n\r\n").nth(1).unwrap();
+    let value: serde_json::Value = serde_json::from_str(json).unwrap();
+    assert_eq!(value.as_array().unwrap().len(), 1, "{json}");
+
+    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "exits within 30 s of SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(0));
+}
