@@ -201,6 +201,8 @@ def response(outputs: dict[str, np.ndarray]):
 def write(out: Path, name: str, proto: onnx.ModelProto, sample: np.ndarray, cases: list[np.ndarray]) -> None:
     folder = out / name
     folder.mkdir(parents=True, exist_ok=True)
+    # skl2onnx names graphs with a random UUID; a fixed name keeps the bytes reproducible.
+    proto.graph.name = name.replace("-", "_")
     (folder / "model.onnx").write_bytes(proto.SerializeToString())
     input_name = proto.graph.input[0].name
     output_names = [o.name for o in proto.graph.output]
