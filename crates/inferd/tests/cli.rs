@@ -35,10 +35,31 @@ fn register_list_show_delete() {
     let model = repo_models().join("diabetes-ridge/1/files/model.onnx");
     let model = model.to_str().unwrap();
 
-    let first = inferd(&registry, &["model", "register", "-n", "ridge", "-p", model, "--tag", "team=ml", "--description", "first"]);
+    let first = inferd(
+        &registry,
+        &[
+            "model",
+            "register",
+            "-n",
+            "ridge",
+            "-p",
+            model,
+            "--tag",
+            "team=ml",
+            "--description",
+            "first",
+        ],
+    );
     assert!(first.status.success(), "{}", stderr(&first));
-    assert!(stdout(&first).starts_with("registered ridge:1 "), "{}", stdout(&first));
-    let second = inferd(&registry, &["model", "register", "-n", "ridge", "-p", model]);
+    assert!(
+        stdout(&first).starts_with("registered ridge:1 "),
+        "{}",
+        stdout(&first)
+    );
+    let second = inferd(
+        &registry,
+        &["model", "register", "-n", "ridge", "-p", model],
+    );
     assert!(stdout(&second).starts_with("registered ridge:2 "));
 
     let list = inferd(&registry, &["model", "list", "--json"]);
@@ -51,7 +72,10 @@ fn register_list_show_delete() {
     assert_eq!(shown["tags"]["team"], "ml");
     assert_eq!(shown["description"], "first");
     assert_eq!(shown["files"][0]["path"], "model.onnx");
-    assert!(Path::new(shown["path"].as_str().unwrap()).is_file(), "get_model_path answers the file");
+    assert!(
+        Path::new(shown["path"].as_str().unwrap()).is_file(),
+        "get_model_path answers the file"
+    );
 
     let latest = inferd(&registry, &["model", "show", "ridge"]);
     let latest: serde_json::Value = serde_json::from_slice(&latest.stdout).unwrap();
@@ -65,8 +89,16 @@ fn register_list_show_delete() {
     assert!(deleted.status.success());
     let gone = inferd(&registry, &["model", "show", "ridge:1"]);
     assert!(!gone.status.success());
-    assert!(stderr(&gone).contains("model 'ridge' has no version 1 (versions: 2)"), "{}", stderr(&gone));
-    assert!(inferd(&registry, &["model", "delete", "ridge"]).status.success());
+    assert!(
+        stderr(&gone).contains("model 'ridge' has no version 1 (versions: 2)"),
+        "{}",
+        stderr(&gone)
+    );
+    assert!(
+        inferd(&registry, &["model", "delete", "ridge"])
+            .status
+            .success()
+    );
     assert!(stdout(&inferd(&registry, &["model", "list"])).contains("no models registered"));
 }
 
@@ -77,31 +109,67 @@ fn bad_registry_input_fails_clearly() {
     let model = repo_models().join("diabetes-ridge/1/files/model.onnx");
     let model = model.to_str().unwrap();
     let cases: &[(&[&str], &str)] = &[
-        (&["model", "register", "-n", "a/b", "-p", model], "invalid model name 'a/b'"),
-        (&["model", "register", "-n", "..", "-p", model], "invalid model name '..'"),
-        (&["model", "register", "-n", "m", "-p", "/no/such/file.onnx"], "cannot register /no/such/file.onnx"),
-        (&["model", "register", "-n", "m", "-p", model, "--tag", "novalue"], "invalid tag 'novalue'"),
+        (
+            &["model", "register", "-n", "a/b", "-p", model],
+            "invalid model name 'a/b'",
+        ),
+        (
+            &["model", "register", "-n", "..", "-p", model],
+            "invalid model name '..'",
+        ),
+        (
+            &["model", "register", "-n", "m", "-p", "/no/such/file.onnx"],
+            "cannot register /no/such/file.onnx",
+        ),
+        (
+            &[
+                "model", "register", "-n", "m", "-p", model, "--tag", "novalue",
+            ],
+            "invalid tag 'novalue'",
+        ),
         (&["model", "show", "missing"], "no model named 'missing'"),
-        (&["model", "delete", "missing:3"], "no model named 'missing'"),
-        (&["model", "show", "m:zero"], "invalid model reference 'm:zero'"),
+        (
+            &["model", "delete", "missing:3"],
+            "no model named 'missing'",
+        ),
+        (
+            &["model", "show", "m:zero"],
+            "invalid model reference 'm:zero'",
+        ),
     ];
     for (args, message) in cases {
         let output = inferd(registry, args);
         assert!(!output.status.success(), "{args:?} should fail");
-        assert!(stderr(&output).contains(message), "{args:?}: {}", stderr(&output));
+        assert!(
+            stderr(&output).contains(message),
+            "{args:?}: {}",
+            stderr(&output)
+        );
     }
 }
 
 #[test]
 fn serve_fails_at_start_for_an_unknown_model() {
     let output = Command::new(env!("CARGO_BIN_EXE_inferd"))
-        .args(["serve", "--port", "0", "--log-format", "json", "--model", "no-such-model"])
+        .args([
+            "serve",
+            "--port",
+            "0",
+            "--log-format",
+            "json",
+            "--model",
+            "no-such-model",
+        ])
         .arg("--registry")
         .arg(repo_models())
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(1));
-    assert!(stderr(&output).contains("no model named 'no-such-model'"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("no model named 'no-such-model'"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 /// Starts `inferd serve` on a free port and answers the port it bound.
@@ -130,7 +198,9 @@ fn spawn_server() -> (Child, u16) {
 
 fn http(port: u16, request: &str) -> String {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     stream.write_all(request.as_bytes()).unwrap();
     let mut answer = String::new();
     stream.read_to_string(&mut answer).unwrap();
@@ -141,7 +211,12 @@ fn http(port: u16, request: &str) -> String {
 fn serve_scores_the_default_model_and_exits_0_on_sigterm() {
     let (mut child, port) = spawn_server();
     let deadline = Instant::now() + Duration::from_secs(60);
-    while !http(port, "GET /ready HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").starts_with("HTTP/1.1 200") {
+    while !http(
+        port,
+        "GET /ready HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    )
+    .starts_with("HTTP/1.1 200")
+    {
         assert!(Instant::now() < deadline, "ready within 60 s");
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -158,7 +233,10 @@ fn serve_scores_the_default_model_and_exits_0_on_sigterm() {
     let value: serde_json::Value = serde_json::from_str(json).unwrap();
     assert_eq!(value.as_array().unwrap().len(), 1, "{json}");
 
-    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(killed.success());
     let deadline = Instant::now() + Duration::from_secs(30);
     let status = loop {
