@@ -184,6 +184,29 @@ def cnn_mnist() -> tuple[onnx.ModelProto, np.ndarray, list[np.ndarray]]:
     ]
 
 
+def onehot_4() -> tuple[onnx.ModelProto, np.ndarray, list[np.ndarray]]:
+    """One-hot encoding of int64 class indices into 4 columns.
+
+    Small, but it takes integer input, and some engines (tract) panic on an
+    index out of range: the tests use it to prove a panic stays one request's 500.
+    """
+    inits = [
+        numpy_helper.from_array(np.array(4, dtype=np.int64), "depth"),
+        numpy_helper.from_array(np.array([0, 1], dtype=np.float32), "values"),
+    ]
+    node = helper.make_node("OneHot", ["indices", "depth", "values"], ["onehot"], axis=-1)
+    graph = helper.make_graph(
+        [node],
+        "onehot_4",
+        [helper.make_tensor_value_info("indices", TensorProto.INT64, [BATCH])],
+        [helper.make_tensor_value_info("onehot", TensorProto.FLOAT, [BATCH, 4])],
+        inits,
+    )
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    rows = np.array([2, 0, 3, 1, 1, 0, 2], dtype=np.int64)
+    return finish(proto, "One-hot encoding of int64 indices into 4 columns."), rows[:1], [rows[:1], rows]
+
+
 def run(model: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
@@ -233,6 +256,7 @@ MODELS = {
     "digits-classifier": digits_classifier,
     "mlp-784": mlp_784,
     "cnn-mnist": cnn_mnist,
+    "onehot-4": onehot_4,
 }
 
 

@@ -75,6 +75,11 @@ async fn cnn_mnist_matches_onnx_runtime() {
 }
 
 #[tokio::test]
+async fn onehot_4_matches_onnx_runtime() {
+    check("onehot-4").await;
+}
+
+#[tokio::test]
 async fn the_contract_example_scores() {
     let server = start(&["diabetes-ridge"]).await;
     let reply = server
