@@ -2,16 +2,18 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use futures_util::FutureExt;
 use http::{Request, Response};
 use hyper::body::Incoming;
 
 use crate::request_id::RequestIds;
 use crate::response::{self, Body};
-use crate::{AppState, routes};
+use crate::{ApiError, AppState, routes};
 
 /// The whole HTTP application. Cheap to clone: one per connection.
 #[derive(Clone)]
@@ -57,6 +59,18 @@ impl tower::Service<Request<Incoming>> for App {
 
     fn call(&mut self, request: Request<Incoming>) -> Self::Future {
         let app = self.clone();
-        Box::pin(async move { Ok(app.handle(request).await) })
+        Box::pin(async move {
+            // A bug in a handler must cost one request a 500, not the
+            // connection (and every request pipelined on it) a reset.
+            match AssertUnwindSafe(app.handle(request)).catch_unwind().await {
+                Ok(response) => Ok(response),
+                Err(_) => {
+                    tracing::error!("a request handler panicked; answered 500");
+                    let mut response = response::error(&ApiError::Internal);
+                    RequestIds::fresh().write_to(response.headers_mut());
+                    Ok(response)
+                }
+            }
+        })
     }
 }

@@ -39,6 +39,9 @@ pub enum ApiError {
     #[error("models are still loading; retry shortly")]
     NotReady,
 
+    #[error("an internal error occurred; the server logged it")]
+    Internal,
+
     #[error(transparent)]
     Schema(#[from] SchemaError),
 
@@ -58,6 +61,7 @@ impl ApiError {
             ApiError::BodyRead(_) | ApiError::Schema(_) => StatusCode::BAD_REQUEST,
             ApiError::HeaderTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::NotReady => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Engine(e) => match e {
                 EngineError::QueueFull { .. } | EngineError::Stopped => {
                     StatusCode::SERVICE_UNAVAILABLE
