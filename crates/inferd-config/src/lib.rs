@@ -1,0 +1,17 @@
+//! The deployment config and the limits inferd enforces.
+//!
+//! # Layout
+//! - [`deployment`]: [`DeploymentConfig`], the public `deploymentconfig.json`
+//!   with its field names and defaults; reading and validation.
+//! - [`limits`]: [`Limits`], the effective admission limits, each a
+//!   [`Setting`] that remembers whether it came from a flag, the
+//!   environment, the file or the default.
+//! - [`cpu`]: how many cores this container may use (cgroup quota aware).
+#![forbid(unsafe_code)]
+
+pub mod cpu;
+pub mod deployment;
+pub mod limits;
+
+pub use deployment::{ComputeType, ConfigError, DeploymentConfig};
+pub use limits::{LimitOverrides, Limits, Setting, Source};

@@ -1,0 +1,206 @@
+//! The effective admission limits. Each value comes from, in order of
+//! precedence, a flag, an environment variable, the deployment config file,
+//! or the contract's default, and remembers which.
+
+use std::fmt;
+
+use crate::DeploymentConfig;
+
+/// Where a setting's value came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    Flag,
+    Env,
+    File,
+    Default,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Source::Flag => "flag",
+            Source::Env => "env",
+            Source::File => "file",
+            Source::Default => "default",
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Setting<T> {
+    pub value: T,
+    pub source: Source,
+}
+
+/// Values given on the command line or in the environment (the caller
+/// knows which), before the file and the defaults are considered.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LimitOverrides {
+    pub max_concurrent_requests: Option<(u32, Source)>,
+    pub max_queue_wait_ms: Option<(u64, Source)>,
+    pub scoring_timeout_ms: Option<(u64, Source)>,
+    pub max_queue_length: Option<(usize, Source)>,
+    pub cpu: Option<(f64, Source)>,
+}
+
+pub const DEFAULT_MAX_CONCURRENT: u32 = 1;
+pub const DEFAULT_MAX_QUEUE_WAIT_MS: u64 = 500;
+pub const DEFAULT_SCORING_TIMEOUT_MS: u64 = 60_000;
+pub const DEFAULT_MAX_QUEUE_LENGTH: usize = 1024;
+pub const DEFAULT_CPU: f64 = 0.1;
+
+/// The limits in force.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct Limits {
+    pub max_concurrent_requests: Setting<u32>,
+    pub max_queue_wait_ms: Setting<u64>,
+    pub scoring_timeout_ms: Setting<u64>,
+    pub max_queue_length: Setting<usize>,
+    pub cpu: Setting<f64>,
+    /// Cores this container may use (machine, capped by the cgroup quota).
+    pub container_cores: usize,
+}
+
+fn pick<T: Copy>(given: Option<(T, Source)>, file: Option<T>, default: T) -> Setting<T> {
+    match (given, file) {
+        (Some((value, source)), _) => Setting { value, source },
+        (None, Some(value)) => Setting {
+            value,
+            source: Source::File,
+        },
+        (None, None) => Setting {
+            value: default,
+            source: Source::Default,
+        },
+    }
+}
+
+impl Limits {
+    /// Resolves the limits; values given by flag or environment are checked
+    /// here (the file's were checked when it was read).
+    pub fn resolve(
+        overrides: &LimitOverrides,
+        file: Option<&DeploymentConfig>,
+        container_cores: usize,
+    ) -> Result<Limits, String> {
+        let from_file = |f: fn(&DeploymentConfig) -> Option<u64>| file.and_then(f);
+        let limits = Limits {
+            max_concurrent_requests: pick(
+                overrides.max_concurrent_requests,
+                file.and_then(|c| c.max_concurrent_requests_per_container),
+                DEFAULT_MAX_CONCURRENT,
+            ),
+            max_queue_wait_ms: pick(
+                overrides.max_queue_wait_ms,
+                from_file(|c| c.max_queue_wait_ms),
+                DEFAULT_MAX_QUEUE_WAIT_MS,
+            ),
+            scoring_timeout_ms: pick(
+                overrides.scoring_timeout_ms,
+                from_file(|c| c.scoring_timeout_ms),
+                DEFAULT_SCORING_TIMEOUT_MS,
+            ),
+            max_queue_length: pick(overrides.max_queue_length, None, DEFAULT_MAX_QUEUE_LENGTH),
+            cpu: pick(
+                overrides.cpu,
+                file.and_then(|c| c.container_resource_requirements.cpu),
+                DEFAULT_CPU,
+            ),
+            container_cores: container_cores.max(1),
+        };
+        if limits.max_concurrent_requests.value == 0 {
+            return Err(format!("maxConcurrentRequestsPerContainer ({}) must be at least 1", limits.max_concurrent_requests.source));
+        }
+        if limits.scoring_timeout_ms.value == 0 {
+            return Err(format!("scoringTimeoutMs ({}) must be at least 1", limits.scoring_timeout_ms.source));
+        }
+        if !(limits.cpu.value.is_finite() && limits.cpu.value > 0.0) {
+            return Err(format!("cpu ({}) must be above 0, got {}", limits.cpu.source, limits.cpu.value));
+        }
+        Ok(limits)
+    }
+
+    /// Engine worker threads per model: as many as may score at once, but
+    /// never more than the container's cores, nor than the CPU requested
+    /// (rounded up) when a CPU figure was given. At least one.
+    pub fn engine_threads(&self) -> usize {
+        let mut threads = (self.max_concurrent_requests.value as usize).min(self.container_cores);
+        if self.cpu.source != Source::Default {
+            threads = threads.min(self.cpu.value.ceil() as usize);
+        }
+        threads.max(1)
+    }
+
+    /// `name = value (source)` lines, for `inferd config show` and the start-up log.
+    pub fn report(&self) -> Vec<(&'static str, String, Source)> {
+        vec![
+            (
+                "maxConcurrentRequestsPerContainer",
+                self.max_concurrent_requests.value.to_string(),
+                self.max_concurrent_requests.source,
+            ),
+            ("maxQueueWaitMs", self.max_queue_wait_ms.value.to_string(), self.max_queue_wait_ms.source),
+            ("scoringTimeoutMs", self.scoring_timeout_ms.value.to_string(), self.scoring_timeout_ms.source),
+            ("maxQueueLength", self.max_queue_length.value.to_string(), self.max_queue_length.source),
+            ("containerResourceRequirements.cpu", self.cpu.value.to_string(), self.cpu.source),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(text: &str) -> DeploymentConfig {
+        DeploymentConfig::from_json(text, "f").unwrap()
+    }
+
+    #[test]
+    fn flag_beats_env_beats_file_beats_default() {
+        let config = file(r#"{"maxQueueWaitMs": 50, "scoringTimeoutMs": 900, "maxConcurrentRequestsPerContainer": 3}"#);
+        let overrides = LimitOverrides {
+            max_queue_wait_ms: Some((10, Source::Flag)),
+            scoring_timeout_ms: Some((20, Source::Env)),
+            ..LimitOverrides::default()
+        };
+        let limits = Limits::resolve(&overrides, Some(&config), 8).unwrap();
+        assert_eq!(limits.max_queue_wait_ms, Setting { value: 10, source: Source::Flag });
+        assert_eq!(limits.scoring_timeout_ms, Setting { value: 20, source: Source::Env });
+        assert_eq!(limits.max_concurrent_requests, Setting { value: 3, source: Source::File });
+        assert_eq!(limits.max_queue_length.source, Source::Default);
+
+        let defaults = Limits::resolve(&LimitOverrides::default(), None, 8).unwrap();
+        assert_eq!(defaults.max_concurrent_requests.value, 1);
+        assert_eq!(defaults.max_queue_wait_ms.value, 500);
+        assert_eq!(defaults.scoring_timeout_ms.value, 60_000);
+    }
+
+    #[test]
+    fn engine_threads_never_exceed_cores_or_the_cpu_asked() {
+        let threads = |text: &str, cores| Limits::resolve(&LimitOverrides::default(), Some(&file(text)), cores).unwrap().engine_threads();
+        assert_eq!(threads("{}", 8), 1);
+        assert_eq!(threads(r#"{"maxConcurrentRequestsPerContainer": 4}"#, 8), 4, "default cpu is a request, not a cap");
+        assert_eq!(threads(r#"{"maxConcurrentRequestsPerContainer": 4}"#, 2), 2);
+        assert_eq!(
+            threads(r#"{"maxConcurrentRequestsPerContainer": 4, "containerResourceRequirements": {"cpu": 1.5}}"#, 8),
+            2
+        );
+        assert_eq!(
+            threads(r#"{"maxConcurrentRequestsPerContainer": 4, "containerResourceRequirements": {"cpu": 0.1}}"#, 8),
+            1
+        );
+    }
+
+    #[test]
+    fn bad_overrides_are_refused() {
+        let zero = LimitOverrides {
+            max_concurrent_requests: Some((0, Source::Flag)),
+            ..LimitOverrides::default()
+        };
+        assert_eq!(
+            Limits::resolve(&zero, None, 2).unwrap_err(),
+            "maxConcurrentRequestsPerContainer (flag) must be at least 1"
+        );
+    }
+}
