@@ -208,6 +208,7 @@ async fn only_json_content_types_are_accepted() {
 async fn small_limit_server() -> common::TestServer {
     let options = ServerOptions {
         max_body_bytes: 1024,
+        ..ServerOptions::default()
     };
     start_with(&["diabetes-ridge"], options, ExecutorOptions::default()).await
 }

@@ -19,7 +19,11 @@ pub enum ConfigError {
     },
 
     #[error("deployment config {path}: {field}: {reason}")]
-    Invalid { path: String, field: String, reason: String },
+    Invalid {
+        path: String,
+        field: String,
+        reason: String,
+    },
 }
 
 /// Where the service is deployed. Values are matched without regard to case
@@ -166,19 +170,26 @@ impl DeploymentConfig {
     /// Parses and validates JSON text; `origin` names it in errors.
     pub fn from_json(text: &str, origin: &str) -> Result<DeploymentConfig, ConfigError> {
         let mut deserializer = serde_json::Deserializer::from_str(text);
-        let config: DeploymentConfig = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
-            let field = e.path().to_string();
-            ConfigError::Invalid {
+        let config: DeploymentConfig = serde_path_to_error::deserialize(&mut deserializer)
+            .map_err(|e| {
+                let field = e.path().to_string();
+                ConfigError::Invalid {
+                    path: origin.to_owned(),
+                    field: if field == "." {
+                        "(top level)".to_owned()
+                    } else {
+                        field
+                    },
+                    reason: e.into_inner().to_string(),
+                }
+            })?;
+        config
+            .validate()
+            .map_err(|(field, reason)| ConfigError::Invalid {
                 path: origin.to_owned(),
-                field: if field == "." { "(top level)".to_owned() } else { field },
-                reason: e.into_inner().to_string(),
-            }
-        })?;
-        config.validate().map_err(|(field, reason)| ConfigError::Invalid {
-            path: origin.to_owned(),
-            field: field.to_owned(),
-            reason,
-        })?;
+                field: field.to_owned(),
+                reason,
+            })?;
         Ok(config)
     }
 
@@ -187,36 +198,82 @@ impl DeploymentConfig {
         let resources = &self.container_resource_requirements;
         let (cpu, memory) = (resources.cpu(), resources.memory_in_gb());
         if !(cpu.is_finite() && cpu > 0.0) {
-            return Err(("containerResourceRequirements.cpu", format!("must be above 0, got {cpu}")));
+            return Err((
+                "containerResourceRequirements.cpu",
+                format!("must be above 0, got {cpu}"),
+            ));
         }
         if !(memory.is_finite() && memory > 0.0) {
-            return Err(("containerResourceRequirements.memoryInGB", format!("must be above 0, got {memory}")));
+            return Err((
+                "containerResourceRequirements.memoryInGB",
+                format!("must be above 0, got {memory}"),
+            ));
         }
-        at_least(self.max_concurrent_requests_per_container, 1, "maxConcurrentRequestsPerContainer")?;
-        at_least(self.scoring_timeout_ms.map(|v| v.min(u32::MAX as u64) as u32), 1, "scoringTimeoutMs")?;
-        if self.ssl_enabled == Some(true) && (self.ssl_certificate.is_none() || self.ssl_key.is_none()) {
-            return Err(("sslEnabled", "needs both sslCertificate and sslKey".to_owned()));
+        at_least(
+            self.max_concurrent_requests_per_container,
+            1,
+            "maxConcurrentRequestsPerContainer",
+        )?;
+        at_least(
+            self.scoring_timeout_ms
+                .map(|v| v.min(u32::MAX as u64) as u32),
+            1,
+            "scoringTimeoutMs",
+        )?;
+        if self.ssl_enabled == Some(true)
+            && (self.ssl_certificate.is_none() || self.ssl_key.is_none())
+        {
+            return Err((
+                "sslEnabled",
+                "needs both sslCertificate and sslKey".to_owned(),
+            ));
         }
         if let Some(scaler) = &self.auto_scaler {
             at_least(scaler.min_replicas, 1, "autoScaler.minReplicas")?;
             at_least(scaler.max_replicas, 1, "autoScaler.maxReplicas")?;
-            at_least(scaler.refresh_period_in_seconds, 1, "autoScaler.refreshPeriodInSeconds")?;
+            at_least(
+                scaler.refresh_period_in_seconds,
+                1,
+                "autoScaler.refreshPeriodInSeconds",
+            )?;
             if let (Some(min), Some(max)) = (scaler.min_replicas, scaler.max_replicas)
                 && min > max
             {
-                return Err(("autoScaler.minReplicas", format!("{min} is above maxReplicas {max}")));
+                return Err((
+                    "autoScaler.minReplicas",
+                    format!("{min} is above maxReplicas {max}"),
+                ));
             }
             if let Some(target) = scaler.target_utilization
                 && !(1..=100).contains(&target)
             {
-                return Err(("autoScaler.targetUtilization", format!("must be 1 to 100 (percent), got {target}")));
+                return Err((
+                    "autoScaler.targetUtilization",
+                    format!("must be 1 to 100 (percent), got {target}"),
+                ));
             }
         }
         if let Some(probe) = &self.liveness_probe_requirements {
-            at_least(probe.period_seconds, 1, "livenessProbeRequirements.periodSeconds")?;
-            at_least(probe.timeout_seconds, 1, "livenessProbeRequirements.timeoutSeconds")?;
-            at_least(probe.success_threshold, 1, "livenessProbeRequirements.successThreshold")?;
-            at_least(probe.failure_threshold, 1, "livenessProbeRequirements.failureThreshold")?;
+            at_least(
+                probe.period_seconds,
+                1,
+                "livenessProbeRequirements.periodSeconds",
+            )?;
+            at_least(
+                probe.timeout_seconds,
+                1,
+                "livenessProbeRequirements.timeoutSeconds",
+            )?;
+            at_least(
+                probe.success_threshold,
+                1,
+                "livenessProbeRequirements.successThreshold",
+            )?;
+            at_least(
+                probe.failure_threshold,
+                1,
+                "livenessProbeRequirements.failureThreshold",
+            )?;
         }
         if let Some(namespace) = &self.namespace {
             validate_namespace(namespace).map_err(|reason| ("namespace", reason))?;
@@ -226,7 +283,8 @@ impl DeploymentConfig {
 
     /// Whether keys are required: the file's word, else the compute type's default.
     pub fn auth_enabled(&self) -> bool {
-        self.auth_enabled.unwrap_or(self.compute_type == ComputeType::Aks)
+        self.auth_enabled
+            .unwrap_or(self.compute_type == ComputeType::Aks)
     }
 
     /// Lines that say which cluster-only fields were given and that a single
@@ -259,7 +317,11 @@ impl DeploymentConfig {
     }
 }
 
-fn at_least(value: Option<u32>, min: u32, field: &'static str) -> Result<(), (&'static str, String)> {
+fn at_least(
+    value: Option<u32>,
+    min: u32,
+    field: &'static str,
+) -> Result<(), (&'static str, String)> {
     match value {
         Some(v) if v < min => Err((field, format!("must be at least {min}, got {v}"))),
         _ => Ok(()),
@@ -270,8 +332,13 @@ fn validate_namespace(namespace: &str) -> Result<(), String> {
     if namespace.is_empty() || namespace.len() > 63 {
         return Err(format!("'{namespace}' must be 1 to 63 characters"));
     }
-    if let Some(bad) = namespace.chars().find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-')) {
-        return Err(format!("'{namespace}' holds '{bad}'; only a-z, 0-9 and '-' are allowed"));
+    if let Some(bad) = namespace
+        .chars()
+        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
+    {
+        return Err(format!(
+            "'{namespace}' holds '{bad}'; only a-z, 0-9 and '-' are allowed"
+        ));
     }
     if namespace.starts_with('-') || namespace.ends_with('-') {
         return Err(format!("'{namespace}' must not start or end with '-'"));
@@ -290,7 +357,10 @@ mod tests {
     #[test]
     fn the_public_examples_parse() {
         let local = parse(r#"{"computeType": "local", "port": 32267}"#).unwrap();
-        assert_eq!((local.compute_type, local.port), (ComputeType::Local, Some(32267)));
+        assert_eq!(
+            (local.compute_type, local.port),
+            (ComputeType::Local, Some(32267))
+        );
         assert!(!local.auth_enabled());
 
         let aks = parse(
@@ -330,20 +400,50 @@ mod tests {
     #[test]
     fn errors_name_the_field() {
         let cases = [
-            (r#"{"scoringTimeoutMs": -1}"#, "test.json: scoringTimeoutMs: invalid value: integer `-1`, expected u64"),
-            (r#"{"maxQueueWaitMs": "fast"}"#, "test.json: maxQueueWaitMs: invalid type: string \"fast\", expected u64"),
-            (r#"{"scoringTimeoutMs": 0}"#, "test.json: scoringTimeoutMs: must be at least 1, got 0"),
-            (r#"{"maxConcurrentRequestsPerContainer": 0}"#, "test.json: maxConcurrentRequestsPerContainer: must be at least 1, got 0"),
+            (
+                r#"{"scoringTimeoutMs": -1}"#,
+                "test.json: scoringTimeoutMs: invalid value: integer `-1`, expected u64",
+            ),
+            (
+                r#"{"maxQueueWaitMs": "fast"}"#,
+                "test.json: maxQueueWaitMs: invalid type: string \"fast\", expected u64",
+            ),
+            (
+                r#"{"scoringTimeoutMs": 0}"#,
+                "test.json: scoringTimeoutMs: must be at least 1, got 0",
+            ),
+            (
+                r#"{"maxConcurrentRequestsPerContainer": 0}"#,
+                "test.json: maxConcurrentRequestsPerContainer: must be at least 1, got 0",
+            ),
             (
                 r#"{"livenessProbeRequirements": {"failureThreshold": 0}}"#,
                 "test.json: livenessProbeRequirements.failureThreshold: must be at least 1, got 0",
             ),
-            (r#"{"namespace": "ml_prod"}"#, "test.json: namespace: 'ml_prod' holds '_'; only a-z, 0-9 and '-' are allowed"),
-            (r#"{"namespace": "-ml"}"#, "test.json: namespace: '-ml' must not start or end with '-'"),
-            (r#"{"computeType": "edge"}"#, "test.json: computeType: unknown compute type 'edge'; expected local, aci or aks"),
-            (r#"{"containerResourceRequirements": {"cpu": 0}}"#, "test.json: containerResourceRequirements.cpu: must be above 0, got 0"),
-            (r#"{"autoScaler": {"minReplicas": 5, "maxReplicas": 2}}"#, "test.json: autoScaler.minReplicas: 5 is above maxReplicas 2"),
-            (r#"{"sslEnabled": true}"#, "test.json: sslEnabled: needs both sslCertificate and sslKey"),
+            (
+                r#"{"namespace": "ml_prod"}"#,
+                "test.json: namespace: 'ml_prod' holds '_'; only a-z, 0-9 and '-' are allowed",
+            ),
+            (
+                r#"{"namespace": "-ml"}"#,
+                "test.json: namespace: '-ml' must not start or end with '-'",
+            ),
+            (
+                r#"{"computeType": "edge"}"#,
+                "test.json: computeType: unknown compute type 'edge'; expected local, aci or aks",
+            ),
+            (
+                r#"{"containerResourceRequirements": {"cpu": 0}}"#,
+                "test.json: containerResourceRequirements.cpu: must be above 0, got 0",
+            ),
+            (
+                r#"{"autoScaler": {"minReplicas": 5, "maxReplicas": 2}}"#,
+                "test.json: autoScaler.minReplicas: 5 is above maxReplicas 2",
+            ),
+            (
+                r#"{"sslEnabled": true}"#,
+                "test.json: sslEnabled: needs both sslCertificate and sslKey",
+            ),
         ];
         for (text, message) in cases {
             let error = parse(text).unwrap_err();
@@ -351,18 +451,35 @@ mod tests {
             assert!(error.starts_with(&wanted), "{text}: {error}");
         }
         let unknown = parse(r#"{"maxQueueWait": 5}"#).unwrap_err();
-        assert!(unknown.starts_with("deployment config test.json: maxQueueWait: unknown field `maxQueueWait`"), "{unknown}");
+        assert!(
+            unknown.starts_with(
+                "deployment config test.json: maxQueueWait: unknown field `maxQueueWait`"
+            ),
+            "{unknown}"
+        );
         let nested = parse(r#"{"autoScaler": {"minimum": 1}}"#).unwrap_err();
-        assert!(nested.starts_with("deployment config test.json: autoScaler.minimum: unknown field"), "{nested}");
+        assert!(
+            nested.starts_with("deployment config test.json: autoScaler.minimum: unknown field"),
+            "{nested}"
+        );
         let top = parse("7").unwrap_err();
-        assert!(top.starts_with("deployment config test.json: (top level): invalid type"), "{top}");
+        assert!(
+            top.starts_with("deployment config test.json: (top level): invalid type"),
+            "{top}"
+        );
     }
 
     #[test]
     fn a_schema_is_generated() {
         let schema = serde_json::to_value(schemars::schema_for!(DeploymentConfig)).unwrap();
         let properties = schema["properties"].as_object().unwrap();
-        for field in ["computeType", "maxQueueWaitMs", "scoringTimeoutMs", "maxConcurrentRequestsPerContainer", "namespace"] {
+        for field in [
+            "computeType",
+            "maxQueueWaitMs",
+            "scoringTimeoutMs",
+            "maxConcurrentRequestsPerContainer",
+            "namespace",
+        ] {
             assert!(properties.contains_key(field), "{field}");
         }
         assert_eq!(schema["additionalProperties"], false);

@@ -110,13 +110,22 @@ impl Limits {
             container_cores: container_cores.max(1),
         };
         if limits.max_concurrent_requests.value == 0 {
-            return Err(format!("maxConcurrentRequestsPerContainer ({}) must be at least 1", limits.max_concurrent_requests.source));
+            return Err(format!(
+                "maxConcurrentRequestsPerContainer ({}) must be at least 1",
+                limits.max_concurrent_requests.source
+            ));
         }
         if limits.scoring_timeout_ms.value == 0 {
-            return Err(format!("scoringTimeoutMs ({}) must be at least 1", limits.scoring_timeout_ms.source));
+            return Err(format!(
+                "scoringTimeoutMs ({}) must be at least 1",
+                limits.scoring_timeout_ms.source
+            ));
         }
         if !(limits.cpu.value.is_finite() && limits.cpu.value > 0.0) {
-            return Err(format!("cpu ({}) must be above 0, got {}", limits.cpu.source, limits.cpu.value));
+            return Err(format!(
+                "cpu ({}) must be above 0, got {}",
+                limits.cpu.source, limits.cpu.value
+            ));
         }
         Ok(limits)
     }
@@ -140,10 +149,26 @@ impl Limits {
                 self.max_concurrent_requests.value.to_string(),
                 self.max_concurrent_requests.source,
             ),
-            ("maxQueueWaitMs", self.max_queue_wait_ms.value.to_string(), self.max_queue_wait_ms.source),
-            ("scoringTimeoutMs", self.scoring_timeout_ms.value.to_string(), self.scoring_timeout_ms.source),
-            ("maxQueueLength", self.max_queue_length.value.to_string(), self.max_queue_length.source),
-            ("containerResourceRequirements.cpu", self.cpu.value.to_string(), self.cpu.source),
+            (
+                "maxQueueWaitMs",
+                self.max_queue_wait_ms.value.to_string(),
+                self.max_queue_wait_ms.source,
+            ),
+            (
+                "scoringTimeoutMs",
+                self.scoring_timeout_ms.value.to_string(),
+                self.scoring_timeout_ms.source,
+            ),
+            (
+                "maxQueueLength",
+                self.max_queue_length.value.to_string(),
+                self.max_queue_length.source,
+            ),
+            (
+                "containerResourceRequirements.cpu",
+                self.cpu.value.to_string(),
+                self.cpu.source,
+            ),
         ]
     }
 }
@@ -158,16 +183,36 @@ mod tests {
 
     #[test]
     fn flag_beats_env_beats_file_beats_default() {
-        let config = file(r#"{"maxQueueWaitMs": 50, "scoringTimeoutMs": 900, "maxConcurrentRequestsPerContainer": 3}"#);
+        let config = file(
+            r#"{"maxQueueWaitMs": 50, "scoringTimeoutMs": 900, "maxConcurrentRequestsPerContainer": 3}"#,
+        );
         let overrides = LimitOverrides {
             max_queue_wait_ms: Some((10, Source::Flag)),
             scoring_timeout_ms: Some((20, Source::Env)),
             ..LimitOverrides::default()
         };
         let limits = Limits::resolve(&overrides, Some(&config), 8).unwrap();
-        assert_eq!(limits.max_queue_wait_ms, Setting { value: 10, source: Source::Flag });
-        assert_eq!(limits.scoring_timeout_ms, Setting { value: 20, source: Source::Env });
-        assert_eq!(limits.max_concurrent_requests, Setting { value: 3, source: Source::File });
+        assert_eq!(
+            limits.max_queue_wait_ms,
+            Setting {
+                value: 10,
+                source: Source::Flag
+            }
+        );
+        assert_eq!(
+            limits.scoring_timeout_ms,
+            Setting {
+                value: 20,
+                source: Source::Env
+            }
+        );
+        assert_eq!(
+            limits.max_concurrent_requests,
+            Setting {
+                value: 3,
+                source: Source::File
+            }
+        );
         assert_eq!(limits.max_queue_length.source, Source::Default);
 
         let defaults = Limits::resolve(&LimitOverrides::default(), None, 8).unwrap();
@@ -178,16 +223,30 @@ mod tests {
 
     #[test]
     fn engine_threads_never_exceed_cores_or_the_cpu_asked() {
-        let threads = |text: &str, cores| Limits::resolve(&LimitOverrides::default(), Some(&file(text)), cores).unwrap().engine_threads();
+        let threads = |text: &str, cores| {
+            Limits::resolve(&LimitOverrides::default(), Some(&file(text)), cores)
+                .unwrap()
+                .engine_threads()
+        };
         assert_eq!(threads("{}", 8), 1);
-        assert_eq!(threads(r#"{"maxConcurrentRequestsPerContainer": 4}"#, 8), 4, "default cpu is a request, not a cap");
+        assert_eq!(
+            threads(r#"{"maxConcurrentRequestsPerContainer": 4}"#, 8),
+            4,
+            "default cpu is a request, not a cap"
+        );
         assert_eq!(threads(r#"{"maxConcurrentRequestsPerContainer": 4}"#, 2), 2);
         assert_eq!(
-            threads(r#"{"maxConcurrentRequestsPerContainer": 4, "containerResourceRequirements": {"cpu": 1.5}}"#, 8),
+            threads(
+                r#"{"maxConcurrentRequestsPerContainer": 4, "containerResourceRequirements": {"cpu": 1.5}}"#,
+                8
+            ),
             2
         );
         assert_eq!(
-            threads(r#"{"maxConcurrentRequestsPerContainer": 4, "containerResourceRequirements": {"cpu": 0.1}}"#, 8),
+            threads(
+                r#"{"maxConcurrentRequestsPerContainer": 4, "containerResourceRequirements": {"cpu": 0.1}}"#,
+                8
+            ),
             1
         );
     }

@@ -8,8 +8,11 @@ use inferd_registry::RegistryError;
 /// Why a scoring call produced no outputs.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
-    #[error("the model's queue is full ({capacity} requests waiting); retry later")]
+    #[error("the queue is full ({capacity} requests already waiting); retry later")]
     QueueFull { capacity: usize },
+
+    #[error("no scoring slot became free within {} ms (maxQueueWaitMs); retry later", .waited.as_millis())]
+    QueueTimeout { waited: Duration },
 
     #[error("Scoring timeout after {} ms", .0.as_millis())]
     Timeout(Duration),

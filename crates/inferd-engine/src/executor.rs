@@ -19,12 +19,16 @@ use inferd_tensor::Tensor;
 use tokio::sync::oneshot;
 
 use crate::EngineError;
+use crate::admission::Slot;
 
 type Reply = oneshot::Sender<Result<Vec<Tensor>, EngineError>>;
 
 struct Job {
     inputs: Vec<Tensor>,
     reply: Reply,
+    /// Held until the engine returns, so the slot counts as busy for as long
+    /// as the core really is, even after the caller timed out.
+    slot: Option<Slot>,
 }
 
 /// How many workers and how deep a queue.
@@ -84,11 +88,20 @@ impl Executor {
     }
 
     /// Queues `inputs` and waits for the outputs, at most `options.timeout`.
-    pub async fn score(&self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, EngineError> {
+    /// The `slot`, if any, is released by the worker when the run ends.
+    pub async fn score(
+        &self,
+        inputs: Vec<Tensor>,
+        slot: Option<Slot>,
+    ) -> Result<Vec<Tensor>, EngineError> {
         let (reply, answer) = oneshot::channel();
         let sender = self.sender.as_ref().ok_or(EngineError::Stopped)?;
         sender
-            .try_send(Job { inputs, reply })
+            .try_send(Job {
+                inputs,
+                reply,
+                slot,
+            })
             .map_err(|e| match e {
                 TrySendError::Full(_) => EngineError::QueueFull {
                     capacity: self.options.queue_capacity,
@@ -117,8 +130,14 @@ impl Drop for Executor {
 }
 
 fn work(model: Arc<dyn LoadedModel>, mut session: Box<dyn Session>, jobs: Receiver<Job>) {
-    while let Ok(Job { inputs, reply }) = jobs.recv() {
+    while let Ok(Job {
+        inputs,
+        reply,
+        slot,
+    }) = jobs.recv()
+    {
         if reply.is_closed() {
+            // The caller left (disconnected or timed out) before its turn.
             continue;
         }
         let result = match catch_unwind(AssertUnwindSafe(|| session.run(inputs))) {
@@ -135,6 +154,7 @@ fn work(model: Arc<dyn LoadedModel>, mut session: Box<dyn Session>, jobs: Receiv
                 Err(EngineError::Backend(BackendError::Panicked(message)))
             }
         };
+        drop(slot);
         let _ = reply.send(result);
     }
 }
@@ -216,7 +236,7 @@ mod tests {
             ..ExecutorOptions::default()
         };
         let executor = Executor::start("t", doubler(), options).unwrap();
-        let out = executor.score(one(21.0)).await.unwrap();
+        let out = executor.score(one(21.0), None).await.unwrap();
         assert_eq!(out[0].data(), &TensorData::F32(vec![42.0]));
     }
 
@@ -228,12 +248,12 @@ mod tests {
             ..ExecutorOptions::default()
         };
         let executor = Executor::start("t", model.clone(), options).unwrap();
-        let err = executor.score(one(-1.0)).await.unwrap_err();
+        let err = executor.score(one(-1.0), None).await.unwrap_err();
         assert!(
             matches!(err, EngineError::Backend(BackendError::Panicked(ref m)) if m == "negative input")
         );
         assert_eq!(
-            executor.score(one(2.0)).await.unwrap()[0].data(),
+            executor.score(one(2.0), None).await.unwrap()[0].data(),
             &TensorData::F32(vec![4.0])
         );
         assert_eq!(
@@ -253,16 +273,16 @@ mod tests {
         let executor = Arc::new(Executor::start("t", doubler(), options).unwrap());
         let slow = {
             let executor = executor.clone();
-            tokio::spawn(async move { executor.score(one(1000.0)).await })
+            tokio::spawn(async move { executor.score(one(1000.0), None).await })
         };
         // Let the worker take the slow job, then fill the one queue slot.
         tokio::time::sleep(Duration::from_millis(50)).await;
         let queued = {
             let executor = executor.clone();
-            tokio::spawn(async move { executor.score(one(1.0)).await })
+            tokio::spawn(async move { executor.score(one(1.0), None).await })
         };
         tokio::time::sleep(Duration::from_millis(10)).await;
-        let full = executor.score(one(1.0)).await.unwrap_err();
+        let full = executor.score(one(1.0), None).await.unwrap_err();
         assert!(
             matches!(full, EngineError::QueueFull { capacity: 1 }),
             "{full}"

@@ -1,6 +1,8 @@
 //! Loaded models and the threads that run them.
 //!
 //! # Layout
+//! - [`admission`]: the container-wide gate: concurrency slots, a bounded
+//!   queue, a bounded wait.
 //! - [`executor`]: an [`Executor`] per model: dedicated OS threads, each with
 //!   its own engine session, fed by a bounded queue; answers through a oneshot.
 //! - [`served`]: a [`ServedModel`] (identity, signature, executor) and the
@@ -12,12 +14,14 @@
 //! Inference never runs on an async runtime's threads: the async side only
 //! enqueues a job and awaits its oneshot, with a bound on the wait.
 
+pub mod admission;
 pub mod error;
 pub mod executor;
 pub mod loader;
 pub mod served;
 
+pub use admission::{Admission, AdmissionOptions, Slot};
 pub use error::{EngineError, LoadError};
 pub use executor::{Executor, ExecutorOptions};
 pub use loader::load_models;
-pub use served::{ModelSet, ServedModel};
+pub use served::{ModelIdentity, ModelSet, Scored, ServedModel};

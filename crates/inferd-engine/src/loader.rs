@@ -2,25 +2,35 @@
 //! the ONNX file, load it once, start its workers.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use inferd_backend::Engine;
 use inferd_registry::{ModelRef, Registry};
 
-use crate::{Executor, ExecutorOptions, LoadError, ModelSet, ServedModel};
+use crate::served::ModelIdentity;
+use crate::{Admission, ExecutorOptions, LoadError, ModelSet, ServedModel};
 
-/// Loads every model in `refs` (in order; the first is the default).
+/// Loads every model in `refs` (in order; the first is the default), all
+/// behind the same container-wide `admission`.
 pub fn load_models(
     registry: &Registry,
     refs: &[ModelRef],
     engine: &dyn Engine,
     options: ExecutorOptions,
+    admission: Arc<Admission>,
 ) -> Result<ModelSet, LoadError> {
     let mut models: Vec<ServedModel> = Vec::with_capacity(refs.len());
     for reference in refs {
         if models.iter().any(|m| m.name == reference.name) {
             return Err(LoadError::Duplicate(reference.name.clone()));
         }
-        models.push(load_one(registry, reference, engine, options)?);
+        models.push(load_one(
+            registry,
+            reference,
+            engine,
+            options,
+            admission.clone(),
+        )?);
     }
     Ok(ModelSet::new(models))
 }
@@ -30,6 +40,7 @@ fn load_one(
     reference: &ModelRef,
     engine: &dyn Engine,
     options: ExecutorOptions,
+    admission: Arc<Admission>,
 ) -> Result<ServedModel, LoadError> {
     let entry = registry.get(reference)?;
     let label = format!("{}:{}", entry.name, entry.version);
@@ -41,19 +52,13 @@ fn load_one(
         model: label.clone(),
         source,
     })?;
-    let executor =
-        Executor::start(&entry.name, loaded.clone(), options).map_err(|e| LoadError::Workers {
-            model: label,
-            reason: e.to_string(),
-        })?;
-    Ok(ServedModel {
+    let identity = ModelIdentity {
         name: entry.name,
         version: entry.version,
         sha256: entry.sha256,
         engine: engine.name(),
-        signature: loaded.signature().clone(),
-        executor,
-    })
+    };
+    ServedModel::start(identity, loaded, options, admission)
 }
 
 /// The model file itself: the registered file, or the one `.onnx` file at the

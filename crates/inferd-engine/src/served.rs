@@ -1,10 +1,12 @@
 //! The models a server serves, and how a request finds one.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
+use inferd_backend::LoadedModel;
 use inferd_tensor::{Signature, Tensor};
 
-use crate::{EngineError, Executor};
+use crate::{Admission, EngineError, Executor, ExecutorOptions, LoadError};
 
 /// One model version, loaded and with its workers running.
 pub struct ServedModel {
@@ -15,11 +17,63 @@ pub struct ServedModel {
     pub engine: &'static str,
     pub signature: Signature,
     pub executor: Executor,
+    pub admission: Arc<Admission>,
+}
+
+/// Where a model version comes from, for logs and routes.
+#[derive(Debug, Clone)]
+pub struct ModelIdentity {
+    pub name: String,
+    pub version: u32,
+    pub sha256: String,
+    pub engine: &'static str,
+}
+
+/// A scoring call's outputs and where its time went.
+pub struct Scored {
+    pub outputs: Vec<Tensor>,
+    /// Waiting for a slot.
+    pub queue: Duration,
+    /// Running (from the slot to the answer).
+    pub score: Duration,
 }
 
 impl ServedModel {
-    pub async fn score(&self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, EngineError> {
-        self.executor.score(inputs).await
+    /// Starts the workers of a loaded model behind the container's `admission`.
+    pub fn start(
+        identity: ModelIdentity,
+        loaded: Arc<dyn LoadedModel>,
+        options: ExecutorOptions,
+        admission: Arc<Admission>,
+    ) -> Result<ServedModel, LoadError> {
+        let executor = Executor::start(&identity.name, loaded.clone(), options).map_err(|e| {
+            LoadError::Workers {
+                model: format!("{}:{}", identity.name, identity.version),
+                reason: e.to_string(),
+            }
+        })?;
+        Ok(ServedModel {
+            name: identity.name,
+            version: identity.version,
+            sha256: identity.sha256,
+            engine: identity.engine,
+            signature: loaded.signature().clone(),
+            executor,
+            admission,
+        })
+    }
+
+    /// Waits for a slot (bounded), then runs the model (bounded).
+    pub async fn score(&self, inputs: Vec<Tensor>) -> Result<Scored, EngineError> {
+        let slot = self.admission.admit().await?;
+        let queue = slot.waited;
+        let started = Instant::now();
+        let outputs = self.executor.score(inputs, Some(slot)).await?;
+        Ok(Scored {
+            outputs,
+            queue,
+            score: started.elapsed(),
+        })
     }
 }
 

@@ -6,13 +6,16 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
-use crate::ApiError;
+use crate::{ApiError, ServerOptions};
 
+/// The whole body, within `options.max_body_bytes` and `options.body_read_timeout`
+/// (a client that trickles its body cannot hold a connection forever).
 pub async fn read_limited(
     headers: &http::HeaderMap,
     body: Incoming,
-    limit: usize,
+    options: &ServerOptions,
 ) -> Result<Bytes, ApiError> {
+    let limit = options.max_body_bytes;
     let declared = headers
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -20,7 +23,14 @@ pub async fn read_limited(
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(ApiError::BodyTooLarge { limit });
     }
-    match Limited::new(body, limit).collect().await {
+    let read = tokio::time::timeout(
+        options.body_read_timeout,
+        Limited::new(body, limit).collect(),
+    );
+    let Ok(read) = read.await else {
+        return Err(ApiError::BodyTimeout(options.body_read_timeout));
+    };
+    match read {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => {
             Err(ApiError::BodyTooLarge { limit })

@@ -1,6 +1,8 @@
 //! [`ApiError`]: every way a request can fail, and the one place that turns
 //! each into an HTTP status and a `{"message": ...}` body.
 
+use std::time::Duration;
+
 use http::StatusCode;
 
 use inferd_engine::EngineError;
@@ -39,6 +41,12 @@ pub enum ApiError {
     #[error("models are still loading; retry shortly")]
     NotReady,
 
+    #[error("the server is shutting down")]
+    Draining,
+
+    #[error("the request body did not arrive within {} ms", .0.as_millis())]
+    BodyTimeout(Duration),
+
     #[error("an internal error occurred; the server logged it")]
     Internal,
 
@@ -60,12 +68,13 @@ impl ApiError {
             ApiError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::BodyRead(_) | ApiError::Schema(_) => StatusCode::BAD_REQUEST,
             ApiError::HeaderTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            ApiError::NotReady => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::NotReady | ApiError::Draining => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Engine(e) => match e {
-                EngineError::QueueFull { .. } | EngineError::Stopped => {
-                    StatusCode::SERVICE_UNAVAILABLE
-                }
+                EngineError::QueueFull { .. }
+                | EngineError::QueueTimeout { .. }
+                | EngineError::Stopped => StatusCode::SERVICE_UNAVAILABLE,
                 EngineError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
                 EngineError::Backend(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },

@@ -32,6 +32,9 @@ pub async fn route(
         "/ready" => {
             probe_method(request.method())?;
             ready(state)?;
+            if state.is_draining() {
+                return Err(ApiError::Draining);
+            }
             Ok(response::json(StatusCode::OK, r#"{"status":"ready"}"#))
         }
         "/score" => {

@@ -1,11 +1,11 @@
 //! The scoring handler: from a request to the model's outputs as JSON.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use http::{HeaderName, HeaderValue, Method, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
-use inferd_engine::ServedModel;
+use inferd_engine::{EngineError, ServedModel};
 use inferd_schema::{data_from_body, data_from_query, decode_inputs, encode_outputs};
 use inferd_tensor::Tensor;
 
@@ -16,6 +16,7 @@ use crate::{ApiError, AppState};
 const SCORE_METHODS: &str = "GET, POST, OPTIONS";
 const RUN_FN_EXEC_MS: HeaderName = HeaderName::from_static("x-ms-run-fn-exec-ms");
 const RUN_FUNCTION_FAILED: HeaderName = HeaderName::from_static("x-ms-run-function-failed");
+const SERVER_TIMING: HeaderName = HeaderName::from_static("server-timing");
 
 /// Bodies above this size are decoded on the blocking pool, so one large
 /// request does not stall the async threads that serve everyone else.
@@ -42,8 +43,14 @@ pub async fn handle(
             .insert(header::ALLOW, HeaderValue::from_static(SCORE_METHODS));
         return Ok(response);
     }
-    let result = score(state, model, request).await;
-    let failed = matches!(result, Err(ApiError::Engine(_)));
+    let started = Instant::now();
+    let result = score(state, model, request, started).await;
+    let failed = matches!(
+        result,
+        Err(ApiError::Engine(
+            EngineError::Backend(_) | EngineError::Timeout(_)
+        ))
+    );
     let mut response = result.unwrap_or_else(|e| response::error(&e));
     response.headers_mut().insert(
         RUN_FUNCTION_FAILED,
@@ -56,6 +63,7 @@ async fn score(
     state: &AppState,
     model: Arc<ServedModel>,
     request: Request<Incoming>,
+    started: Instant,
 ) -> Result<Response<Body>, ApiError> {
     let inputs = if request.method() == Method::GET {
         let data = data_from_query(request.uri().query().unwrap_or(""))?;
@@ -65,7 +73,7 @@ async fn score(
             return Err(ApiError::UnsupportedMediaType);
         }
         let (parts, body) = request.into_parts();
-        let body = read_limited(&parts.headers, body, state.options.max_body_bytes).await?;
+        let body = read_limited(&parts.headers, body, &state.options).await?;
         if body.len() <= INLINE_DECODE_LIMIT {
             decode(&body, &model)?
         } else {
@@ -75,13 +83,22 @@ async fn score(
                 .map_err(|e| ApiError::BodyRead(format!("decoding stopped: {e}")))??
         }
     };
-    let started = Instant::now();
-    let outputs = model.score(inputs).await?;
-    let body = encode_outputs(&outputs, &model.signature.outputs);
-    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let scored = model.score(inputs).await?;
+    let body = encode_outputs(&scored.outputs, &model.signature.outputs);
     let mut response = response::json(StatusCode::OK, body);
-    if let Ok(value) = HeaderValue::from_str(&format!("{elapsed_ms:.3}")) {
-        response.headers_mut().insert(RUN_FN_EXEC_MS, value);
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let timing = format!(
+        "queue;dur={:.3}, score;dur={:.3}, total;dur={:.3}",
+        ms(scored.queue),
+        ms(scored.score),
+        ms(started.elapsed())
+    );
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&format!("{:.3}", ms(scored.score))) {
+        headers.insert(RUN_FN_EXEC_MS, value);
+    }
+    if let Ok(value) = HeaderValue::from_str(&timing) {
+        headers.insert(SERVER_TIMING, value);
     }
     Ok(response)
 }

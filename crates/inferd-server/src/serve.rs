@@ -1,6 +1,7 @@
 //! The accept loop: HTTP/1.1 (keep-alive) and HTTP/2 on one port, each
 //! connection on its own task, and a graceful drain on shutdown: stop
-//! accepting, let in-flight requests finish (bounded), then return.
+//! accepting (after a grace period), let in-flight requests finish
+//! (bounded), then return.
 
 use std::future::Future;
 use std::time::Duration;
@@ -16,13 +17,17 @@ use crate::App;
 /// A client that sends headers slower than this is cut off.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Serves `app` on `listener` until `shutdown` completes, then drains:
-/// connections finish their in-flight requests and close, waiting at most
-/// `drain_timeout`. Returns whether the drain completed in time.
+/// Serves `app` on `listener` until `shutdown` completes, then drains.
+///
+/// `shutdown` answers the grace period: `/ready` turns 503 at once, new
+/// connections are still accepted for that long (so load balancers that poll
+/// readiness can move traffic away first), then the listener closes and
+/// in-flight requests finish, waiting at most `drain_timeout`. Returns
+/// whether the drain completed in time.
 pub async fn serve(
     listener: TcpListener,
     app: App,
-    shutdown: impl Future<Output = ()>,
+    shutdown: impl Future<Output = Duration>,
     drain_timeout: Duration,
 ) -> bool {
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -32,31 +37,42 @@ pub async fn serve(
         .header_read_timeout(HEADER_READ_TIMEOUT)
         .keep_alive(true);
     let graceful = GracefulShutdown::new();
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let stream = match accepted {
-                    Ok((stream, _peer)) => stream,
-                    Err(e) => {
-                        // Out of file descriptors and the like: back off
-                        // briefly rather than spin.
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                        continue;
-                    }
-                };
-                let _ = stream.set_nodelay(true);
-                let service = TowerToHyperService::new(app.clone());
-                let connection = builder.serve_connection(TokioIo::new(stream), service).into_owned();
-                let connection = graceful.watch(connection);
-                tokio::spawn(async move {
-                    if let Err(e) = connection.await {
-                        tracing::debug!(error = %e, "connection ended with an error");
-                    }
-                });
+    let accept = |stream: tokio::net::TcpStream| {
+        let _ = stream.set_nodelay(true);
+        let service = TowerToHyperService::new(app.clone());
+        let connection = builder
+            .serve_connection(TokioIo::new(stream), service)
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "connection ended with an error");
             }
-            () = &mut shutdown => break,
+        });
+    };
+    tokio::pin!(shutdown);
+    let grace = loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _peer)) => accept(stream),
+                Err(e) => backoff(e).await,
+            },
+            grace = &mut shutdown => break grace,
+        }
+    };
+    app.state().start_draining();
+    if !grace.is_zero() {
+        tracing::info!(?grace, "not ready; still accepting during the grace period");
+        let end = tokio::time::sleep(grace);
+        tokio::pin!(end);
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _peer)) => accept(stream),
+                    Err(e) => backoff(e).await,
+                },
+                () = &mut end => break,
+            }
         }
     }
     drop(listener);
@@ -67,4 +83,10 @@ pub async fn serve(
             false
         }
     }
+}
+
+/// Out of file descriptors and the like: back off briefly rather than spin.
+async fn backoff(error: std::io::Error) {
+    tracing::warn!(%error, "accept failed");
+    tokio::time::sleep(Duration::from_millis(20)).await;
 }

@@ -1,6 +1,8 @@
 //! What every request can see: the server's options and the models.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use inferd_engine::ModelSet;
 
@@ -9,12 +11,15 @@ use inferd_engine::ModelSet;
 pub struct ServerOptions {
     /// Largest request body accepted, checked while reading (413 past it).
     pub max_body_bytes: usize,
+    /// Longest the whole body may take to arrive (408 past it).
+    pub body_read_timeout: Duration,
 }
 
 impl Default for ServerOptions {
     fn default() -> ServerOptions {
         ServerOptions {
             max_body_bytes: 64 * 1024 * 1024,
+            body_read_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -24,6 +29,7 @@ impl Default for ServerOptions {
 pub struct AppState {
     pub options: ServerOptions,
     models: OnceLock<ModelSet>,
+    draining: AtomicBool,
 }
 
 impl AppState {
@@ -31,6 +37,7 @@ impl AppState {
         Arc::new(AppState {
             options,
             models: OnceLock::new(),
+            draining: AtomicBool::new(false),
         })
     }
 
@@ -48,5 +55,15 @@ impl AppState {
 
     pub fn models(&self) -> Option<&ModelSet> {
         self.models.get()
+    }
+
+    /// From now on `/ready` answers 503, so load balancers stop sending
+    /// traffic; requests that still arrive are served.
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::Release);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
     }
 }

@@ -25,6 +25,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Register, list, show and delete models in the registry.
     Model(ModelArgs),
+    /// The deployment config: effective limits, and the file's JSON Schema.
+    Config(ConfigArgs),
 }
 
 /// The model served when none is named.
@@ -46,29 +48,84 @@ pub struct ServeArgs {
     #[arg(long, env = "INFERD_HOST", default_value = "127.0.0.1")]
     pub host: IpAddr,
 
-    /// Port to listen on (0 picks a free one).
-    #[arg(long, short = 'p', env = "INFERD_PORT", default_value_t = 5001)]
-    pub port: u16,
+    /// Port to listen on (0 picks a free one). Default: the deployment
+    /// config's `port`, else 5001.
+    #[arg(long, short = 'p', env = "INFERD_PORT")]
+    pub port: Option<u16>,
 
     /// Largest request body in bytes; larger bodies get 413.
     #[arg(long, env = "INFERD_MAX_BODY_BYTES", default_value_t = 64 * 1024 * 1024)]
     pub max_body_bytes: usize,
 
-    /// Engine worker threads per model (default: the number of cores).
-    #[arg(long, env = "INFERD_WORKERS")]
-    pub workers: Option<usize>,
+    /// Longest the whole request body may take to arrive, in ms (408 past it).
+    #[arg(long, env = "INFERD_BODY_READ_TIMEOUT_MS", default_value_t = 30_000)]
+    pub body_read_timeout_ms: u64,
 
-    /// Longest a scoring call may take, queueing included, in milliseconds (504 past it).
-    #[arg(long, env = "INFERD_SCORING_TIMEOUT_MS", default_value_t = 60_000)]
-    pub scoring_timeout_ms: u64,
+    /// On SIGTERM, how long to keep accepting connections (while `/ready`
+    /// answers 503) before closing the listener, in seconds.
+    #[arg(long, env = "INFERD_SHUTDOWN_GRACE_S", default_value_t = 30)]
+    pub shutdown_grace_s: u64,
 
-    /// Longest the drain on shutdown waits for in-flight requests, in seconds.
-    #[arg(long, env = "INFERD_DRAIN_TIMEOUT_S", default_value_t = 30)]
-    pub drain_timeout_s: u64,
+    /// After the grace period, how long in-flight requests may take to
+    /// finish, in seconds. Default: maxQueueWaitMs + scoringTimeoutMs + 1 s.
+    #[arg(long, env = "INFERD_DRAIN_TIMEOUT_S")]
+    pub drain_timeout_s: Option<u64>,
+
+    #[command(flatten)]
+    pub limits: LimitArgs,
 
     /// Log format: `text` for people, `json` for collectors; default: text on a terminal.
     #[arg(long, env = "INFERD_LOG_FORMAT")]
     pub log_format: Option<crate::logging::LogFormat>,
+}
+
+/// The admission limits and the deployment config they may come from.
+/// Precedence: flag, then environment, then the file, then the default.
+#[derive(Debug, Args)]
+pub struct LimitArgs {
+    /// The deployment config (`deploymentconfig.json`, the public format).
+    #[arg(long, env = "INFERD_DEPLOYMENT_CONFIG")]
+    pub deployment_config: Option<PathBuf>,
+
+    /// Scoring calls running at once in this container, across all models
+    /// (maxConcurrentRequestsPerContainer; default 1).
+    #[arg(long, env = "INFERD_MAX_CONCURRENT_REQUESTS")]
+    pub max_concurrent_requests: Option<u32>,
+
+    /// Longest a request may wait for a free slot, in ms; 503 past it
+    /// (maxQueueWaitMs; default 500).
+    #[arg(long, env = "INFERD_MAX_QUEUE_WAIT_MS")]
+    pub max_queue_wait_ms: Option<u64>,
+
+    /// Longest a scoring call may run, in ms; 504 past it (scoringTimeoutMs; default 60000).
+    #[arg(long, env = "INFERD_SCORING_TIMEOUT_MS")]
+    pub scoring_timeout_ms: Option<u64>,
+
+    /// Most requests that may wait for a slot; past it, 503 at once (default 1024).
+    #[arg(long, env = "INFERD_MAX_QUEUE_LENGTH")]
+    pub max_queue_length: Option<usize>,
+
+    /// CPU cores for the service (containerResourceRequirements.cpu): caps
+    /// the engine threads, rounded up.
+    #[arg(long, env = "INFERD_CPU")]
+    pub cpu: Option<f64>,
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    #[command(subcommand)]
+    pub command: ConfigCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the effective limits and where each came from.
+    Show {
+        #[command(flatten)]
+        limits: LimitArgs,
+    },
+    /// Print the JSON Schema of the deployment config file.
+    Schema,
 }
 
 #[derive(Debug, Args)]

@@ -5,24 +5,39 @@
 //! - [`cli`]: the command line (clap).
 //! - [`serve_command`]: `inferd serve`: bind, load, serve, drain on a signal.
 //! - [`model_command`]: `inferd model ...`: the registry from the shell.
+//! - [`config_command`]: `inferd config ...`: effective limits, the file's schema.
+//! - [`limits`]: flags, environment and file to the effective limits.
 //! - [`logging`]: the tracing subscriber.
 
 mod cli;
+mod config_command;
+mod limits;
 mod logging;
 mod model_command;
 mod serve_command;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 use crate::cli::{Cli, Command};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    // The subcommand's own matches tell a flag from an environment variable.
+    let sub = |name: &str| {
+        matches
+            .subcommand_matches(name)
+            .expect("clap matched this subcommand")
+    };
     let result = match cli.command {
-        Command::Serve(args) => serve_command::run(args),
+        Command::Serve(args) => serve_command::run(args, sub("serve")),
         Command::Model(args) => model_command::run(&cli.registry, args),
+        Command::Config(args) => config_command::run(args, sub("config")),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

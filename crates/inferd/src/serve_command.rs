@@ -1,32 +1,51 @@
-//! `inferd serve`: bind first (so liveness answers at once), load the models
-//! off the async threads, mark ready, serve until SIGTERM or Ctrl-C, drain.
+//! `inferd serve`: resolve the limits, bind first (so liveness answers at
+//! once), load the models off the async threads, mark ready, serve until
+//! SIGTERM or Ctrl-C, then drain.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use clap::ArgMatches;
 use inferd_backend::TractEngine;
-use inferd_engine::{ExecutorOptions, load_models};
+use inferd_config::Limits;
+use inferd_engine::{Admission, AdmissionOptions, ExecutorOptions, load_models};
 use inferd_registry::Registry;
 use inferd_server::{App, AppState, ServerOptions, serve};
 use tokio::sync::watch;
 
 use crate::cli::ServeArgs;
 
-pub fn run(args: ServeArgs) -> Result<()> {
+const DEFAULT_PORT: u16 = 5001;
+
+pub fn run(args: ServeArgs, matches: &ArgMatches) -> Result<()> {
     crate::logging::init(args.log_format);
+    let (file, limits) = crate::limits::resolve(&args.limits, matches)?;
+    for (name, value, source) in limits.report() {
+        tracing::info!(setting = name, %value, %source, "limit");
+    }
+    if let Some(file) = &file {
+        tracing::info!(compute_type = ?file.compute_type, auth_enabled = file.auth_enabled(), "deployment config read");
+        for note in file.cluster_only_fields() {
+            tracing::info!(field = %note, "cluster-only setting accepted; a single container does not act on it");
+        }
+    }
+    let port = args
+        .port
+        .or(file.as_ref().and_then(|f| f.port))
+        .unwrap_or(DEFAULT_PORT);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("inferd-http")
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(serve_until_signal(args))
+    runtime.block_on(serve_until_signal(args, limits, port))
 }
 
-async fn serve_until_signal(args: ServeArgs) -> Result<()> {
+async fn serve_until_signal(args: ServeArgs, limits: Limits, port: u16) -> Result<()> {
     let started = Instant::now();
-    let address = SocketAddr::new(args.host, args.port);
+    let address = SocketAddr::new(args.host, port);
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .with_context(|| format!("cannot listen on {address}"))?;
@@ -35,26 +54,34 @@ async fn serve_until_signal(args: ServeArgs) -> Result<()> {
 
     let state = AppState::new(ServerOptions {
         max_body_bytes: args.max_body_bytes,
+        body_read_timeout: Duration::from_millis(args.body_read_timeout_ms),
     });
     let (stop, stopped) = watch::channel(false);
-    let failure = spawn_loading(&args, state.clone(), stop.clone(), started);
+    let failure = spawn_loading(&args, &limits, state.clone(), stop, started);
 
+    let grace = Duration::from_secs(args.shutdown_grace_s);
     let shutdown = {
         let mut stopped = stopped.clone();
         async move {
             tokio::select! {
-                () = signal() => tracing::info!("shutdown requested; draining"),
-                _ = stopped.wait_for(|stop| *stop) => {},
+                () = signal() => {
+                    tracing::info!(?grace, "shutdown requested; draining");
+                    grace
+                }
+                // Models failed to load: nothing to drain, no grace.
+                Ok(_) = stopped.wait_for(|stop| *stop) => Duration::ZERO,
             }
         }
     };
-    let drained = serve(
-        listener,
-        App::new(state),
-        shutdown,
-        Duration::from_secs(args.drain_timeout_s),
-    )
-    .await;
+    let drain_timeout = args
+        .drain_timeout_s
+        .map(Duration::from_secs)
+        .unwrap_or_else(|| {
+            Duration::from_millis(
+                limits.max_queue_wait_ms.value + limits.scoring_timeout_ms.value + 1000,
+            )
+        });
+    let drained = serve(listener, App::new(state), shutdown, drain_timeout).await;
     if let Some(error) = failure.lock().expect("not poisoned").take() {
         return Err(error);
     }
@@ -68,6 +95,7 @@ type Failure = Arc<std::sync::Mutex<Option<anyhow::Error>>>;
 /// stops the server so the process exits non-zero.
 fn spawn_loading(
     args: &ServeArgs,
+    limits: &Limits,
     state: Arc<AppState>,
     stop: watch::Sender<bool>,
     started: Instant,
@@ -75,17 +103,22 @@ fn spawn_loading(
     let failure: Failure = Arc::default();
     let registry = Registry::new(&args.registry);
     let refs = args.models.clone();
-    let mut options = ExecutorOptions {
-        timeout: Duration::from_millis(args.scoring_timeout_ms),
-        ..ExecutorOptions::default()
+    let threads = limits.engine_threads();
+    let max_concurrent = limits.max_concurrent_requests.value as usize;
+    let executor = ExecutorOptions {
+        workers: threads,
+        // Admission lets at most `max_concurrent` jobs reach the executors.
+        queue_capacity: max_concurrent,
+        timeout: Duration::from_millis(limits.scoring_timeout_ms.value),
     };
-    if let Some(workers) = args.workers {
-        options.workers = workers.max(1);
-        options.queue_capacity = options.workers * 256;
-    }
+    let admission = Admission::new(AdmissionOptions {
+        max_concurrent,
+        max_queue_wait: Duration::from_millis(limits.max_queue_wait_ms.value),
+        max_queue_length: limits.max_queue_length.value,
+    });
     let record = failure.clone();
     tokio::task::spawn_blocking(move || {
-        match load_models(&registry, &refs, &TractEngine, options) {
+        match load_models(&registry, &refs, &TractEngine, executor, admission) {
             Ok(models) => {
                 for model in models.iter() {
                     tracing::info!(
@@ -93,6 +126,7 @@ fn spawn_loading(
                         version = model.version,
                         sha256 = %model.sha256,
                         engine = model.engine,
+                        threads,
                         inputs = %serde_json::to_string(&model.signature.inputs).unwrap_or_default(),
                         outputs = %serde_json::to_string(&model.signature.outputs).unwrap_or_default(),
                         "model loaded"

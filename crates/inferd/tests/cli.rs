@@ -175,7 +175,15 @@ fn serve_fails_at_start_for_an_unknown_model() {
 /// Starts `inferd serve` on a free port and answers the port it bound.
 fn spawn_server() -> (Child, u16) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_inferd"))
-        .args(["serve", "--port", "0", "--log-format", "json"])
+        .args([
+            "serve",
+            "--port",
+            "0",
+            "--log-format",
+            "json",
+            "--shutdown-grace-s",
+            "0",
+        ])
         .arg("--registry")
         .arg(repo_models())
         .stderr(Stdio::piped())

@@ -13,7 +13,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use inferd_backend::TractEngine;
-use inferd_engine::{ExecutorOptions, load_models};
+use inferd_engine::{Admission, AdmissionOptions, ExecutorOptions, load_models};
 use inferd_registry::{ModelRef, Registry};
 use inferd_server::{App, AppState, ServerOptions, serve};
 use tokio::sync::oneshot;
@@ -26,7 +26,7 @@ pub fn registry() -> Registry {
 pub struct TestServer {
     pub addr: SocketAddr,
     pub client: Client<HttpConnector, Full<Bytes>>,
-    stop: Option<oneshot::Sender<()>>,
+    stop: Option<oneshot::Sender<Duration>>,
     task: Option<tokio::task::JoinHandle<bool>>,
 }
 
@@ -40,9 +40,25 @@ pub async fn start_with(
     options: ServerOptions,
     executor: ExecutorOptions,
 ) -> TestServer {
+    // Generous admission, so tests of other things are not limited by it.
+    let admission = AdmissionOptions {
+        max_concurrent: 4,
+        max_queue_wait: Duration::from_secs(10),
+        max_queue_length: 1024,
+    };
+    start_admitted(models, options, executor, admission).await
+}
+
+pub async fn start_admitted(
+    models: &[&str],
+    options: ServerOptions,
+    executor: ExecutorOptions,
+    admission: AdmissionOptions,
+) -> TestServer {
     let refs: Vec<ModelRef> = models.iter().map(|m| m.parse().unwrap()).collect();
+    let admission = Admission::new(admission);
     let models = tokio::task::spawn_blocking(move || {
-        load_models(&registry(), &refs, &TractEngine, executor).unwrap()
+        load_models(&registry(), &refs, &TractEngine, executor, admission).unwrap()
     })
     .await
     .unwrap();
@@ -53,10 +69,8 @@ pub async fn start_with(
 pub async fn start_state(state: std::sync::Arc<AppState>) -> TestServer {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let shutdown = async move {
-        let _ = stopped.await;
-    };
+    let (stop, stopped) = oneshot::channel::<Duration>();
+    let shutdown = async move { stopped.await.unwrap_or(Duration::ZERO) };
     let task = tokio::spawn(serve(
         listener,
         App::new(state),
@@ -138,9 +152,18 @@ impl TestServer {
     }
 
     /// Stops accepting, drains, and says whether the drain finished in time.
-    pub async fn stop(mut self) -> bool {
-        let _ = self.stop.take().unwrap().send(());
-        self.task.take().unwrap().await.unwrap()
+    pub async fn stop(self) -> bool {
+        self.stop_after(Duration::ZERO).await
+    }
+
+    /// Starts the shutdown with a grace period; the returned handle ends with the drain.
+    pub fn begin_shutdown(&mut self, grace: Duration) -> tokio::task::JoinHandle<bool> {
+        let _ = self.stop.take().unwrap().send(grace);
+        self.task.take().unwrap()
+    }
+
+    pub async fn stop_after(mut self, grace: Duration) -> bool {
+        self.begin_shutdown(grace).await.unwrap()
     }
 }
 
