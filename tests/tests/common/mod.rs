@@ -2,6 +2,8 @@
 //! models, and a small HTTP client to talk to it.
 #![allow(dead_code)]
 
+pub mod sleeper;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
