@@ -256,3 +256,186 @@ fn serve_scores_the_default_model_and_exits_0_on_sigterm() {
     };
     assert_eq!(status.code(), Some(0));
 }
+
+fn config_file(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("deploymentconfig.json");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn a_bad_deployment_config_stops_start_up_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            r#"{"computeType": "aks", "maxQueueWait": 10}"#,
+            "maxQueueWait: unknown field `maxQueueWait`",
+        ),
+        (
+            r#"{"scoringTimeoutMs": -5}"#,
+            "scoringTimeoutMs: invalid value: integer `-5`",
+        ),
+        (
+            r#"{"maxQueueWaitMs": -1}"#,
+            "maxQueueWaitMs: invalid value: integer `-1`",
+        ),
+        (
+            r#"{"livenessProbeRequirements": {"failureThreshold": 0}}"#,
+            "livenessProbeRequirements.failureThreshold: must be at least 1, got 0",
+        ),
+        (
+            r#"{"namespace": "ml_prod"}"#,
+            "namespace: 'ml_prod' holds '_'",
+        ),
+        (r#"{"computeType": "aci""#, "deploymentconfig.json"),
+    ];
+    for (text, message) in cases {
+        let path = config_file(dir.path(), text);
+        let output = Command::new(env!("CARGO_BIN_EXE_inferd"))
+            .args([
+                "serve",
+                "--port",
+                "0",
+                "--log-format",
+                "json",
+                "--deployment-config",
+            ])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1), "{text}");
+        assert!(
+            stderr(&output).contains(message),
+            "{text}: {}",
+            stderr(&output)
+        );
+    }
+}
+
+#[test]
+fn config_show_says_where_each_limit_came_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = config_file(
+        dir.path(),
+        r#"{"computeType": "aks", "maxQueueWaitMs": 50, "scoringTimeoutMs": 700, "numReplicas": 3, "namespace": "ml-prod"}"#,
+    );
+    let output = Command::new(env!("CARGO_BIN_EXE_inferd"))
+        .args([
+            "config",
+            "show",
+            "--max-concurrent-requests",
+            "2",
+            "--deployment-config",
+        ])
+        .arg(&path)
+        .env("INFERD_SCORING_TIMEOUT_MS", "900")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    let line = |name: &str| {
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} in {text}"))
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert_eq!(
+        line("maxConcurrentRequestsPerContainer"),
+        "maxConcurrentRequestsPerContainer 2 (flag)"
+    );
+    assert_eq!(line("scoringTimeoutMs"), "scoringTimeoutMs 900 (env)");
+    assert_eq!(line("maxQueueWaitMs"), "maxQueueWaitMs 50 (file)");
+    assert_eq!(line("maxQueueLength"), "maxQueueLength 1024 (default)");
+    assert_eq!(
+        line("authEnabled"),
+        "authEnabled true (file or compute type)"
+    );
+    assert!(
+        text.contains("cluster only, not acted on here: numReplicas=3"),
+        "{text}"
+    );
+    assert!(
+        text.contains("cluster only, not acted on here: namespace=ml-prod"),
+        "{text}"
+    );
+}
+
+#[test]
+fn config_schema_describes_the_file() {
+    let output = Command::new(env!("CARGO_BIN_EXE_inferd"))
+        .args(["config", "schema"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let schema: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(schema["title"], "DeploymentConfig");
+    assert!(schema["properties"]["maxConcurrentRequestsPerContainer"].is_object());
+    assert_eq!(schema["additionalProperties"], false);
+}
+
+#[test]
+fn sigterm_turns_ready_off_during_the_grace_period_then_exits_0() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_inferd"))
+        .args([
+            "serve",
+            "--port",
+            "0",
+            "--log-format",
+            "json",
+            "--shutdown-grace-s",
+            "1",
+        ])
+        .arg("--registry")
+        .arg(repo_models())
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut port = 0u16;
+    for line in lines.by_ref() {
+        let log: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
+        if log["fields"]["message"] == "listening" {
+            port = log["fields"]["address"]
+                .as_str()
+                .unwrap()
+                .rsplit(':')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap();
+        }
+        if log["fields"]["message"] == "ready" {
+            break;
+        }
+    }
+    std::thread::spawn(move || lines.for_each(drop));
+    let ready = "GET /ready HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+    assert!(http(port, ready).starts_with("HTTP/1.1 200"));
+    let signalled = Instant::now();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    let during = http(port, ready);
+    assert!(during.starts_with("HTTP/1.1 503"), "{during}");
+    assert!(
+        http(
+            port,
+            "GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+        )
+        .starts_with("HTTP/1.1 200")
+    );
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        signalled.elapsed() >= Duration::from_secs(1),
+        "kept the grace period"
+    );
+}
