@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use inferd_backend::LoadedModel;
 use inferd_tensor::{Signature, Tensor};
 
-use crate::{Admission, EngineError, Executor, ExecutorOptions, LoadError};
+use crate::{Admission, EngineError, Executor, ExecutorOptions, LoadError, Slot};
 
 /// One model version, loaded and with its workers running.
 pub struct ServedModel {
@@ -65,7 +65,18 @@ impl ServedModel {
 
     /// Waits for a slot (bounded), then runs the model (bounded).
     pub async fn score(&self, inputs: Vec<Tensor>) -> Result<Scored, EngineError> {
-        let slot = self.admission.admit().await?;
+        let slot = self.admit().await?;
+        self.run(inputs, slot).await
+    }
+
+    /// Waits for a slot in the container's admission, at most the queue wait.
+    pub async fn admit(&self) -> Result<Slot, EngineError> {
+        self.admission.admit().await
+    }
+
+    /// Runs the model in `slot`, at most the scoring timeout; the slot is
+    /// freed when the computation ends.
+    pub async fn run(&self, inputs: Vec<Tensor>, slot: Slot) -> Result<Scored, EngineError> {
         let queue = slot.waited;
         let started = Instant::now();
         let outputs = self.executor.score(inputs, Some(slot)).await?;

@@ -65,25 +65,33 @@ async fn score(
     request: Request<Incoming>,
     started: Instant,
 ) -> Result<Response<Body>, ApiError> {
-    let inputs = if request.method() == Method::GET {
-        let data = data_from_query(request.uri().query().unwrap_or(""))?;
-        decode_inputs(&data, &model.signature.inputs)?
+    let request_query = request.uri().query().map(str::to_owned);
+    // Read first (network I/O, no CPU to speak of), then wait for a slot,
+    // then decode: under overload, requests that are refused cost no decoding.
+    let body = if request.method() == Method::GET {
+        None
     } else {
         if !is_json(request.headers()) {
             return Err(ApiError::UnsupportedMediaType);
         }
         let (parts, body) = request.into_parts();
-        let body = read_limited(&parts.headers, body, &state.options).await?;
-        if body.len() <= INLINE_DECODE_LIMIT {
-            decode(&body, &model)?
-        } else {
+        Some(read_limited(&parts.headers, body, &state.options).await?)
+    };
+    let slot = model.admit().await?;
+    let inputs = match body {
+        None => {
+            let data = data_from_query(request_query.as_deref().unwrap_or(""))?;
+            decode_inputs(&data, &model.signature.inputs)?
+        }
+        Some(body) if body.len() <= INLINE_DECODE_LIMIT => decode(&body, &model)?,
+        Some(body) => {
             let model = model.clone();
             tokio::task::spawn_blocking(move || decode(&body, &model))
                 .await
                 .map_err(|e| ApiError::BodyRead(format!("decoding stopped: {e}")))??
         }
     };
-    let scored = model.score(inputs).await?;
+    let scored = model.run(inputs, slot).await?;
     let body = encode_outputs(&scored.outputs, &model.signature.outputs);
     let mut response = response::json(StatusCode::OK, body);
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;

@@ -1,0 +1,127 @@
+//! Open-loop load: sends `--rate` requests per second for `--duration`
+//! seconds whatever the server does (so an overloaded server cannot slow the
+//! offered load down), and reports the share of each status and latency
+//! percentiles of the successes. Latency runs from the moment a request was
+//! scheduled, not sent, so queueing in the client counts too (no coordinated
+//! omission). Loopback targets only: it is a benchmark tool.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use bytes::Bytes;
+use clap::Parser;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+
+#[derive(Debug, Parser)]
+struct Args {
+    /// Target URL (loopback only), e.g. http://127.0.0.1:5001/score.
+    #[arg(long)]
+    url: String,
+    /// File whose content is POSTed as JSON.
+    #[arg(long)]
+    body: std::path::PathBuf,
+    /// Requests per second.
+    #[arg(long)]
+    rate: f64,
+    /// Seconds of load.
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// Give up on a request after this many seconds (counted as status 0).
+    #[arg(long, default_value_t = 30.0)]
+    timeout: f64,
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args = Args::parse();
+    let uri: hyper::Uri = args.url.parse().context("bad --url")?;
+    match uri.host() {
+        Some("127.0.0.1" | "localhost" | "[::1]") => {}
+        other => bail!("refusing to load {other:?}: loopback targets only"),
+    }
+    let body = Bytes::from(std::fs::read(&args.body).context("cannot read --body")?);
+    let client = Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(1024)
+        .build_http::<Full<Bytes>>();
+    let interval = Duration::from_secs_f64(1.0 / args.rate);
+    let total = (args.rate * args.duration).round() as u64;
+    let timeout = Duration::from_secs_f64(args.timeout);
+    let start = Instant::now();
+    let mut tasks = Vec::with_capacity(total as usize);
+    for i in 0..total {
+        let scheduled = start + interval * i as u32;
+        tokio::time::sleep_until(scheduled.into()).await;
+        let (client, uri, body) = (client.clone(), uri.clone(), body.clone());
+        tasks.push(tokio::spawn(async move {
+            let request = hyper::Request::post(uri)
+                .header("content-type", "application/json")
+                .body(Full::new(body))
+                .expect("valid request");
+            let status = match tokio::time::timeout(timeout, async {
+                let response = client.request(request).await.ok()?;
+                let status = response.status().as_u16();
+                let server_total = response
+                    .headers()
+                    .get("server-timing")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(server_total_ms);
+                response.into_body().collect().await.ok()?;
+                Some((status, server_total))
+            })
+            .await
+            {
+                Ok(Some(answer)) => answer,
+                _ => (0, None),
+            };
+            (status, scheduled.elapsed())
+        }));
+    }
+    let offered_for = start.elapsed();
+    let mut statuses: BTreeMap<u16, u64> = BTreeMap::new();
+    let mut ok_latencies = Vec::new();
+    let mut ok_server_ms = Vec::new();
+    for task in tasks {
+        let ((status, server_total), latency) = task.await?;
+        *statuses.entry(status).or_default() += 1;
+        if status == 200 {
+            ok_latencies.push(latency.as_secs_f64() * 1000.0);
+            ok_server_ms.extend(server_total);
+        }
+    }
+    let pct = |values: &mut Vec<f64>, p: f64| -> f64 {
+        values.sort_by(f64::total_cmp);
+        if values.is_empty() {
+            return f64::NAN;
+        }
+        values[((values.len() as f64 - 1.0) * p).round() as usize]
+    };
+    let shares: BTreeMap<String, f64> = statuses
+        .iter()
+        .map(|(status, count)| (status.to_string(), *count as f64 / total as f64))
+        .collect();
+    let report = serde_json::json!({
+        "offered_rate": args.rate,
+        "sent": total,
+        "offered_seconds": offered_for.as_secs_f64(),
+        "statuses": statuses,
+        "shares": shares,
+        "ok_p50_ms": pct(&mut ok_latencies, 0.50),
+        "ok_p99_ms": pct(&mut ok_latencies, 0.99),
+        "ok_max_ms": pct(&mut ok_latencies, 1.0),
+        "ok_server_p50_ms": pct(&mut ok_server_ms, 0.50),
+        "ok_server_p99_ms": pct(&mut ok_server_ms, 0.99),
+    });
+    println!("{report}");
+    Ok(())
+}
+
+/// `total;dur=X` of a `Server-Timing` header, in ms.
+fn server_total_ms(header: &str) -> Option<f64> {
+    header
+        .split(',')
+        .find_map(|part| part.trim().strip_prefix("total;dur="))
+        .and_then(|ms| ms.parse().ok())
+}
