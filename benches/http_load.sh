@@ -11,7 +11,7 @@ connections=${*:-1 16 64}
 command -v wrk >/dev/null || { echo "needs wrk: apt-get install wrk" >&2; exit 1; }
 cargo build --release --quiet --bin inferd
 port=${PORT:-5901}
-target/release/inferd serve --port "$port" --log-format json 2>/tmp/inferd-bench.log &
+target/release/inferd serve --port "$port" --log-format json ${INFERD_ARGS:-} 2>/tmp/inferd-bench.log &
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null' EXIT
 for _ in $(seq 100); do curl -sf "localhost:$port/ready" >/dev/null && break; sleep 0.05; done

@@ -78,30 +78,58 @@ impl Admission {
         self.waiting.load(Ordering::Relaxed)
     }
 
-    /// A slot now, or after waiting at most `max_queue_wait`. The semaphore
-    /// is fair, so waiters are served in arrival order and a newcomer cannot
-    /// take a slot a waiter is owed.
+    /// A slot now, or after waiting at most `max_queue_wait`.
     pub async fn admit(&self) -> Result<Slot, EngineError> {
-        if let Ok(permit) = self.permits.clone().try_acquire_owned() {
+        self.enter()?.wait().await
+    }
+
+    /// A place in the queue, or `QueueFull` at once. The queue-wait clock
+    /// starts here, so the caller can do its own preparation (decoding the
+    /// request) while counted as waiting, and a full queue refuses a request
+    /// before any work is spent on it.
+    pub fn enter(&self) -> Result<Ticket<'_>, EngineError> {
+        let place = QueuePlace::take(&self.waiting, self.options.max_queue_length).ok_or(
+            EngineError::QueueFull {
+                capacity: self.options.max_queue_length,
+            },
+        )?;
+        Ok(Ticket {
+            admission: self,
+            _place: place,
+            entered: Instant::now(),
+        })
+    }
+}
+
+/// A place in the queue; [`Ticket::wait`] turns it into a [`Slot`].
+pub struct Ticket<'a> {
+    admission: &'a Admission,
+    _place: QueuePlace<'a>,
+    entered: Instant,
+}
+
+impl Ticket<'_> {
+    /// Waits for a slot until `max_queue_wait` after entering the queue. The
+    /// semaphore is fair, so waiters are served in arrival order and a
+    /// newcomer cannot take a slot a waiter is owed.
+    pub async fn wait(self) -> Result<Slot, EngineError> {
+        let admission = self.admission;
+        let started = Instant::now();
+        if let Ok(permit) = admission.permits.clone().try_acquire_owned() {
             return Ok(Slot {
                 _permit: permit,
                 waited: Duration::ZERO,
             });
         }
-        let _place = QueuePlace::take(&self.waiting, self.options.max_queue_length).ok_or(
-            EngineError::QueueFull {
-                capacity: self.options.max_queue_length,
-            },
-        )?;
-        let started = Instant::now();
-        let wait = self.options.max_queue_wait;
-        match tokio::time::timeout(wait, self.permits.clone().acquire_owned()).await {
+        let max_wait = admission.options.max_queue_wait;
+        let remaining = max_wait.saturating_sub(self.entered.elapsed());
+        match tokio::time::timeout(remaining, admission.permits.clone().acquire_owned()).await {
             Ok(Ok(permit)) => Ok(Slot {
                 _permit: permit,
                 waited: started.elapsed(),
             }),
             Ok(Err(_closed)) => Err(EngineError::Stopped),
-            Err(_) => Err(EngineError::QueueTimeout { waited: wait }),
+            Err(_) => Err(EngineError::QueueTimeout { waited: max_wait }),
         }
     }
 }

@@ -20,7 +20,7 @@ pub mod executor;
 pub mod loader;
 pub mod served;
 
-pub use admission::{Admission, AdmissionOptions, Slot};
+pub use admission::{Admission, AdmissionOptions, Slot, Ticket};
 pub use error::{EngineError, LoadError};
 pub use executor::{Executor, ExecutorOptions};
 pub use loader::load_models;

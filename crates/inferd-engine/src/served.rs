@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use inferd_backend::LoadedModel;
 use inferd_tensor::{Signature, Tensor};
 
-use crate::{Admission, EngineError, Executor, ExecutorOptions, LoadError, Slot};
+use crate::{Admission, EngineError, Executor, ExecutorOptions, LoadError, Slot, Ticket};
 
 /// One model version, loaded and with its workers running.
 pub struct ServedModel {
@@ -65,13 +65,14 @@ impl ServedModel {
 
     /// Waits for a slot (bounded), then runs the model (bounded).
     pub async fn score(&self, inputs: Vec<Tensor>) -> Result<Scored, EngineError> {
-        let slot = self.admit().await?;
+        let slot = self.enter()?.wait().await?;
         self.run(inputs, slot).await
     }
 
-    /// Waits for a slot in the container's admission, at most the queue wait.
-    pub async fn admit(&self) -> Result<Slot, EngineError> {
-        self.admission.admit().await
+    /// A place in the container's queue (`QueueFull` at once); its
+    /// [`Ticket::wait`] then waits for a slot, at most the queue wait.
+    pub fn enter(&self) -> Result<Ticket<'_>, EngineError> {
+        self.admission.enter()
     }
 
     /// Runs the model in `slot`, at most the scoring timeout; the slot is

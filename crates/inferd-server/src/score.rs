@@ -66,8 +66,9 @@ async fn score(
     started: Instant,
 ) -> Result<Response<Body>, ApiError> {
     let request_query = request.uri().query().map(str::to_owned);
-    // Read first (network I/O, no CPU to speak of), then wait for a slot,
-    // then decode: under overload, requests that are refused cost no decoding.
+    // Read (network I/O), take a place in the queue (a full queue refuses
+    // before any decoding), decode while queued, then wait for a slot: the
+    // slot covers the engine run only, and decoding runs in parallel.
     let body = if request.method() == Method::GET {
         None
     } else {
@@ -77,7 +78,7 @@ async fn score(
         let (parts, body) = request.into_parts();
         Some(read_limited(&parts.headers, body, &state.options).await?)
     };
-    let slot = model.admit().await?;
+    let ticket = model.enter()?;
     let inputs = match body {
         None => {
             let data = data_from_query(request_query.as_deref().unwrap_or(""))?;
@@ -91,6 +92,7 @@ async fn score(
                 .map_err(|e| ApiError::BodyRead(format!("decoding stopped: {e}")))??
         }
     };
+    let slot = ticket.wait().await?;
     let scored = model.run(inputs, slot).await?;
     let body = encode_outputs(&scored.outputs, &model.signature.outputs);
     let mut response = response::json(StatusCode::OK, body);
