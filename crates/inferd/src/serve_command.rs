@@ -30,6 +30,7 @@ pub fn run(args: ServeArgs, matches: &ArgMatches) -> Result<()> {
         for note in file.cluster_only_fields() {
             tracing::info!(field = %note, "cluster-only setting accepted; a single container does not act on it");
         }
+        refuse_unenforced_security(file)?;
     }
     let port = args
         .port
@@ -41,6 +42,25 @@ pub fn run(args: ServeArgs, matches: &ArgMatches) -> Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(serve_until_signal(args, limits, port))
+}
+
+/// Fails closed: a config that asks for keys or TLS must not start a server
+/// that silently serves without them. (Keys and TLS are not built yet.)
+fn refuse_unenforced_security(file: &inferd_config::DeploymentConfig) -> Result<()> {
+    if file.auth_enabled() {
+        anyhow::bail!(
+            "the deployment config asks for key authentication (authEnabled, which defaults to true for \
+             computeType aks), which this build of inferd does not enforce yet; refusing to serve \
+             without it. Set \"authEnabled\": false to serve without keys."
+        );
+    }
+    if file.ssl_enabled == Some(true) {
+        anyhow::bail!(
+            "the deployment config asks for TLS (sslEnabled), which this build of inferd does not serve \
+             yet; refusing to serve plain HTTP instead. Set \"sslEnabled\": false, or terminate TLS in front."
+        );
+    }
+    Ok(())
 }
 
 async fn serve_until_signal(args: ServeArgs, limits: Limits, port: u16) -> Result<()> {

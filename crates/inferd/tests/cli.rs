@@ -288,6 +288,11 @@ fn a_bad_deployment_config_stops_start_up_naming_the_field() {
             "namespace: 'ml_prod' holds '_'",
         ),
         (r#"{"computeType": "aci""#, "deploymentconfig.json"),
+        (r#"{"computeType": "aks"}"#, "asks for key authentication"),
+        (
+            r#"{"sslEnabled": true, "sslCertificate": "c.pem", "sslKey": "k.pem"}"#,
+            "asks for TLS",
+        ),
     ];
     for (text, message) in cases {
         let path = config_file(dir.path(), text);
