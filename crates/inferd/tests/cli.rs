@@ -172,8 +172,9 @@ fn serve_fails_at_start_for_an_unknown_model() {
     );
 }
 
-/// Starts `inferd serve` on a free port and answers the port it bound.
-fn spawn_server() -> (Child, u16) {
+/// Starts `inferd serve` on a free port with the given shutdown grace,
+/// waits until it logs that it is ready, and answers the port it bound.
+fn spawn_server(grace_s: &str) -> (Child, u16) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_inferd"))
         .args([
             "serve",
@@ -182,7 +183,7 @@ fn spawn_server() -> (Child, u16) {
             "--log-format",
             "json",
             "--shutdown-grace-s",
-            "0",
+            grace_s,
         ])
         .arg("--registry")
         .arg(repo_models())
@@ -191,14 +192,19 @@ fn spawn_server() -> (Child, u16) {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let port = loop {
-        let line = lines.next().expect("the server logs its address").unwrap();
-        let log: serde_json::Value = serde_json::from_str(&line).unwrap();
-        if log["fields"]["message"] == "listening" {
-            let address = log["fields"]["address"].as_str().unwrap();
-            break address.rsplit(':').next().unwrap().parse().unwrap();
+    let mut port = 0u16;
+    for line in lines.by_ref() {
+        let log: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
+        let fields = &log["fields"];
+        if fields["message"] == "listening" {
+            let address = fields["address"].as_str().unwrap();
+            port = address.rsplit(':').next().unwrap().parse().unwrap();
         }
-    };
+        if fields["message"] == "ready" {
+            break;
+        }
+    }
+    assert_ne!(port, 0, "the server logged its address before it was ready");
     // Keep draining the logs so the server never blocks on a full pipe.
     std::thread::spawn(move || lines.for_each(drop));
     (child, port)
@@ -217,7 +223,7 @@ fn http(port: u16, request: &str) -> String {
 
 #[test]
 fn serve_scores_the_default_model_and_exits_0_on_sigterm() {
-    let (mut child, port) = spawn_server();
+    let (mut child, port) = spawn_server("0");
     let deadline = Instant::now() + Duration::from_secs(60);
     while !http(
         port,
@@ -382,41 +388,7 @@ fn config_schema_describes_the_file() {
 
 #[test]
 fn sigterm_turns_ready_off_during_the_grace_period_then_exits_0() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_inferd"))
-        .args([
-            "serve",
-            "--port",
-            "0",
-            "--log-format",
-            "json",
-            "--shutdown-grace-s",
-            "1",
-        ])
-        .arg("--registry")
-        .arg(repo_models())
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut port = 0u16;
-    for line in lines.by_ref() {
-        let log: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
-        if log["fields"]["message"] == "listening" {
-            port = log["fields"]["address"]
-                .as_str()
-                .unwrap()
-                .rsplit(':')
-                .next()
-                .unwrap()
-                .parse()
-                .unwrap();
-        }
-        if log["fields"]["message"] == "ready" {
-            break;
-        }
-    }
-    std::thread::spawn(move || lines.for_each(drop));
+    let (mut child, port) = spawn_server("1");
     let ready = "GET /ready HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
     assert!(http(port, ready).starts_with("HTTP/1.1 200"));
     let signalled = Instant::now();
