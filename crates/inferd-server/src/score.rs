@@ -65,27 +65,26 @@ async fn score(
     request: Request<Incoming>,
     started: Instant,
 ) -> Result<Response<Body>, ApiError> {
-    let request_query = request.uri().query().map(str::to_owned);
     // Read (network I/O), take a place in the queue (a full queue refuses
     // before any decoding), decode while queued, then wait for a slot: the
     // slot covers the engine run only, and decoding runs in parallel.
-    let body = if request.method() == Method::GET {
-        None
+    let payload = if request.method() == Method::GET {
+        Payload::Query(request.uri().query().unwrap_or("").to_owned())
     } else {
         if !is_json(request.headers()) {
             return Err(ApiError::UnsupportedMediaType);
         }
         let (parts, body) = request.into_parts();
-        Some(read_limited(&parts.headers, body, &state.options).await?)
+        Payload::Body(read_limited(&parts.headers, body, &state.options).await?)
     };
     let ticket = model.enter()?;
-    let inputs = match body {
-        None => {
-            let data = data_from_query(request_query.as_deref().unwrap_or(""))?;
+    let inputs = match payload {
+        Payload::Query(query) => {
+            let data = data_from_query(&query)?;
             decode_inputs(&data, &model.signature.inputs)?
         }
-        Some(body) if body.len() <= INLINE_DECODE_LIMIT => decode(&body, &model)?,
-        Some(body) => {
+        Payload::Body(body) if body.len() <= INLINE_DECODE_LIMIT => decode(&body, &model)?,
+        Payload::Body(body) => {
             let model = model.clone();
             tokio::task::spawn_blocking(move || decode(&body, &model))
                 .await
@@ -111,6 +110,12 @@ async fn score(
         headers.insert(SERVER_TIMING, value);
     }
     Ok(response)
+}
+
+/// Where a request's data is: the query string (GET) or the body (POST).
+enum Payload {
+    Query(String),
+    Body(bytes::Bytes),
 }
 
 fn decode(body: &[u8], model: &ServedModel) -> Result<Vec<Tensor>, ApiError> {
