@@ -150,24 +150,25 @@ fn bad_registry_input_fails_clearly() {
 
 #[test]
 fn serve_fails_at_start_for_an_unknown_model() {
+    let registry = repo_models();
+    let registry = registry.to_str().unwrap();
+    assert_start_fails(
+        &["--model", "no-such-model", "--registry", registry],
+        "no model named 'no-such-model'",
+    );
+}
+
+/// `inferd serve` with `args` must exit 1 at start, saying `message`.
+fn assert_start_fails(args: &[&str], message: &str) {
     let output = Command::new(env!("CARGO_BIN_EXE_inferd"))
-        .args([
-            "serve",
-            "--port",
-            "0",
-            "--log-format",
-            "json",
-            "--model",
-            "no-such-model",
-        ])
-        .arg("--registry")
-        .arg(repo_models())
+        .args(["serve", "--port", "0", "--log-format", "json"])
+        .args(args)
         .output()
         .unwrap();
-    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(output.status.code(), Some(1), "{args:?}");
     assert!(
-        stderr(&output).contains("no model named 'no-such-model'"),
-        "{}",
+        stderr(&output).contains(message),
+        "{args:?}: {}",
         stderr(&output)
     );
 }
@@ -302,24 +303,7 @@ fn a_bad_deployment_config_stops_start_up_naming_the_field() {
     ];
     for (text, message) in cases {
         let path = config_file(dir.path(), text);
-        let output = Command::new(env!("CARGO_BIN_EXE_inferd"))
-            .args([
-                "serve",
-                "--port",
-                "0",
-                "--log-format",
-                "json",
-                "--deployment-config",
-            ])
-            .arg(&path)
-            .output()
-            .unwrap();
-        assert_eq!(output.status.code(), Some(1), "{text}");
-        assert!(
-            stderr(&output).contains(message),
-            "{text}: {}",
-            stderr(&output)
-        );
+        assert_start_fails(&["--deployment-config", path.to_str().unwrap()], message);
     }
 }
 
