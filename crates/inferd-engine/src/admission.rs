@@ -1,21 +1,18 @@
 //! Admission: at most `max_concurrent` scoring calls run at once in this
-//! container, across all models. A request that finds no free slot waits in
-//! a bounded queue for at most `max_queue_wait`; past either bound it is
-//! refused at once (503) rather than left to pile up.
+//! container, across all models. A request takes a place in a bounded queue
+//! ([`Admission::enter`], refused at once when full) and must start within
+//! `max_queue_wait`; past either bound it is refused (503) rather than left
+//! to pile up.
 //!
-//! A [`Slot`] is held until the computation really ends: the executor's
-//! worker drops it after the engine returns, even when the caller has long
-//! stopped waiting (a timed-out computation still uses its core). Waiting is
-//! a future: if the client goes away, the future is dropped and the request
-//! leaves the queue without ever running.
+//! Slots are taken by the engine's worker threads themselves, right before a
+//! run, so a freed slot goes straight to the next job without a trip through
+//! the async runtime. A [`Slot`] is released only when the computation
+//! really ends, even when the caller has long stopped waiting (a timed-out
+//! computation still uses its core).
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
-
-use tokio::time::Instant;
-
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use crate::EngineError;
 
@@ -39,27 +36,22 @@ impl Default for AdmissionOptions {
 
 /// The container-wide gate in front of every model.
 pub struct Admission {
-    permits: Arc<Semaphore>,
     options: AdmissionOptions,
+    /// Slots in use; waiters block on `freed`.
+    busy: Mutex<usize>,
+    freed: Condvar,
     waiting: AtomicUsize,
-}
-
-/// The right to run one scoring call. Dropping it frees the slot.
-pub struct Slot {
-    _permit: OwnedSemaphorePermit,
-    /// How long the request waited for it.
-    pub waited: Duration,
 }
 
 impl Admission {
     pub fn new(options: AdmissionOptions) -> Arc<Admission> {
-        let options = AdmissionOptions {
-            max_concurrent: options.max_concurrent.max(1),
-            ..options
-        };
         Arc::new(Admission {
-            permits: Arc::new(Semaphore::new(options.max_concurrent)),
-            options,
+            options: AdmissionOptions {
+                max_concurrent: options.max_concurrent.max(1),
+                ..options
+            },
+            busy: Mutex::new(0),
+            freed: Condvar::new(),
             waiting: AtomicUsize::new(0),
         })
     }
@@ -70,87 +62,83 @@ impl Admission {
 
     /// Slots in use, timed-out computations that still run included.
     pub fn busy(&self) -> usize {
-        self.options.max_concurrent - self.permits.available_permits()
+        *self.busy.lock().expect("admission lock")
     }
 
-    /// Requests waiting for a slot.
+    /// Requests queued and not yet started.
     pub fn waiting(&self) -> usize {
         self.waiting.load(Ordering::Relaxed)
     }
 
-    /// A slot now, or after waiting at most `max_queue_wait`.
-    pub async fn admit(&self) -> Result<Slot, EngineError> {
-        self.enter()?.wait().await
+    /// A place in the queue, or `QueueFull` at once. The queue-wait clock
+    /// starts here, so the caller can prepare (decode the request) while
+    /// counted as waiting, and a full queue refuses a request before any
+    /// work is spent on it.
+    pub fn enter(self: &Arc<Self>) -> Result<Ticket, EngineError> {
+        let limit = self.options.max_queue_length;
+        self.waiting
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < limit).then_some(n + 1)
+            })
+            .map_err(|_| EngineError::QueueFull { capacity: limit })?;
+        let entered = Instant::now();
+        Ok(Ticket {
+            admission: self.clone(),
+            entered,
+            deadline: entered + self.options.max_queue_wait,
+        })
     }
 
-    /// A place in the queue, or `QueueFull` at once. The queue-wait clock
-    /// starts here, so the caller can do its own preparation (decoding the
-    /// request) while counted as waiting, and a full queue refuses a request
-    /// before any work is spent on it.
-    pub fn enter(&self) -> Result<Ticket<'_>, EngineError> {
-        let place = QueuePlace::take(&self.waiting, self.options.max_queue_length).ok_or(
-            EngineError::QueueFull {
-                capacity: self.options.max_queue_length,
-            },
-        )?;
-        Ok(Ticket {
-            admission: self,
-            _place: place,
-            entered: Instant::now(),
+    /// Blocks the calling (worker) thread until a slot is free or
+    /// `deadline` passes. Never call it from an async task.
+    pub fn take_slot_until(self: &Arc<Self>, deadline: Instant) -> Option<Slot> {
+        let mut busy = self.busy.lock().expect("admission lock");
+        while *busy >= self.options.max_concurrent {
+            let left = deadline
+                .checked_duration_since(Instant::now())
+                .filter(|d| !d.is_zero())?;
+            busy = self
+                .freed
+                .wait_timeout(busy, left)
+                .expect("admission lock")
+                .0;
+        }
+        *busy += 1;
+        Some(Slot {
+            admission: self.clone(),
         })
     }
 }
 
-/// A place in the queue; [`Ticket::wait`] turns it into a [`Slot`].
-pub struct Ticket<'a> {
-    admission: &'a Admission,
-    _place: QueuePlace<'a>,
-    entered: Instant,
+/// A place in the queue, counted while held. Its `deadline` is the latest
+/// moment the request may start.
+pub struct Ticket {
+    admission: Arc<Admission>,
+    pub entered: Instant,
+    pub deadline: Instant,
 }
 
-impl Ticket<'_> {
-    /// Waits for a slot until `max_queue_wait` after entering the queue. The
-    /// semaphore is fair, so waiters are served in arrival order and a
-    /// newcomer cannot take a slot a waiter is owed.
-    pub async fn wait(self) -> Result<Slot, EngineError> {
-        let admission = self.admission;
-        let started = Instant::now();
-        if let Ok(permit) = admission.permits.clone().try_acquire_owned() {
-            return Ok(Slot {
-                _permit: permit,
-                waited: Duration::ZERO,
-            });
-        }
-        let max_wait = admission.options.max_queue_wait;
-        let remaining = max_wait.saturating_sub(self.entered.elapsed());
-        match tokio::time::timeout(remaining, admission.permits.clone().acquire_owned()).await {
-            Ok(Ok(permit)) => Ok(Slot {
-                _permit: permit,
-                waited: started.elapsed(),
-            }),
-            Ok(Err(_closed)) => Err(EngineError::Stopped),
-            Err(_) => Err(EngineError::QueueTimeout { waited: max_wait }),
-        }
+impl Ticket {
+    pub fn admission(&self) -> &Arc<Admission> {
+        &self.admission
     }
 }
 
-/// A place in the queue, counted while held.
-struct QueuePlace<'a>(&'a AtomicUsize);
-
-impl<'a> QueuePlace<'a> {
-    fn take(waiting: &'a AtomicUsize, limit: usize) -> Option<QueuePlace<'a>> {
-        waiting
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < limit).then_some(n + 1)
-            })
-            .ok()
-            .map(|_| QueuePlace(waiting))
-    }
-}
-
-impl Drop for QueuePlace<'_> {
+impl Drop for Ticket {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        self.admission.waiting.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// The right to run one scoring call. Dropping it frees the slot.
+pub struct Slot {
+    admission: Arc<Admission>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        *self.admission.busy.lock().expect("admission lock") -= 1;
+        self.admission.freed.notify_one();
     }
 }
 
@@ -166,80 +154,75 @@ mod tests {
         })
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn a_waiter_gets_the_next_free_slot() {
-        let gate = admission(1, 500, 10);
-        let first = gate.admit().await.unwrap();
-        assert_eq!((gate.busy(), first.waited), (1, Duration::ZERO));
+    #[test]
+    fn a_full_queue_refuses_at_once_and_places_come_back() {
+        let gate = admission(1, 500, 2);
+        let first = gate.enter().unwrap();
+        let _second = gate.enter().unwrap();
+        assert_eq!(gate.waiting(), 2);
+        assert!(matches!(
+            gate.enter(),
+            Err(EngineError::QueueFull { capacity: 2 })
+        ));
+        drop(first);
+        assert_eq!(gate.waiting(), 1);
+        assert!(gate.enter().is_ok());
+        assert_eq!(
+            first_deadline_is_entered_plus_wait(&gate),
+            Duration::from_millis(500)
+        );
+    }
+
+    fn first_deadline_is_entered_plus_wait(gate: &Arc<Admission>) -> Duration {
+        let ticket = gate.enter().unwrap();
+        ticket.deadline - ticket.entered
+    }
+
+    #[test]
+    fn slots_are_limited_and_a_waiter_gets_the_next_free_one() {
+        let gate = admission(2, 500, 10);
+        let far = Instant::now() + Duration::from_secs(10);
+        let a = gate.take_slot_until(far).unwrap();
+        let _b = gate.take_slot_until(far).unwrap();
+        assert_eq!(gate.busy(), 2);
         let waiter = {
             let gate = gate.clone();
-            tokio::spawn(async move { gate.admit().await.map(|slot| slot.waited) })
-        };
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        assert_eq!(gate.waiting(), 1);
-        drop(first);
-        let waited = waiter.await.unwrap().unwrap();
-        assert_eq!(waited, Duration::from_millis(200));
-        assert_eq!(gate.waiting(), 0);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn the_wait_is_bounded() {
-        let gate = admission(1, 500, 10);
-        let _busy = gate.admit().await.unwrap();
-        let started = tokio::time::Instant::now();
-        let err = gate.admit().await.err().unwrap();
-        assert!(matches!(err, EngineError::QueueTimeout { .. }), "{err}");
-        assert_eq!(
-            started.elapsed(),
-            Duration::from_millis(500),
-            "refused at the deadline, not later"
-        );
-        assert_eq!(gate.waiting(), 0);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_full_queue_refuses_at_once() {
-        let gate = admission(1, 500, 2);
-        let _busy = gate.admit().await.unwrap();
-        let waiters: Vec<_> = (0..2)
-            .map(|_| {
-                let gate = gate.clone();
-                tokio::spawn(async move { gate.admit().await.map(|_| ()) })
+            std::thread::spawn(move || {
+                let started = Instant::now();
+                let slot = gate.take_slot_until(Instant::now() + Duration::from_secs(10));
+                (slot, started.elapsed())
             })
-            .collect();
-        tokio::task::yield_now().await;
-        assert_eq!(gate.waiting(), 2);
-        let started = tokio::time::Instant::now();
-        let err = gate.admit().await.err().unwrap();
+        };
+        std::thread::sleep(Duration::from_millis(100));
+        drop(a);
+        let (slot, waited) = waiter.join().unwrap();
+        assert!(slot.is_some());
         assert!(
-            matches!(err, EngineError::QueueFull { capacity: 2 }),
-            "{err}"
+            waited >= Duration::from_millis(50),
+            "it waited for the release: {waited:?}"
         );
-        assert_eq!(started.elapsed(), Duration::ZERO);
-        for waiter in waiters {
-            assert!(waiter.await.unwrap().is_err());
-        }
+        assert_eq!(gate.busy(), 2, "the waiter holds the freed slot");
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn a_waiter_that_gives_up_leaves_the_queue() {
+    #[test]
+    fn the_wait_for_a_slot_ends_at_the_deadline() {
         let gate = admission(1, 500, 10);
-        let busy = gate.admit().await.unwrap();
-        let gone = {
-            let gate = gate.clone();
-            tokio::spawn(async move { gate.admit().await.map(|_| ()) })
-        };
-        tokio::task::yield_now().await;
-        assert_eq!(gate.waiting(), 1);
-        gone.abort();
-        let _ = gone.await;
-        assert_eq!(gate.waiting(), 0);
-        drop(busy);
-        assert_eq!(
-            gate.busy(),
-            0,
-            "the slot went back, not to the abandoned waiter"
+        let _busy = gate.take_slot_until(Instant::now()).unwrap();
+        let started = Instant::now();
+        assert!(
+            gate.take_slot_until(started + Duration::from_millis(150))
+                .is_none()
         );
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_millis(150) && waited < Duration::from_millis(1000),
+            "{waited:?}"
+        );
+        assert!(
+            gate.take_slot_until(Instant::now() - Duration::from_millis(1))
+                .is_none(),
+            "a passed deadline never waits"
+        );
+        assert_eq!(gate.busy(), 1);
     }
 }

@@ -22,6 +22,10 @@ pub enum EngineError {
 
     #[error(transparent)]
     Backend(#[from] BackendError),
+
+    /// The request's inputs could not be prepared (decoded); the client's fault.
+    #[error("{0}")]
+    Input(Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// Why a model could not be served.

@@ -1,17 +1,22 @@
 //! Runs one model on dedicated OS threads.
 //!
 //! Each worker thread owns one engine session (engines' per-run state is
-//! mutable, and one session per thread needs no lock). Jobs arrive through a
-//! bounded channel so a burst cannot grow memory without limit: when it is
-//! full, the caller is told at once. Each job carries a oneshot for its
-//! answer; a job whose caller has gone (timed out or disconnected) is skipped
-//! rather than run. A panic inside the engine is caught, answered as an
-//! error for that job alone, and the worker starts a fresh session.
+//! mutable, and one session per thread needs no lock). A job arrives with
+//! its admission [`Ticket`]; the worker takes a container-wide [`Slot`]
+//! itself (waiting at most until the ticket's deadline), marks the job
+//! started, and tells the caller when, so the scoring timeout counts from
+//! the real start. The caller races the worker at the queue deadline with a
+//! compare-and-swap on the job's state: exactly one of "refused" or
+//! "started" wins, so a refused request never runs. A job whose caller has
+//! gone (disconnected) is skipped. A panic inside the engine is caught,
+//! answered as an error for that job alone, and the worker starts a fresh
+//! session.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use inferd_backend::{BackendError, LoadedModel, Session};
@@ -19,24 +24,34 @@ use inferd_tensor::Tensor;
 use tokio::sync::oneshot;
 
 use crate::EngineError;
-use crate::admission::Slot;
+use crate::admission::Ticket;
 
 type Reply = oneshot::Sender<Result<Vec<Tensor>, EngineError>>;
 
+const QUEUED: u8 = 0;
+const STARTED: u8 = 1;
+const ABANDONED: u8 = 2;
+
+/// Turns a request into the model's inputs. Runs on the worker thread once
+/// the request holds a slot, so requests refused under overload cost no
+/// decoding, and decoding is counted in the concurrency limit.
+pub type Prepare = Box<dyn FnOnce() -> Result<Vec<Tensor>, EngineError> + Send>;
+
 struct Job {
-    inputs: Vec<Tensor>,
+    prepare: Prepare,
     reply: Reply,
-    /// Held until the engine returns, so the slot counts as busy for as long
-    /// as the core really is, even after the caller timed out.
-    slot: Option<Slot>,
+    started: oneshot::Sender<Instant>,
+    state: Arc<AtomicU8>,
+    /// The request's place in the queue, given up when it starts.
+    ticket: Ticket,
 }
 
-/// How many workers and how deep a queue.
+/// How many workers, how deep a queue, how long a run may take.
 #[derive(Debug, Clone, Copy)]
 pub struct ExecutorOptions {
     pub workers: usize,
     pub queue_capacity: usize,
-    /// The longest a caller waits for its answer, queueing included.
+    /// The longest a run may take, counted from its start (504 past it).
     pub timeout: Duration,
 }
 
@@ -45,10 +60,20 @@ impl Default for ExecutorOptions {
         let workers = std::thread::available_parallelism().map_or(1, usize::from);
         ExecutorOptions {
             workers,
-            queue_capacity: workers * 256,
+            queue_capacity: 1024,
             timeout: Duration::from_millis(60_000),
         }
     }
+}
+
+/// A run's outputs and where its time went.
+#[derive(Debug)]
+pub struct Run {
+    pub outputs: Vec<Tensor>,
+    /// From entering the queue to the start of the run.
+    pub queue: Duration,
+    /// From the start of the run to the answer.
+    pub score: Duration,
 }
 
 /// A model's worker threads and the queue in front of them. Dropping it
@@ -87,29 +112,63 @@ impl Executor {
         })
     }
 
-    /// Queues `inputs` and waits for the outputs, at most `options.timeout`.
-    /// The `slot`, if any, is released by the worker when the run ends.
-    pub async fn score(
+    /// Queues `inputs` with their `ticket`, then waits: until the run starts
+    /// (at most the ticket's deadline: 503 past it), then for the answer (at
+    /// most `options.timeout` from the start: 504 past it).
+    pub async fn score(&self, inputs: Vec<Tensor>, ticket: Ticket) -> Result<Run, EngineError> {
+        self.score_prepared(Box::new(move || Ok(inputs)), ticket)
+            .await
+    }
+
+    /// As [`Executor::score`], with inputs made by `prepare` on the worker.
+    pub async fn score_prepared(
         &self,
-        inputs: Vec<Tensor>,
-        slot: Option<Slot>,
-    ) -> Result<Vec<Tensor>, EngineError> {
-        let (reply, answer) = oneshot::channel();
+        prepare: Prepare,
+        ticket: Ticket,
+    ) -> Result<Run, EngineError> {
+        let (entered, deadline) = (ticket.entered, ticket.deadline);
+        let max_wait = ticket.admission().options().max_queue_wait;
+        let state = Arc::new(AtomicU8::new(QUEUED));
+        let (reply, mut answer) = oneshot::channel();
+        let (started, mut started_at) = oneshot::channel();
         let sender = self.sender.as_ref().ok_or(EngineError::Stopped)?;
-        sender
-            .try_send(Job {
-                inputs,
-                reply,
-                slot,
-            })
-            .map_err(|e| match e {
-                TrySendError::Full(_) => EngineError::QueueFull {
-                    capacity: self.options.queue_capacity,
-                },
-                TrySendError::Disconnected(_) => EngineError::Stopped,
-            })?;
-        match tokio::time::timeout(self.options.timeout, answer).await {
-            Ok(Ok(result)) => result,
+        let job = Job {
+            prepare,
+            reply,
+            started,
+            state: state.clone(),
+            ticket,
+        };
+        sender.try_send(job).map_err(|e| match e {
+            TrySendError::Full(_) => EngineError::QueueFull {
+                capacity: self.options.queue_capacity,
+            },
+            TrySendError::Disconnected(_) => EngineError::Stopped,
+        })?;
+        let refused = || EngineError::QueueTimeout { waited: max_wait };
+        let start = tokio::select! {
+            biased;
+            at = &mut started_at => match at {
+                Ok(at) => at,
+                // Dropped unstarted: its deadline passed while waiting for a slot.
+                Err(_) if Instant::now() >= deadline => return Err(refused()),
+                Err(_) => return Err(EngineError::Stopped),
+            },
+            () = tokio::time::sleep_until(deadline.into()) => {
+                if state.compare_exchange(QUEUED, ABANDONED, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+                    return Err(refused());
+                }
+                // The worker started it just in time.
+                started_at.await.map_err(|_| EngineError::Stopped)?
+            }
+        };
+        let end = start + self.options.timeout;
+        match tokio::time::timeout_at(end.into(), &mut answer).await {
+            Ok(Ok(result)) => result.map(|outputs| Run {
+                outputs,
+                queue: start.saturating_duration_since(entered),
+                score: start.elapsed(),
+            }),
             Ok(Err(_)) => Err(EngineError::Stopped),
             Err(_) => Err(EngineError::Timeout(self.options.timeout)),
         }
@@ -130,18 +189,38 @@ impl Drop for Executor {
 }
 
 fn work(model: Arc<dyn LoadedModel>, mut session: Box<dyn Session>, jobs: Receiver<Job>) {
-    while let Ok(Job {
-        inputs,
-        reply,
-        slot,
-    }) = jobs.recv()
-    {
-        if reply.is_closed() {
-            // The caller left (disconnected or timed out) before its turn.
+    while let Ok(job) = jobs.recv() {
+        let Job {
+            prepare,
+            reply,
+            started,
+            state,
+            ticket,
+        } = job;
+        // The caller left (disconnected) or gave up at its deadline.
+        if reply.is_closed() || state.load(Ordering::Acquire) != QUEUED {
             continue;
         }
-        let result = match catch_unwind(AssertUnwindSafe(|| session.run(inputs))) {
-            Ok(result) => result.map_err(EngineError::from),
+        let Some(slot) = ticket.admission().take_slot_until(ticket.deadline) else {
+            continue;
+        };
+        // Deadline passed, or the caller gave up while we waited: never run.
+        let late = Instant::now() > ticket.deadline;
+        if late
+            || reply.is_closed()
+            || state
+                .compare_exchange(QUEUED, STARTED, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+        {
+            continue;
+        }
+        drop(ticket);
+        let _ = started.send(Instant::now());
+        let result = match catch_unwind(AssertUnwindSafe(|| {
+            let inputs = prepare()?;
+            session.run(inputs).map_err(EngineError::from)
+        })) {
+            Ok(result) => result,
             Err(panic) => {
                 let message = panic_message(&*panic);
                 tracing::error!(%message, "engine panicked; the request gets a 500 and the worker a fresh session");
@@ -154,6 +233,8 @@ fn work(model: Arc<dyn LoadedModel>, mut session: Box<dyn Session>, jobs: Receiv
                 Err(EngineError::Backend(BackendError::Panicked(message)))
             }
         };
+        // The slot is held until here, so it counts as busy for as long as
+        // the core really is, even after the caller timed out.
         drop(slot);
         let _ = reply.send(result);
     }
@@ -225,6 +306,16 @@ mod tests {
         })
     }
 
+    /// A place in a roomy queue of its own.
+    fn ticket() -> Ticket {
+        let gate = crate::Admission::new(crate::AdmissionOptions {
+            max_concurrent: 8,
+            max_queue_wait: Duration::from_secs(10),
+            max_queue_length: 100,
+        });
+        gate.enter().unwrap()
+    }
+
     fn one(x: f32) -> Vec<Tensor> {
         vec![Tensor::new(vec![1], TensorData::F32(vec![x])).unwrap()]
     }
@@ -236,7 +327,7 @@ mod tests {
             ..ExecutorOptions::default()
         };
         let executor = Executor::start("t", doubler(), options).unwrap();
-        let out = executor.score(one(21.0), None).await.unwrap();
+        let out = executor.score(one(21.0), ticket()).await.unwrap().outputs;
         assert_eq!(out[0].data(), &TensorData::F32(vec![42.0]));
     }
 
@@ -248,12 +339,12 @@ mod tests {
             ..ExecutorOptions::default()
         };
         let executor = Executor::start("t", model.clone(), options).unwrap();
-        let err = executor.score(one(-1.0), None).await.unwrap_err();
+        let err = executor.score(one(-1.0), ticket()).await.unwrap_err();
         assert!(
             matches!(err, EngineError::Backend(BackendError::Panicked(ref m)) if m == "negative input")
         );
         assert_eq!(
-            executor.score(one(2.0), None).await.unwrap()[0].data(),
+            executor.score(one(2.0), ticket()).await.unwrap().outputs[0].data(),
             &TensorData::F32(vec![4.0])
         );
         assert_eq!(
@@ -273,25 +364,27 @@ mod tests {
         let executor = Arc::new(Executor::start("t", doubler(), options).unwrap());
         let slow = {
             let executor = executor.clone();
-            tokio::spawn(async move { executor.score(one(1000.0), None).await })
+            tokio::spawn(async move { executor.score(one(1000.0), ticket()).await })
         };
         // Let the worker take the slow job, then fill the one queue slot.
         tokio::time::sleep(Duration::from_millis(50)).await;
         let queued = {
             let executor = executor.clone();
-            tokio::spawn(async move { executor.score(one(1.0), None).await })
+            tokio::spawn(async move { executor.score(one(1.0), ticket()).await })
         };
         tokio::time::sleep(Duration::from_millis(10)).await;
-        let full = executor.score(one(1.0), None).await.unwrap_err();
+        let full = executor.score(one(1.0), ticket()).await.unwrap_err();
         assert!(
             matches!(full, EngineError::QueueFull { capacity: 1 }),
             "{full}"
         );
         let timed_out = slow.await.unwrap().unwrap_err();
         assert_eq!(timed_out.to_string(), "Scoring timeout after 100 ms");
+        let queued = queued.await.unwrap().unwrap();
         assert!(
-            queued.await.unwrap().is_err(),
-            "the queued job waited past its bound too"
+            queued.queue >= Duration::from_millis(200),
+            "it started once the slow run ended"
         );
+        assert_eq!(queued.outputs[0].data(), &TensorData::F32(vec![2.0]));
     }
 }

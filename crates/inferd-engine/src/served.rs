@@ -1,12 +1,13 @@
 //! The models a server serves, and how a request finds one.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use inferd_backend::LoadedModel;
 use inferd_tensor::{Signature, Tensor};
 
-use crate::{Admission, EngineError, Executor, ExecutorOptions, LoadError, Slot, Ticket};
+use crate::executor::Prepare;
+use crate::{Admission, EngineError, Executor, ExecutorOptions, LoadError, Ticket};
 
 /// One model version, loaded and with its workers running.
 pub struct ServedModel {
@@ -63,28 +64,37 @@ impl ServedModel {
         })
     }
 
-    /// Waits for a slot (bounded), then runs the model (bounded).
+    /// Queues (bounded), then runs the model (bounded).
     pub async fn score(&self, inputs: Vec<Tensor>) -> Result<Scored, EngineError> {
-        let slot = self.enter()?.wait().await?;
-        self.run(inputs, slot).await
+        let ticket = self.enter()?;
+        self.run(inputs, ticket).await
     }
 
-    /// A place in the container's queue (`QueueFull` at once); its
-    /// [`Ticket::wait`] then waits for a slot, at most the queue wait.
-    pub fn enter(&self) -> Result<Ticket<'_>, EngineError> {
+    /// A place in the container's queue (`QueueFull` at once). The request
+    /// must start within the queue wait from now.
+    pub fn enter(&self) -> Result<Ticket, EngineError> {
         self.admission.enter()
     }
 
-    /// Runs the model in `slot`, at most the scoring timeout; the slot is
-    /// freed when the computation ends.
-    pub async fn run(&self, inputs: Vec<Tensor>, slot: Slot) -> Result<Scored, EngineError> {
-        let queue = slot.waited;
-        let started = Instant::now();
-        let outputs = self.executor.score(inputs, Some(slot)).await?;
+    /// Runs the model once a slot is free (503 past the ticket's deadline),
+    /// at most the scoring timeout from the start (504 past it).
+    pub async fn run(&self, inputs: Vec<Tensor>, ticket: Ticket) -> Result<Scored, EngineError> {
+        self.run_prepared(Box::new(move || Ok(inputs)), ticket)
+            .await
+    }
+
+    /// As [`ServedModel::run`], with the inputs made by `prepare` on the
+    /// worker thread once the request's turn has come.
+    pub async fn run_prepared(
+        &self,
+        prepare: Prepare,
+        ticket: Ticket,
+    ) -> Result<Scored, EngineError> {
+        let run = self.executor.score_prepared(prepare, ticket).await?;
         Ok(Scored {
-            outputs,
-            queue,
-            score: started.elapsed(),
+            outputs: run.outputs,
+            queue: run.queue,
+            score: run.score,
         })
     }
 }

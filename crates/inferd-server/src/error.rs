@@ -77,6 +77,7 @@ impl ApiError {
                 | EngineError::Stopped => StatusCode::SERVICE_UNAVAILABLE,
                 EngineError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
                 EngineError::Backend(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                EngineError::Input(_) => StatusCode::BAD_REQUEST,
             },
         }
     }

@@ -6,8 +6,9 @@ use std::time::{Duration, Instant};
 use http::{HeaderName, HeaderValue, Method, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 use inferd_engine::{EngineError, ServedModel};
+use inferd_schema::SchemaError;
 use inferd_schema::{data_from_body, data_from_query, decode_inputs, encode_outputs};
-use inferd_tensor::Tensor;
+use inferd_tensor::{Tensor, TensorSpec};
 
 use crate::body::read_limited;
 use crate::response::{self, Body};
@@ -17,10 +18,6 @@ const SCORE_METHODS: &str = "GET, POST, OPTIONS";
 const RUN_FN_EXEC_MS: HeaderName = HeaderName::from_static("x-ms-run-fn-exec-ms");
 const RUN_FUNCTION_FAILED: HeaderName = HeaderName::from_static("x-ms-run-function-failed");
 const SERVER_TIMING: HeaderName = HeaderName::from_static("server-timing");
-
-/// Bodies above this size are decoded on the blocking pool, so one large
-/// request does not stall the async threads that serve everyone else.
-const INLINE_DECODE_LIMIT: usize = 256 * 1024;
 
 pub fn check_method(method: &Method) -> Result<(), ApiError> {
     match *method {
@@ -65,9 +62,10 @@ async fn score(
     request: Request<Incoming>,
     started: Instant,
 ) -> Result<Response<Body>, ApiError> {
-    // Read (network I/O), take a place in the queue (a full queue refuses
-    // before any decoding), decode while queued, then wait for a slot: the
-    // slot covers the engine run only, and decoding runs in parallel.
+    // Read (network I/O) and take a place in the queue (a full queue refuses
+    // at once). Decoding happens on the model's worker once the request has a
+    // slot: requests refused under overload cost no decoding, and the CPU
+    // that decoding takes is inside the concurrency limit.
     let payload = if request.method() == Method::GET {
         Payload::Query(request.uri().query().unwrap_or("").to_owned())
     } else {
@@ -78,21 +76,11 @@ async fn score(
         Payload::Body(read_limited(&parts.headers, body, &state.options).await?)
     };
     let ticket = model.enter()?;
-    let inputs = match payload {
-        Payload::Query(query) => {
-            let data = data_from_query(&query)?;
-            decode_inputs(&data, &model.signature.inputs)?
-        }
-        Payload::Body(body) if body.len() <= INLINE_DECODE_LIMIT => decode(&body, &model)?,
-        Payload::Body(body) => {
-            let model = model.clone();
-            tokio::task::spawn_blocking(move || decode(&body, &model))
-                .await
-                .map_err(|e| ApiError::BodyRead(format!("decoding stopped: {e}")))??
-        }
-    };
-    let slot = ticket.wait().await?;
-    let scored = model.run(inputs, slot).await?;
+    let served = model.clone();
+    let prepare = Box::new(move || {
+        decode(payload, &served.signature.inputs).map_err(|e| EngineError::Input(Box::new(e)))
+    });
+    let scored = model.run_prepared(prepare, ticket).await?;
     let body = encode_outputs(&scored.outputs, &model.signature.outputs);
     let mut response = response::json(StatusCode::OK, body);
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
@@ -118,9 +106,12 @@ enum Payload {
     Body(bytes::Bytes),
 }
 
-fn decode(body: &[u8], model: &ServedModel) -> Result<Vec<Tensor>, ApiError> {
-    let data = data_from_body(body)?;
-    Ok(decode_inputs(&data, &model.signature.inputs)?)
+fn decode(payload: Payload, inputs: &[TensorSpec]) -> Result<Vec<Tensor>, SchemaError> {
+    let data = match payload {
+        Payload::Query(query) => data_from_query(&query)?,
+        Payload::Body(body) => data_from_body(&body)?,
+    };
+    decode_inputs(&data, inputs)
 }
 
 /// `application/json`, or any `+json` type, with any parameters.

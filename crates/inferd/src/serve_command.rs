@@ -127,8 +127,8 @@ fn spawn_loading(
     let max_concurrent = limits.max_concurrent_requests.value as usize;
     let executor = ExecutorOptions {
         workers: threads,
-        // Admission lets at most `max_concurrent` jobs reach the executors.
-        queue_capacity: max_concurrent,
+        // Admission's queue places bound what can wait in any executor.
+        queue_capacity: limits.max_queue_length.value.max(1),
         timeout: Duration::from_millis(limits.scoring_timeout_ms.value),
     };
     let admission = Admission::new(AdmissionOptions {

@@ -79,7 +79,7 @@ pub fn sleeper_set(
     };
     let options = ExecutorOptions {
         workers: threads,
-        queue_capacity: admission.max_concurrent,
+        queue_capacity: admission.max_queue_length.max(1),
         timeout: scoring_timeout,
     };
     let served = ServedModel::start(identity, model, options, Admission::new(admission)).unwrap();
