@@ -68,7 +68,7 @@ impl Default for ExecutorOptions {
 
 /// A run's outputs and where its time went.
 #[derive(Debug)]
-pub struct Run {
+pub struct Scored {
     pub outputs: Vec<Tensor>,
     /// From entering the queue to the start of the run.
     pub queue: Duration,
@@ -115,7 +115,7 @@ impl Executor {
     /// Queues `inputs` with their `ticket`, then waits: until the run starts
     /// (at most the ticket's deadline: 503 past it), then for the answer (at
     /// most `options.timeout` from the start: 504 past it).
-    pub async fn score(&self, inputs: Vec<Tensor>, ticket: Ticket) -> Result<Run, EngineError> {
+    pub async fn score(&self, inputs: Vec<Tensor>, ticket: Ticket) -> Result<Scored, EngineError> {
         self.score_prepared(Box::new(move || Ok(inputs)), ticket)
             .await
     }
@@ -125,7 +125,7 @@ impl Executor {
         &self,
         prepare: Prepare,
         ticket: Ticket,
-    ) -> Result<Run, EngineError> {
+    ) -> Result<Scored, EngineError> {
         let (entered, deadline) = (ticket.entered, ticket.deadline);
         let max_wait = ticket.admission().options().max_queue_wait;
         let state = Arc::new(AtomicU8::new(QUEUED));
@@ -164,7 +164,7 @@ impl Executor {
         };
         let end = start + self.options.timeout;
         match tokio::time::timeout_at(end.into(), &mut answer).await {
-            Ok(Ok(result)) => result.map(|outputs| Run {
+            Ok(Ok(result)) => result.map(|outputs| Scored {
                 outputs,
                 queue: start.saturating_duration_since(entered),
                 score: start.elapsed(),

@@ -22,6 +22,6 @@ pub mod served;
 
 pub use admission::{Admission, AdmissionOptions, Slot, Ticket};
 pub use error::{EngineError, LoadError};
-pub use executor::{Executor, ExecutorOptions, Prepare};
+pub use executor::{Executor, ExecutorOptions, Prepare, Scored};
 pub use loader::load_models;
-pub use served::{ModelIdentity, ModelSet, Scored, ServedModel};
+pub use served::{ModelIdentity, ModelSet, ServedModel};

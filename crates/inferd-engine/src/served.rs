@@ -1,12 +1,11 @@
 //! The models a server serves, and how a request finds one.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use inferd_backend::LoadedModel;
-use inferd_tensor::{Signature, Tensor};
+use inferd_tensor::Signature;
 
-use crate::executor::Prepare;
+use crate::executor::{Prepare, Scored};
 use crate::{Admission, EngineError, Executor, ExecutorOptions, LoadError, Ticket};
 
 /// One model version, loaded and with its workers running.
@@ -28,15 +27,6 @@ pub struct ModelIdentity {
     pub version: u32,
     pub sha256: String,
     pub engine: &'static str,
-}
-
-/// A scoring call's outputs and where its time went.
-pub struct Scored {
-    pub outputs: Vec<Tensor>,
-    /// Waiting for a slot.
-    pub queue: Duration,
-    /// Running (from the slot to the answer).
-    pub score: Duration,
 }
 
 impl ServedModel {
@@ -64,38 +54,21 @@ impl ServedModel {
         })
     }
 
-    /// Queues (bounded), then runs the model (bounded).
-    pub async fn score(&self, inputs: Vec<Tensor>) -> Result<Scored, EngineError> {
-        let ticket = self.enter()?;
-        self.run(inputs, ticket).await
-    }
-
     /// A place in the container's queue (`QueueFull` at once). The request
     /// must start within the queue wait from now.
     pub fn enter(&self) -> Result<Ticket, EngineError> {
         self.admission.enter()
     }
 
-    /// Runs the model once a slot is free (503 past the ticket's deadline),
-    /// at most the scoring timeout from the start (504 past it).
-    pub async fn run(&self, inputs: Vec<Tensor>, ticket: Ticket) -> Result<Scored, EngineError> {
-        self.run_prepared(Box::new(move || Ok(inputs)), ticket)
-            .await
-    }
-
-    /// As [`ServedModel::run`], with the inputs made by `prepare` on the
-    /// worker thread once the request's turn has come.
+    /// Runs the model once a worker has a slot for it (503 past the ticket's
+    /// deadline), at most the scoring timeout from the start (504 past it).
+    /// `prepare` makes the inputs on the worker thread when the turn comes.
     pub async fn run_prepared(
         &self,
         prepare: Prepare,
         ticket: Ticket,
     ) -> Result<Scored, EngineError> {
-        let run = self.executor.score_prepared(prepare, ticket).await?;
-        Ok(Scored {
-            outputs: run.outputs,
-            queue: run.queue,
-            score: run.score,
-        })
+        self.executor.score_prepared(prepare, ticket).await
     }
 }
 

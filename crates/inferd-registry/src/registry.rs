@@ -33,10 +33,6 @@ impl Registry {
         Registry { root: root.into() }
     }
 
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
     /// Registers `source` (a file or a folder) as the next version of `name`.
     ///
     /// The files are copied and hashed into a staging folder first, outside
