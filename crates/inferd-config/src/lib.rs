@@ -1,4 +1,4 @@
-//! The deployment config and the limits inferd enforces.
+//! The deployment and inference configs, and the limits inferd enforces.
 //!
 //! # Layout
 //! - [`deployment`]: [`DeploymentConfig`], the public `deploymentconfig.json`
@@ -6,12 +6,20 @@
 //! - [`limits`]: [`Limits`], the effective admission limits, each a
 //!   [`Setting`] that remembers whether it came from a flag, the
 //!   environment, the file or the default.
+//! - [`inference`]: [`InferenceConfig`], the public `inferenceconfig.json` and
+//!   inferd's declarative scoring entry (models, samples, data field, output
+//!   layout, engine, GPU and batching per model).
 //! - [`cpu`]: how many cores this container may use (cgroup quota aware).
 #![forbid(unsafe_code)]
 
 pub mod cpu;
 pub mod deployment;
+pub mod inference;
 pub mod limits;
 
 pub use deployment::{ComputeType, ConfigError, DeploymentConfig};
+pub use inference::{
+    Batching, InferenceConfig, InferenceConfigError, ModelEntry, OutputLayout, PandasOrient,
+    Runtime, Sample, SampleKind,
+};
 pub use limits::{LimitOverrides, Limits, Setting, Source};
