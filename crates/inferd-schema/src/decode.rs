@@ -17,13 +17,23 @@ use crate::request::DATA_FIELD;
 /// Decodes `data` for a model with `inputs`. One input: `data` is that
 /// input's nested list. Several: `data` is an object keyed by input name.
 pub fn decode_inputs(data: &Value, inputs: &[TensorSpec]) -> Result<Vec<Tensor>, SchemaError> {
+    decode_inputs_at(data, inputs, DATA_FIELD)
+}
+
+/// [`decode_inputs`] for data that came under the field `root`, which
+/// starts every path in errors.
+pub fn decode_inputs_at(
+    data: &Value,
+    inputs: &[TensorSpec],
+    root: &str,
+) -> Result<Vec<Tensor>, SchemaError> {
     if let [only] = inputs {
-        return Ok(vec![decode_one(data, only, DATA_FIELD.to_owned())?]);
+        return Ok(vec![decode_one(data, only, root.to_owned())?]);
     }
     let names = || format_names(inputs);
     let Value::Object(fields) = data else {
         return Err(SchemaError::InputsNotAnObject {
-            path: DATA_FIELD.to_owned(),
+            path: root.to_owned(),
             expected: names(),
         });
     };
@@ -32,7 +42,7 @@ pub fn decode_inputs(data: &Value, inputs: &[TensorSpec]) -> Result<Vec<Tensor>,
         .find(|k| !inputs.iter().any(|i| &i.name == *k))
     {
         return Err(SchemaError::UnknownInput {
-            path: DATA_FIELD.to_owned(),
+            path: root.to_owned(),
             input: unknown.clone(),
             expected: names(),
         });
@@ -43,10 +53,10 @@ pub fn decode_inputs(data: &Value, inputs: &[TensorSpec]) -> Result<Vec<Tensor>,
             let value = fields
                 .get(&spec.name)
                 .ok_or_else(|| SchemaError::MissingInput {
-                    path: DATA_FIELD.to_owned(),
+                    path: root.to_owned(),
                     input: spec.name.clone(),
                 })?;
-            decode_one(value, spec, format!("{DATA_FIELD}.{}", spec.name))
+            decode_one(value, spec, format!("{root}.{}", spec.name))
         })
         .collect()
 }
@@ -165,7 +175,10 @@ impl Filler<'_> {
 
 /// Appends a JSON number to numeric storage; the error text says what was
 /// received when it does not fit.
-fn push_number(data: &mut TensorData, number: &serde_json::Number) -> Result<(), String> {
+pub(crate) fn push_number(
+    data: &mut TensorData,
+    number: &serde_json::Number,
+) -> Result<(), String> {
     let dtype = data.dtype();
     if dtype.is_float() {
         let x = number

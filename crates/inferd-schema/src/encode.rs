@@ -29,6 +29,50 @@ pub fn encode_outputs(outputs: &[Tensor], specs: &[TensorSpec]) -> Vec<u8> {
     out
 }
 
+/// Writes one record per row: `[{"label": 3, "probabilities": [...]}, ...]`.
+/// Every output must have the same number of rows.
+pub fn encode_records(outputs: &[Tensor], specs: &[TensorSpec]) -> Result<Vec<u8>, String> {
+    let rows = outputs.first().and_then(|t| t.shape().first().copied());
+    let Some(rows) = rows else {
+        return Err("records need outputs with a row dimension".to_owned());
+    };
+    if let Some((t, spec)) = outputs
+        .iter()
+        .zip(specs)
+        .find(|(t, _)| t.shape().first() != Some(&rows))
+    {
+        return Err(format!(
+            "output '{}' has shape {:?}, not {rows} rows like the first output",
+            spec.name,
+            t.shape()
+        ));
+    }
+    let mut out =
+        Vec::with_capacity(64 + outputs.iter().map(|t| t.data().len() * 12).sum::<usize>());
+    out.push(b'[');
+    for row in 0..rows {
+        if row > 0 {
+            out.push(b',');
+        }
+        out.push(b'{');
+        for (index, (tensor, spec)) in outputs.iter().zip(specs).enumerate() {
+            if index > 0 {
+                out.push(b',');
+            }
+            serde_json::to_writer(&mut out, &spec.name).expect("writing to a Vec cannot fail");
+            out.push(b':');
+            let rest = &tensor.shape()[1..];
+            let stride: usize = rest.iter().product();
+            for_each_data!(tensor.data(), values => {
+                write_nested(&mut out, rest, &values[row * stride..(row + 1) * stride])
+            });
+        }
+        out.push(b'}');
+    }
+    out.push(b']');
+    Ok(out)
+}
+
 fn write_tensor(out: &mut Vec<u8>, tensor: &Tensor) {
     for_each_data!(tensor.data(), values => write_nested(out, tensor.shape(), values))
 }
@@ -81,6 +125,20 @@ mod tests {
         assert_eq!(text(&[t], &[spec("x")]), "[[[1,2]],[[3,4]]]");
         let scalar = Tensor::new(vec![], TensorData::Bool(vec![true])).unwrap();
         assert_eq!(text(&[scalar], &[spec("x")]), "true");
+    }
+
+    #[test]
+    fn records_put_rows_side_by_side() {
+        let label = Tensor::new(vec![2], TensorData::I64(vec![3, 1])).unwrap();
+        let probs = Tensor::new(vec![2, 2], TensorData::F32(vec![0.25, 0.75, 1.0, 0.0])).unwrap();
+        let body = encode_records(&[label, probs], &[spec("label"), spec("probabilities")]);
+        assert_eq!(
+            String::from_utf8(body.unwrap()).unwrap(),
+            r#"[{"label":3,"probabilities":[0.25,0.75]},{"label":1,"probabilities":[1.0,0.0]}]"#
+        );
+        let short = Tensor::new(vec![1], TensorData::I64(vec![3])).unwrap();
+        let probs = Tensor::new(vec![2, 1], TensorData::F32(vec![0.25, 0.75])).unwrap();
+        assert!(encode_records(&[short, probs], &[spec("a"), spec("b")]).is_err());
     }
 
     #[test]

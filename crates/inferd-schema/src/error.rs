@@ -21,7 +21,7 @@ pub enum SchemaError {
     NotAnObject { received: &'static str },
 
     #[error("no value given for '{0}'; send {{\"{0}\": [[...]]}}")]
-    MissingData(&'static str),
+    MissingData(String),
 
     #[error("{path}: the model has inputs {expected}; send an object with one entry per input")]
     InputsNotAnObject { path: String, expected: String },
@@ -59,6 +59,37 @@ pub enum SchemaError {
     Ragged {
         path: String,
         expected: String,
+        received: String,
+    },
+
+    #[error("{path}: expected a list of records, received {received}")]
+    NotRecords { path: String, received: String },
+
+    #[error("{path}: expected a record (an object keyed by column), received {received}")]
+    NotARecord {
+        path: String,
+        received: &'static str,
+    },
+
+    #[error("{path}: missing column '{column}'; the columns are {expected}")]
+    MissingColumn {
+        path: String,
+        column: String,
+        expected: String,
+    },
+
+    #[error("{path}: unknown column '{column}'; the columns are {expected}")]
+    UnknownColumn {
+        path: String,
+        column: String,
+        expected: String,
+    },
+
+    #[error("{path}: column '{column}' expects {expected}, received {received}")]
+    WrongColumnType {
+        path: String,
+        column: String,
+        expected: &'static str,
         received: String,
     },
 

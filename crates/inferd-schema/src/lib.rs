@@ -5,7 +5,10 @@
 //! # Layout
 //! - [`request`]: the request envelope (`{"data": ...}` body, or `?data=` query).
 //! - [`decode`]: a JSON value to one tensor per model input, checked element by element.
-//! - [`encode`]: output tensors to the response body.
+//! - [`pandas`]: a list of records to tensors, by column.
+//! - [`model_schema`]: [`ModelSchema`], one model's contract (data field,
+//!   input and output layout, samples), built from the inference config.
+//! - [`encode`]: output tensors to the response body (values, by name, or records).
 //! - [`error`]: [`SchemaError`], each variant a message a client can act on.
 //!
 //! Every rejection names where the problem is (`data[0][3]`), what the model
@@ -15,9 +18,15 @@
 pub mod decode;
 pub mod encode;
 pub mod error;
+pub mod model_schema;
+pub mod pandas;
 pub mod request;
 
-pub use decode::decode_inputs;
-pub use encode::encode_outputs;
+pub use decode::{decode_inputs, decode_inputs_at};
+pub use encode::{encode_outputs, encode_records};
 pub use error::SchemaError;
-pub use request::{DATA_FIELD, data_from_body, data_from_query};
+pub use model_schema::{InputLayout, ModelSchema, SampleError};
+pub use pandas::{Column, ColumnKind, PandasLayout, PandasTarget};
+pub use request::{
+    DATA_FIELD, data_from_body, data_from_body_field, data_from_query, data_from_query_field,
+};

@@ -11,6 +11,11 @@ pub const DATA_FIELD: &str = "data";
 /// The `data` value of a POST body. Other top-level keys are allowed and
 /// ignored, as the original server does.
 pub fn data_from_body(body: &[u8]) -> Result<Value, SchemaError> {
+    data_from_body_field(body, DATA_FIELD)
+}
+
+/// The value of the field `field` of a POST body.
+pub fn data_from_body_field(body: &[u8], field: &str) -> Result<Value, SchemaError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(SchemaError::EmptyBody);
     }
@@ -21,12 +26,17 @@ pub fn data_from_body(body: &[u8]) -> Result<Value, SchemaError> {
     }
     let value: Value =
         serde_json::from_slice(body).map_err(|e| SchemaError::MalformedJson(e.to_string()))?;
-    take_data(value)
+    take_data(value, field)
 }
 
 /// The `data` value of a query string (`?data=[[1,2]]`): each parameter is
 /// percent-decoded and parsed as JSON, as the original server does.
 pub fn data_from_query(query: &str) -> Result<Value, SchemaError> {
+    data_from_query_field(query, DATA_FIELD)
+}
+
+/// The value of the query parameter `field`, parsed as JSON.
+pub fn data_from_query_field(query: &str, field: &str) -> Result<Value, SchemaError> {
     let mut fields = Map::new();
     for (name, text) in form_urlencoded_pairs(query) {
         let value: Value =
@@ -36,14 +46,14 @@ pub fn data_from_query(query: &str) -> Result<Value, SchemaError> {
             })?;
         fields.insert(name, value);
     }
-    take_data(Value::Object(fields))
+    take_data(Value::Object(fields), field)
 }
 
-fn take_data(value: Value) -> Result<Value, SchemaError> {
+fn take_data(value: Value, field: &str) -> Result<Value, SchemaError> {
     match value {
         Value::Object(mut fields) => fields
-            .remove(DATA_FIELD)
-            .ok_or(SchemaError::MissingData(DATA_FIELD)),
+            .remove(field)
+            .ok_or_else(|| SchemaError::MissingData(field.to_owned())),
         other => Err(SchemaError::NotAnObject {
             received: json_kind(&other),
         }),
@@ -118,7 +128,7 @@ mod tests {
         );
         assert_eq!(
             data_from_body(b"{\"x\": 1}").unwrap_err(),
-            SchemaError::MissingData("data")
+            SchemaError::MissingData("data".into())
         );
     }
 
@@ -128,7 +138,7 @@ mod tests {
         assert_eq!(data, json!([[1, 25.0]]));
         assert_eq!(
             data_from_query("").unwrap_err(),
-            SchemaError::MissingData("data")
+            SchemaError::MissingData("data".into())
         );
         assert!(matches!(
             data_from_query("data=[[1,"),

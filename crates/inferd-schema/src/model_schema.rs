@@ -1,0 +1,269 @@
+//! [`ModelSchema`]: one model's contract with clients, built once at start
+//! from the inference config's entry and the model's signature: which field
+//! holds the data, how records or arrays become tensors, how outputs become
+//! the answer, and the samples (checked against the model before serving).
+
+use serde_json::Value;
+
+use inferd_config::{ModelEntry, OutputLayout, SampleKind};
+use inferd_tensor::{Signature, Tensor};
+
+use crate::pandas::{Column, ColumnKind, PandasLayout, PandasTarget};
+use crate::{DATA_FIELD, SchemaError, decode_inputs_at, encode_outputs};
+
+/// How a request's data becomes the model's inputs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InputLayout {
+    /// Nested lists: one input takes them as they are, several take an
+    /// object keyed by input name.
+    Tensors,
+    /// A list of records.
+    Pandas(PandasLayout),
+}
+
+/// One model's request and response contract.
+#[derive(Debug, Clone)]
+pub struct ModelSchema {
+    pub signature: Signature,
+    pub data_field: String,
+    pub input: InputLayout,
+    pub output: OutputLayout,
+    /// The declared kinds of the samples (none: from the signature).
+    pub input_kind: Option<SampleKind>,
+    pub output_kind: Option<SampleKind>,
+    pub input_sample: Option<Value>,
+    pub output_sample: Option<Value>,
+}
+
+/// A sample that does not fit its model, found at start.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{key}: {reason}")]
+pub struct SampleError {
+    /// The config key at fault (`inputSample`).
+    pub key: &'static str,
+    pub reason: String,
+}
+
+impl ModelSchema {
+    /// The contract of a model served without an entry: everything from its
+    /// signature.
+    pub fn from_signature(signature: Signature) -> ModelSchema {
+        ModelSchema {
+            signature,
+            data_field: DATA_FIELD.to_owned(),
+            input: InputLayout::Tensors,
+            output: OutputLayout::Auto,
+            input_kind: None,
+            output_kind: None,
+            input_sample: None,
+            output_sample: None,
+        }
+    }
+
+    /// The contract that `entry` declares for a model with `signature`. The
+    /// samples must fit the model: the input sample is decoded as a request
+    /// would be, the output sample checked against the outputs.
+    pub fn build(entry: &ModelEntry, signature: Signature) -> Result<ModelSchema, SampleError> {
+        let mut schema = ModelSchema::from_signature(signature);
+        schema.data_field = entry.data_field.clone();
+        schema.output = entry.output_layout;
+        if let Some(sample) = &entry.input_sample {
+            schema.input_kind = Some(sample.kind);
+            schema.input_sample = Some(sample.value().clone());
+            if sample.kind == SampleKind::Pandas {
+                schema.input = InputLayout::Pandas(pandas_layout(
+                    sample.value(),
+                    sample.input.as_deref(),
+                    &schema.signature,
+                )?);
+            }
+            schema.decode(sample.value()).map_err(|e| SampleError {
+                key: "inputSample",
+                reason: format!("does not fit the model: {e}"),
+            })?;
+        }
+        if schema.output == OutputLayout::Records
+            && let Some(output) = schema
+                .signature
+                .outputs
+                .iter()
+                .find(|o| o.shape.as_ref().is_some_and(Vec::is_empty))
+        {
+            return Err(SampleError {
+                key: "outputLayout",
+                reason: format!(
+                    "records need a row dimension, and output '{}' is a scalar",
+                    output.name
+                ),
+            });
+        }
+        if let Some(sample) = &entry.output_sample {
+            schema.output_kind = Some(sample.kind);
+            schema.output_sample = Some(sample.value().clone());
+            check_output_sample(sample.value(), &schema).map_err(|reason| SampleError {
+                key: "outputSample",
+                reason,
+            })?;
+        }
+        Ok(schema)
+    }
+
+    /// The model's inputs from a request's data.
+    pub fn decode(&self, data: &Value) -> Result<Vec<Tensor>, SchemaError> {
+        match &self.input {
+            InputLayout::Tensors => {
+                decode_inputs_at(data, &self.signature.inputs, &self.data_field)
+            }
+            InputLayout::Pandas(layout) => {
+                layout.decode(data, &self.signature.inputs, &self.data_field)
+            }
+        }
+    }
+
+    /// The response body for the model's outputs.
+    pub fn encode(&self, outputs: &[Tensor]) -> Result<Vec<u8>, String> {
+        match self.output {
+            OutputLayout::Auto => Ok(encode_outputs(outputs, &self.signature.outputs)),
+            OutputLayout::Records => {
+                crate::encode::encode_records(outputs, &self.signature.outputs)
+            }
+        }
+    }
+}
+
+/// The columns of a pandas sample (from its first record, in order) and
+/// where they go in the model.
+fn pandas_layout(
+    sample: &Value,
+    input: Option<&str>,
+    signature: &Signature,
+) -> Result<PandasLayout, SampleError> {
+    let fail = |reason: String| SampleError {
+        key: "inputSample",
+        reason,
+    };
+    let rows = sample.as_array().map(Vec::as_slice).unwrap_or_default();
+    let Some(Value::Object(first)) = rows.first() else {
+        return Err(fail(
+            "a pandas sample is a non-empty list of records".into(),
+        ));
+    };
+    let mut columns = Vec::with_capacity(first.len());
+    for name in first.keys() {
+        let mut kind = None;
+        for (index, row) in rows.iter().enumerate() {
+            let value = row.get(name).ok_or_else(|| {
+                fail(format!(
+                    "record {index} has no column '{name}'; every record needs the same columns"
+                ))
+            })?;
+            let this = match value {
+                Value::Bool(_) => ColumnKind::Boolean,
+                Value::Number(n) if n.is_i64() || n.is_u64() => ColumnKind::Integer,
+                Value::Number(_) => ColumnKind::Number,
+                other => {
+                    return Err(fail(format!(
+                        "column '{name}' holds {}; ONNX inputs take numbers and booleans only",
+                        crate::error::json_kind(other)
+                    )));
+                }
+            };
+            kind = Some(match (kind, this) {
+                (None, k) => k,
+                (Some(a), b) if a == b => a,
+                (Some(ColumnKind::Integer), ColumnKind::Number)
+                | (Some(ColumnKind::Number), ColumnKind::Integer) => ColumnKind::Number,
+                _ => return Err(fail(format!("column '{name}' mixes booleans and numbers"))),
+            });
+        }
+        columns.push(Column {
+            name: name.clone(),
+            kind: kind.expect("at least one record"),
+        });
+    }
+    let inputs = &signature.inputs;
+    let position = |name: &str| inputs.iter().position(|i| i.name == name);
+    let target = match input {
+        Some(name) => PandasTarget::Stacked {
+            input: position(name).ok_or_else(|| SampleError {
+                key: "inputSample.input",
+                reason: format!("the model has no input '{name}'"),
+            })?,
+        },
+        None => {
+            let by_name: Option<Vec<usize>> = columns.iter().map(|c| position(&c.name)).collect();
+            match by_name {
+                Some(found) if found.len() == inputs.len() => {
+                    PandasTarget::ByName { inputs: found }
+                }
+                _ if inputs.len() == 1 => PandasTarget::Stacked { input: 0 },
+                _ => {
+                    return Err(fail(
+                        "the columns are not the model's inputs by name; name the input to stack them into (inputSample.input)"
+                            .into(),
+                    ));
+                }
+            }
+        }
+    };
+    for (c, column) in columns.iter().enumerate() {
+        let spec = match &target {
+            PandasTarget::Stacked { input } => &inputs[*input],
+            PandasTarget::ByName { inputs: found } => &inputs[found[c]],
+        };
+        if !column.kind.fits(spec.dtype) {
+            return Err(fail(format!(
+                "column '{}' holds {} values, which input '{}' ({}) cannot take",
+                column.name,
+                column.kind.name(),
+                spec.name,
+                spec.dtype
+            )));
+        }
+        let rank_ok = match (&target, &spec.shape) {
+            (_, None) => true,
+            (PandasTarget::Stacked { .. }, Some(dims)) => {
+                dims.len() == 2 && dims[1].accepts(columns.len())
+            }
+            (PandasTarget::ByName { .. }, Some(dims)) => {
+                dims.len() == 1 || (dims.len() == 2 && dims[1].accepts(1))
+            }
+        };
+        if !rank_ok {
+            return Err(fail(format!(
+                "input '{}' has shape {}, which {} columns cannot fill",
+                spec.name,
+                spec.shape_text(),
+                columns.len()
+            )));
+        }
+    }
+    Ok(PandasLayout { columns, target })
+}
+
+fn check_output_sample(sample: &Value, schema: &ModelSchema) -> Result<(), String> {
+    let outputs = &schema.signature.outputs;
+    match schema.output {
+        OutputLayout::Auto => decode_inputs_at(sample, outputs, "outputSample")
+            .map(drop)
+            .map_err(|e| format!("does not fit the model's outputs: {e}")),
+        OutputLayout::Records => {
+            let rows = sample.as_array().filter(|r| !r.is_empty()).ok_or(
+                "with outputLayout records, the output sample is a non-empty list of records",
+            )?;
+            for (index, row) in rows.iter().enumerate() {
+                let keys: Vec<&String> = row
+                    .as_object()
+                    .map(|o| o.keys().collect())
+                    .unwrap_or_default();
+                let names: Vec<&String> = outputs.iter().map(|o| &o.name).collect();
+                if keys != names {
+                    return Err(format!(
+                        "record {index} must have the model's outputs as keys, in order: {names:?}"
+                    ));
+                }
+            }
+            Ok(())
+        }
+    }
+}
