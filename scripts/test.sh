@@ -7,3 +7,6 @@ cd "$(dirname "$0")/.."
 
 echo "== cargo test --workspace"
 cargo test --workspace
+
+echo "== API documents: validator, structure, fuzz (scripts/api-check.sh)"
+scripts/api-check.sh

@@ -140,9 +140,12 @@ pub struct Sample {
     /// pandas only: the layout of the frame (only `records`).
     pub orient: Option<PandasOrient>,
     /// pandas only: the model input the columns are stacked into, in the
-    /// sample's column order. Without it, columns named like the model's
-    /// inputs feed those inputs, and a model with one input takes them stacked.
+    /// order of `columns`. Without it, columns named like the model's inputs
+    /// feed those inputs, and a model with one input takes them stacked.
     pub input: Option<String>,
+    /// pandas only: the columns in order (needed to stack them; each record
+    /// of the sample must have exactly these).
+    pub columns: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -368,7 +371,7 @@ impl Sample {
             } else {
                 "input"
             };
-            return Err((key.into(), "applies to pandas samples only".into()));
+            return Err(((*key).into(), "applies to pandas samples only".into()));
         }
         if self.kind == SampleKind::Pandas {
             let ok = matches!(self.value(), Value::Array(rows)

@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use inferd_config::{ModelEntry, OutputLayout, SampleKind};
+use inferd_config::{ModelEntry, OutputLayout, Sample, SampleKind};
 use inferd_tensor::{Signature, Tensor};
 
 use crate::pandas::{Column, ColumnKind, PandasLayout, PandasTarget};
@@ -71,11 +71,7 @@ impl ModelSchema {
             schema.input_kind = Some(sample.kind);
             schema.input_sample = Some(sample.value().clone());
             if sample.kind == SampleKind::Pandas {
-                schema.input = InputLayout::Pandas(pandas_layout(
-                    sample.value(),
-                    sample.input.as_deref(),
-                    &schema.signature,
-                )?);
+                schema.input = InputLayout::Pandas(pandas_layout(sample, &schema.signature)?);
             }
             schema.decode(sample.value()).map_err(|e| SampleError {
                 key: "inputSample",
@@ -131,13 +127,12 @@ impl ModelSchema {
     }
 }
 
-/// The columns of a pandas sample (from its first record, in order) and
-/// where they go in the model.
-fn pandas_layout(
-    sample: &Value,
-    input: Option<&str>,
-    signature: &Signature,
-) -> Result<PandasLayout, SampleError> {
+/// The columns of a pandas sample (`columns` in order, else its first
+/// record's) and where they go in the model.
+fn pandas_layout(sample: &Sample, signature: &Signature) -> Result<PandasLayout, SampleError> {
+    let input = sample.input.as_deref();
+    let declared = sample.columns.as_ref();
+    let sample = sample.value();
     let fail = |reason: String| SampleError {
         key: "inputSample",
         reason,
@@ -148,8 +143,21 @@ fn pandas_layout(
             "a pandas sample is a non-empty list of records".into(),
         ));
     };
-    let mut columns = Vec::with_capacity(first.len());
-    for name in first.keys() {
+    let names: Vec<&String> = match declared {
+        Some(names) => names.iter().collect(),
+        None => first.keys().collect(),
+    };
+    if let Some((index, _)) = rows
+        .iter()
+        .enumerate()
+        .find(|(_, row)| row.as_object().is_none_or(|r| r.len() != names.len()))
+    {
+        return Err(fail(format!(
+            "record {index} does not have exactly the columns {names:?}"
+        )));
+    }
+    let mut columns = Vec::with_capacity(names.len());
+    for name in names {
         let mut kind = None;
         for (index, row) in rows.iter().enumerate() {
             let value = row.get(name).ok_or_else(|| {
@@ -206,6 +214,13 @@ fn pandas_layout(
             }
         }
     };
+    if matches!(target, PandasTarget::Stacked { .. }) && declared.is_none() && columns.len() > 1 {
+        return Err(SampleError {
+            key: "inputSample.columns",
+            reason: "stacking columns into one input needs their order: list them in columns"
+                .into(),
+        });
+    }
     for (c, column) in columns.iter().enumerate() {
         let spec = match &target {
             PandasTarget::Stacked { input } => &inputs[*input],

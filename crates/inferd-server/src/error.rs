@@ -23,6 +23,9 @@ pub enum ApiError {
         served: u32,
     },
 
+    #[error(transparent)]
+    SwaggerVersion(#[from] inferd_openapi::UnknownVersion),
+
     #[error("The method is not allowed for the requested URL.")]
     MethodNotAllowed { allow: &'static str },
 
@@ -62,7 +65,8 @@ impl ApiError {
         match self {
             ApiError::RouteNotFound
             | ApiError::ModelNotFound(_)
-            | ApiError::VersionNotServed { .. } => StatusCode::NOT_FOUND,
+            | ApiError::VersionNotServed { .. }
+            | ApiError::SwaggerVersion(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,

@@ -6,6 +6,8 @@
 //! - [`app`]: the tower service: request ids around the router.
 //! - [`routes`]: which path and method go where.
 //! - [`score`]: the scoring handler: content type, body, decode, engine, encode.
+//! - [`api`]: [`ServiceApi`]: each model's contract and the API documents.
+//! - [`swagger`]: `GET /swagger.json`.
 //! - [`body`]: reading a body under a size limit.
 //! - [`request_id`]: the `x-request-id` family of headers.
 //! - [`error`]: [`ApiError`], the one place errors become HTTP statuses.
@@ -15,6 +17,7 @@
 //! Only this crate knows hyper. Handlers never block: scoring is handed to
 //! the engine's own threads and awaited with a bound.
 
+pub mod api;
 pub mod app;
 pub mod body;
 pub mod error;
@@ -24,7 +27,9 @@ pub mod routes;
 pub mod score;
 pub mod serve;
 pub mod state;
+pub mod swagger;
 
+pub use api::{EntryError, ServiceApi};
 pub use app::App;
 pub use error::ApiError;
 pub use serve::serve;

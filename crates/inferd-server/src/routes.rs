@@ -7,6 +7,9 @@
 //! | `/score` | POST, GET, OPTIONS: the default model |
 //! | `/models/{name}/score` | the same, for a named model |
 //! | `/models/{name}/versions/{v}/score` | the same, for that version only |
+//! | `/swagger.json` | GET, HEAD: the API document (`?version=2`, `3`, `3.1`) |
+//!
+//! With a path prefix (`SERVICE_PATH_PREFIX`), every path is also served under it.
 
 use std::sync::Arc;
 
@@ -15,7 +18,7 @@ use hyper::body::Incoming;
 use inferd_engine::{ModelSet, ServedModel};
 
 use crate::response::{self, Body};
-use crate::{ApiError, AppState, score};
+use crate::{ApiError, AppState, score, swagger};
 
 const PROBE_METHODS: &str = "GET, HEAD";
 
@@ -24,6 +27,7 @@ pub async fn route(
     request: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
     let path = request.uri().path();
+    let path = state.api().map_or(path, |api| api.local_path(path));
     match path {
         "/" => {
             probe_method(request.method())?;
@@ -37,6 +41,7 @@ pub async fn route(
             }
             Ok(response::json(StatusCode::OK, r#"{"status":"ready"}"#))
         }
+        "/swagger.json" => swagger::handle(state, &request),
         "/score" => {
             score::check_method(request.method())?;
             let model = ready(state)?.default_model().clone();

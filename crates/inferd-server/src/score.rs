@@ -6,9 +6,8 @@ use std::time::{Duration, Instant};
 use http::{HeaderName, HeaderValue, Method, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 use inferd_engine::{EngineError, ServedModel};
-use inferd_schema::SchemaError;
-use inferd_schema::{data_from_body, data_from_query, decode_inputs, encode_outputs};
-use inferd_tensor::{Tensor, TensorSpec};
+use inferd_schema::{ModelSchema, SchemaError, data_from_body_field, data_from_query_field};
+use inferd_tensor::Tensor;
 
 use crate::body::read_limited;
 use crate::response::{self, Body};
@@ -75,13 +74,19 @@ async fn score(
         let (parts, body) = request.into_parts();
         Payload::Body(read_limited(&parts.headers, body, &state.options).await?)
     };
+    let schema = match state.api().and_then(|api| api.schema(&model.name)) {
+        Some(schema) => schema.clone(),
+        None => Arc::new(ModelSchema::from_signature(model.signature.clone())),
+    };
     let ticket = model.enter()?;
-    let served = model.clone();
-    let prepare = Box::new(move || {
-        decode(payload, &served.signature.inputs).map_err(|e| EngineError::Input(Box::new(e)))
-    });
+    let contract = schema.clone();
+    let prepare =
+        Box::new(move || decode(payload, &contract).map_err(|e| EngineError::Input(Box::new(e))));
     let scored = model.run_prepared(prepare, ticket).await?;
-    let body = encode_outputs(&scored.outputs, &model.signature.outputs);
+    let body = schema.encode(&scored.outputs).map_err(|reason| {
+        tracing::error!(model = %model.name, %reason, "outputs do not fit the output layout");
+        ApiError::Internal
+    })?;
     let mut response = response::json(StatusCode::OK, body);
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     let timing = format!(
@@ -106,12 +111,13 @@ enum Payload {
     Body(bytes::Bytes),
 }
 
-fn decode(payload: Payload, inputs: &[TensorSpec]) -> Result<Vec<Tensor>, SchemaError> {
+fn decode(payload: Payload, schema: &ModelSchema) -> Result<Vec<Tensor>, SchemaError> {
+    let field = &schema.data_field;
     let data = match payload {
-        Payload::Query(query) => data_from_query(&query)?,
-        Payload::Body(body) => data_from_body(&body)?,
+        Payload::Query(query) => data_from_query_field(&query, field)?,
+        Payload::Body(body) => data_from_body_field(&body, field)?,
     };
-    decode_inputs(&data, inputs)
+    schema.decode(&data)
 }
 
 /// `application/json`, or any `+json` type, with any parameters.

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use inferd_engine::ModelSet;
 
+use crate::api::ServiceApi;
+
 /// Limits and switches of the HTTP layer.
 #[derive(Debug, Clone, Copy)]
 pub struct ServerOptions {
@@ -29,6 +31,7 @@ impl Default for ServerOptions {
 pub struct AppState {
     pub options: ServerOptions,
     models: OnceLock<ModelSet>,
+    api: OnceLock<Arc<ServiceApi>>,
     draining: AtomicBool,
 }
 
@@ -37,6 +40,7 @@ impl AppState {
         Arc::new(AppState {
             options,
             models: OnceLock::new(),
+            api: OnceLock::new(),
             draining: AtomicBool::new(false),
         })
     }
@@ -51,6 +55,16 @@ impl AppState {
     /// Marks the server ready. Models are set once; a second call is ignored.
     pub fn set_models(&self, models: ModelSet) {
         let _ = self.models.set(models);
+    }
+
+    /// Sets the models' contracts and documents; set before the models, so
+    /// a ready server always has them. A second call is ignored.
+    pub fn set_api(&self, api: ServiceApi) {
+        let _ = self.api.set(Arc::new(api));
+    }
+
+    pub fn api(&self) -> Option<&Arc<ServiceApi>> {
+        self.api.get()
     }
 
     pub fn models(&self) -> Option<&ModelSet> {

@@ -27,6 +27,8 @@ pub enum Command {
     Model(ModelArgs),
     /// The deployment config: effective limits, and the file's JSON Schema.
     Config(ConfigArgs),
+    /// Print the API document that `serve` would serve at /swagger.json.
+    Swagger(SwaggerArgs),
 }
 
 /// The model served when none is named.
@@ -71,6 +73,12 @@ pub struct ServeArgs {
     #[arg(long, env = "INFERD_DRAIN_TIMEOUT_S")]
     pub drain_timeout_s: Option<u64>,
 
+    /// The inference config (inferenceconfig.json): the models, their
+    /// samples, data field and output layout. Its models are served when no
+    /// --model is given.
+    #[arg(long, env = "INFERD_INFERENCE_CONFIG")]
+    pub inference_config: Option<PathBuf>,
+
     #[command(flatten)]
     pub limits: LimitArgs,
 
@@ -109,6 +117,31 @@ pub struct LimitArgs {
     /// the engine threads, rounded up.
     #[arg(long, env = "INFERD_CPU")]
     pub cpu: Option<f64>,
+}
+
+#[derive(Debug, Args)]
+pub struct SwaggerArgs {
+    /// The registry folder (same as the global option).
+    #[arg(long, env = "INFERD_REGISTRY", default_value = "models")]
+    pub registry: PathBuf,
+
+    /// A model, NAME or NAME:VERSION; repeatable. Default: the inference
+    /// config's models, else the default model.
+    #[arg(long = "model", short = 'm', env = "INFERD_MODELS", value_delimiter = ',', default_value = DEFAULT_MODEL)]
+    pub models: Vec<ModelRef>,
+
+    /// The inference config (inferenceconfig.json).
+    #[arg(long, env = "INFERD_INFERENCE_CONFIG")]
+    pub inference_config: Option<PathBuf>,
+
+    /// The deployment config; its authEnabled decides whether scoring
+    /// needs the Bearer key in the document.
+    #[arg(long, env = "INFERD_DEPLOYMENT_CONFIG")]
+    pub deployment_config: Option<PathBuf>,
+
+    /// Which document: 2 (Swagger 2.0), 3 (OpenAPI 3.0.3) or 3.1.
+    #[arg(long, default_value = "2")]
+    pub version: String,
 }
 
 #[derive(Debug, Args)]

@@ -5,6 +5,8 @@
 //! - [`cli`]: the command line (clap).
 //! - [`serve_command`]: `inferd serve`: bind, load, serve, drain on a signal.
 //! - [`model_command`]: `inferd model ...`: the registry from the shell.
+//! - [`swagger_command`]: `inferd swagger`: the API document, without serving.
+//! - [`service_api`]: the inference config to the models served and their API.
 //! - [`config_command`]: `inferd config ...`: effective limits, the file's schema.
 //! - [`limits`]: flags, environment and file to the effective limits.
 //! - [`logging`]: the tracing subscriber.
@@ -15,6 +17,8 @@ mod limits;
 mod logging;
 mod model_command;
 mod serve_command;
+mod service_api;
+mod swagger_command;
 
 use std::process::ExitCode;
 
@@ -38,6 +42,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve_command::run(args, sub("serve")),
         Command::Model(args) => model_command::run(&cli.registry, args),
         Command::Config(args) => config_command::run(args, sub("config")),
+        Command::Swagger(args) => swagger_command::run(args, sub("swagger")),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -16,6 +16,7 @@ use inferd_server::{App, AppState, ServerOptions, serve};
 use tokio::sync::watch;
 
 use crate::cli::ServeArgs;
+use crate::service_api::{self, Inference};
 
 const DEFAULT_PORT: u16 = 5001;
 
@@ -32,6 +33,12 @@ pub fn run(args: ServeArgs, matches: &ArgMatches) -> Result<()> {
         }
         refuse_unenforced_security(file)?;
     }
+    let inference = Inference::read(args.inference_config.as_deref())?;
+    if let Some(inference) = &inference {
+        service_api::report(inference);
+    }
+    let refs = service_api::model_refs(&args.models, matches, inference.as_ref())?;
+    let info = service_api::service_info(file.as_ref());
     let port = args
         .port
         .or(file.as_ref().and_then(|f| f.port))
@@ -41,7 +48,19 @@ pub fn run(args: ServeArgs, matches: &ArgMatches) -> Result<()> {
         .thread_name("inferd-http")
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(serve_until_signal(args, limits, port))
+    let api = ApiSetup {
+        refs,
+        info,
+        inference,
+    };
+    runtime.block_on(serve_until_signal(args, limits, port, api))
+}
+
+/// What the loaded models' API is built from.
+struct ApiSetup {
+    refs: Vec<inferd_registry::ModelRef>,
+    info: inferd_openapi::ServiceInfo,
+    inference: Option<Inference>,
 }
 
 /// Fails closed: a config that asks for keys or TLS must not start a server
@@ -63,7 +82,12 @@ fn refuse_unenforced_security(file: &inferd_config::DeploymentConfig) -> Result<
     Ok(())
 }
 
-async fn serve_until_signal(args: ServeArgs, limits: Limits, port: u16) -> Result<()> {
+async fn serve_until_signal(
+    args: ServeArgs,
+    limits: Limits,
+    port: u16,
+    api: ApiSetup,
+) -> Result<()> {
     let started = Instant::now();
     let address = SocketAddr::new(args.host, port);
     let listener = tokio::net::TcpListener::bind(address)
@@ -77,7 +101,7 @@ async fn serve_until_signal(args: ServeArgs, limits: Limits, port: u16) -> Resul
         body_read_timeout: Duration::from_millis(args.body_read_timeout_ms),
     });
     let (stop, stopped) = watch::channel(false);
-    let failure = spawn_loading(&args, &limits, state.clone(), stop, started);
+    let failure = spawn_loading(&args, &limits, api, state.clone(), stop, started);
 
     let grace = Duration::from_secs(args.shutdown_grace_s);
     let shutdown = {
@@ -116,13 +140,14 @@ type Failure = Arc<std::sync::Mutex<Option<anyhow::Error>>>;
 fn spawn_loading(
     args: &ServeArgs,
     limits: &Limits,
+    api: ApiSetup,
     state: Arc<AppState>,
     stop: watch::Sender<bool>,
     started: Instant,
 ) -> Failure {
     let failure: Failure = Arc::default();
     let registry = Registry::new(&args.registry);
-    let refs = args.models.clone();
+    let refs = api.refs.clone();
     let threads = limits.engine_threads();
     let max_concurrent = limits.max_concurrent_requests.value as usize;
     let executor = ExecutorOptions {
@@ -138,8 +163,14 @@ fn spawn_loading(
     });
     let record = failure.clone();
     tokio::task::spawn_blocking(move || {
-        match load_models(&registry, &refs, &TractEngine, executor, admission) {
-            Ok(models) => {
+        let loaded = load_models(&registry, &refs, &TractEngine, executor, admission)
+            .map_err(|e| anyhow::Error::new(e).context("cannot load the models"))
+            .and_then(|models| {
+                let built = service_api::build(&api.info, &models, api.inference.as_ref())?;
+                Ok((models, built))
+            });
+        match loaded {
+            Ok((models, built)) => {
                 for model in models.iter() {
                     tracing::info!(
                         model = %model.name,
@@ -152,13 +183,14 @@ fn spawn_loading(
                         "model loaded"
                     );
                 }
+                // The API first: a ready server always has its documents.
+                state.set_api(built);
                 state.set_models(models);
                 tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "ready");
             }
             Err(e) => {
-                tracing::error!(error = %e, "cannot load the models");
-                *record.lock().expect("not poisoned") =
-                    Some(anyhow::Error::new(e).context("cannot load the models"));
+                tracing::error!(error = %format!("{e:#}"), "cannot serve the models");
+                *record.lock().expect("not poisoned") = Some(e);
                 let _ = stop.send(true);
             }
         }

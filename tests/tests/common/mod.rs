@@ -67,6 +67,45 @@ pub async fn start_admitted(
     start_state(AppState::with_models(options, models)).await
 }
 
+/// The repository's example inference config `examples/inference/{name}.json`.
+pub fn inference_config(name: &str) -> inferd_config::InferenceConfig {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples/inference")
+        .join(format!("{name}.json"));
+    inferd_config::InferenceConfig::from_path(&path).unwrap()
+}
+
+/// The server for an inference config: its models, their contracts and
+/// documents, as `inferd serve --inference-config` builds them.
+pub async fn start_inference(
+    config: inferd_config::InferenceConfig,
+    info: inferd_openapi::ServiceInfo,
+) -> TestServer {
+    let refs: Vec<ModelRef> = config
+        .models
+        .iter()
+        .map(|m| m.model.parse().unwrap())
+        .collect();
+    let admission = Admission::new(AdmissionOptions {
+        max_concurrent: 2,
+        max_queue_wait: Duration::from_secs(10),
+        max_queue_length: 64,
+    });
+    let executor = ExecutorOptions {
+        workers: 1,
+        ..ExecutorOptions::default()
+    };
+    let models = tokio::task::spawn_blocking(move || {
+        load_models(&registry(), &refs, &TractEngine, executor, admission).unwrap()
+    })
+    .await
+    .unwrap();
+    let api = inferd_server::ServiceApi::build(&info, &models, &config.models).unwrap();
+    let state = AppState::with_models(ServerOptions::default(), models);
+    state.set_api(api);
+    start_state(state).await
+}
+
 /// The server over a given state (for a server whose models are not loaded yet).
 pub async fn start_state(state: std::sync::Arc<AppState>) -> TestServer {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

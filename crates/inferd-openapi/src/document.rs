@@ -1,0 +1,254 @@
+//! The whole document for one version, and [`Documents`]: all three,
+//! rendered once at start into bytes the server hands out as they are.
+
+use bytes::Bytes;
+use serde_json::{Map, Value, json};
+
+use inferd_schema::ModelSchema;
+
+use crate::model::{service_input, service_output};
+use crate::{ServiceInfo, SpecVersion};
+
+/// A served model, as the document names it.
+#[derive(Debug, Clone, Copy)]
+pub struct ModelDoc<'a> {
+    pub name: &'a str,
+    pub schema: &'a ModelSchema,
+}
+
+/// The three documents of one service, as bytes.
+#[derive(Debug, Clone)]
+pub struct Documents {
+    v2: Bytes,
+    v3: Bytes,
+    v31: Bytes,
+}
+
+impl Documents {
+    /// Renders every version. `models` is not empty; the first is the
+    /// default model, at `/score`.
+    pub fn render(info: &ServiceInfo, models: &[ModelDoc<'_>]) -> Documents {
+        let bytes = |version| {
+            let document = render(version, info, models);
+            Bytes::from(serde_json::to_vec_pretty(&document).expect("a JSON value serialises"))
+        };
+        Documents {
+            v2: bytes(SpecVersion::V2),
+            v3: bytes(SpecVersion::V3),
+            v31: bytes(SpecVersion::V31),
+        }
+    }
+
+    pub fn get(&self, version: SpecVersion) -> Bytes {
+        match version {
+            SpecVersion::V2 => self.v2.clone(),
+            SpecVersion::V3 => self.v3.clone(),
+            SpecVersion::V31 => self.v31.clone(),
+        }
+    }
+}
+
+const JSON: &str = "application/json";
+const SCORE_DESCRIPTION: &str =
+    "Scores the model on the data in the request body and answers its predictions.";
+const INPUT_DESCRIPTION: &str = "The data to score, under the model's data field.";
+const OK_DESCRIPTION: &str = "The model's predictions for the data sent.";
+const ERROR_DESCRIPTION: &str =
+    "The request was refused or failed; the message says what was wrong and where.";
+
+/// The document of `version` for a service serving `models`.
+pub fn render(version: SpecVersion, info: &ServiceInfo, models: &[ModelDoc<'_>]) -> Value {
+    let doc = Writer { version, info };
+    let mut schemas = Map::new();
+    let mut paths = Map::new();
+    paths.insert(info.path("/"), doc.health());
+    let mut score = |path: String, suffix: String, model: &ModelDoc<'_>| {
+        let input = format!("ServiceInput{suffix}");
+        let output = format!("ServiceOutput{suffix}");
+        schemas.insert(
+            input.clone(),
+            doc.sample_schema(service_input(model.schema, version)),
+        );
+        schemas.insert(
+            output.clone(),
+            doc.sample_schema(service_output(model.schema, version)),
+        );
+        paths.insert(
+            path,
+            doc.score(
+                &format!("RunMLService{suffix}"),
+                model.name,
+                &input,
+                &output,
+            ),
+        );
+    };
+    if let Some(default) = models.first() {
+        score(info.path("/score"), String::new(), default);
+    }
+    if models.len() > 1 {
+        for model in models {
+            score(
+                info.path(&format!("/models/{}/score", model.name)),
+                format!("_{}", model.name),
+                model,
+            );
+        }
+    }
+    paths.insert(info.path("/swagger.json"), doc.swagger());
+    schemas.insert(
+        "ErrorResponse".into(),
+        json!({"type": "object", "required": ["message"], "properties": {"message": {"type": "string"}}}),
+    );
+    doc.document(paths, schemas)
+}
+
+struct Writer<'a> {
+    version: SpecVersion,
+    info: &'a ServiceInfo,
+}
+
+impl Writer<'_> {
+    fn is_v2(&self) -> bool {
+        self.version == SpecVersion::V2
+    }
+
+    fn reference(&self, name: &str) -> Value {
+        let base = if self.is_v2() {
+            "#/definitions/"
+        } else {
+            "#/components/schemas/"
+        };
+        json!({"$ref": format!("{base}{name}")})
+    }
+
+    /// A response (or request body) carrying `schema` as `media`.
+    fn content(&self, description: &str, media: &str, schema: Value) -> Value {
+        if self.is_v2() {
+            json!({"description": description, "schema": schema})
+        } else {
+            json!({"description": description, "content": {media: {"schema": schema}}})
+        }
+    }
+
+    fn error_response(&self) -> Value {
+        self.content(ERROR_DESCRIPTION, JSON, self.reference("ErrorResponse"))
+    }
+
+    fn health(&self) -> Value {
+        let mut ok = self.content(
+            "The service is up; the body is the text 'Healthy'.",
+            "text/plain",
+            json!({"type": "string", "example": "Healthy"}),
+        );
+        let mut operation = json!({
+            "operationId": "ServiceHealthCheck",
+            "description": "Liveness: answers as soon as the process serves HTTP, before models load.",
+        });
+        if self.is_v2() {
+            ok["examples"] = json!({"text/plain": "Healthy"});
+            operation["produces"] = json!(["text/plain"]);
+        }
+        operation["responses"] = json!({"200": ok, "default": self.error_response()});
+        json!({"get": operation})
+    }
+
+    fn score(&self, operation_id: &str, model: &str, input: &str, output: &str) -> Value {
+        let mut operation = json!({
+            "operationId": operation_id,
+            "description": format!("{SCORE_DESCRIPTION} Model: {model}."),
+        });
+        if self.info.auth_required {
+            operation["security"] = json!([{"Bearer": []}]);
+        }
+        if self.is_v2() {
+            operation["parameters"] = json!([{
+                "name": "serviceInputPayload",
+                "in": "body",
+                "required": true,
+                "description": INPUT_DESCRIPTION,
+                "schema": self.reference(input)
+            }]);
+        } else {
+            operation["requestBody"] = json!({
+                "description": INPUT_DESCRIPTION,
+                "required": true,
+                "content": {JSON: {"schema": self.reference(input)}}
+            });
+        }
+        operation["responses"] = json!({
+            "200": self.content(OK_DESCRIPTION, JSON, self.reference(output)),
+            "default": self.error_response()
+        });
+        json!({"post": operation})
+    }
+
+    fn swagger(&self) -> Value {
+        let values = SpecVersion::QUERY_VALUES;
+        let description =
+            "Which document: 2 (Swagger 2.0, the default), 3 (OpenAPI 3.0.3) or 3.1 (OpenAPI 3.1).";
+        let parameter = if self.is_v2() {
+            json!({"name": "version", "in": "query", "required": false, "description": description,
+                   "type": "string", "enum": values})
+        } else {
+            json!({"name": "version", "in": "query", "required": false, "description": description,
+                   "schema": {"type": "string", "enum": values}})
+        };
+        json!({"get": {
+            "operationId": "GetSwaggerSpec",
+            "description": "This document, in the version asked for.",
+            "parameters": [parameter],
+            "responses": {
+                "200": self.content("The API document.", JSON, json!({"type": "object"})),
+                "default": self.error_response()
+            }
+        }})
+    }
+
+    /// In 3.1, schemas carry `examples` (a list), JSON Schema's own keyword.
+    fn sample_schema(&self, mut schema: Value) -> Value {
+        if self.version == SpecVersion::V31
+            && let Some(object) = schema.as_object_mut()
+            && let Some(example) = object.remove("example")
+        {
+            object.insert("examples".into(), json!([example]));
+        }
+        schema
+    }
+
+    fn document(&self, paths: Map<String, Value>, schemas: Map<String, Value>) -> Value {
+        let info = json!({
+            "title": self.info.title,
+            "description": format!("Scoring API of {}, served by inferd.", self.info.title),
+            "version": self.info.version,
+        });
+        let bearer = json!({
+            "type": "apiKey",
+            "name": "Authorization",
+            "in": "header",
+            "description": "The service key, sent as 'Bearer <key>'."
+        });
+        if self.is_v2() {
+            return json!({
+                "swagger": "2.0",
+                "info": info,
+                "schemes": [if self.info.https { "https" } else { "http" }],
+                "consumes": [JSON],
+                "produces": [JSON],
+                "securityDefinitions": {"Bearer": bearer},
+                "paths": paths,
+                "definitions": schemas,
+            });
+        }
+        let mut document = json!({
+            "openapi": if self.version == SpecVersion::V3 { "3.0.3" } else { "3.1.0" },
+            "info": info,
+        });
+        if self.info.auth_required {
+            document["security"] = json!([{"Bearer": []}]);
+        }
+        document["paths"] = Value::Object(paths);
+        document["components"] = json!({"schemas": schemas, "securitySchemes": {"Bearer": bearer}});
+        document
+    }
+}

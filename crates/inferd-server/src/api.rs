@@ -1,0 +1,91 @@
+//! [`ServiceApi`]: what the service promises its clients, fixed at start:
+//! each model's contract ([`ModelSchema`]: data field, input and output
+//! layout) and the API documents rendered from them, served as bytes.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use inferd_config::ModelEntry;
+use inferd_engine::{ModelSet, ServedModel};
+use inferd_openapi::{Documents, ModelDoc, ServiceInfo, SpecVersion};
+use inferd_schema::{ModelSchema, SampleError};
+
+pub struct ServiceApi {
+    documents: Documents,
+    schemas: HashMap<String, Arc<ModelSchema>>,
+    path_prefix: String,
+}
+
+/// A model's entry whose samples do not fit the model.
+#[derive(Debug, thiserror::Error)]
+#[error("models[{index}].{source}")]
+pub struct EntryError {
+    /// The entry's index in the inference config's `models`.
+    pub index: usize,
+    #[source]
+    pub source: SampleError,
+}
+
+impl ServiceApi {
+    /// Each served model's contract: from its entry in `entries` (matched by
+    /// name), else from its signature alone; then the documents.
+    pub fn build(
+        info: &ServiceInfo,
+        models: &ModelSet,
+        entries: &[ModelEntry],
+    ) -> Result<ServiceApi, EntryError> {
+        let schemas = models
+            .iter()
+            .map(|model| Ok((model.name.clone(), schema_of(model, entries)?)))
+            .collect::<Result<Vec<_>, EntryError>>()?;
+        Ok(ServiceApi::new(info, schemas))
+    }
+
+    /// The API of models with these contracts, in serving order (the first
+    /// is the default).
+    pub fn new(info: &ServiceInfo, schemas: Vec<(String, ModelSchema)>) -> ServiceApi {
+        let docs: Vec<ModelDoc<'_>> = schemas
+            .iter()
+            .map(|(name, schema)| ModelDoc { name, schema })
+            .collect();
+        let documents = Documents::render(info, &docs);
+        ServiceApi {
+            documents,
+            schemas: schemas
+                .into_iter()
+                .map(|(name, schema)| (name, Arc::new(schema)))
+                .collect(),
+            path_prefix: info.path_prefix.clone(),
+        }
+    }
+
+    pub fn document(&self, version: SpecVersion) -> Bytes {
+        self.documents.get(version)
+    }
+
+    pub fn schema(&self, model: &str) -> Option<&Arc<ModelSchema>> {
+        self.schemas.get(model)
+    }
+
+    /// `path` without the service's path prefix (`/api/v1/score` ->
+    /// `/score`); paths outside the prefix are served as they are.
+    pub fn local_path<'a>(&self, path: &'a str) -> &'a str {
+        if self.path_prefix.is_empty() {
+            return path;
+        }
+        match path.strip_prefix(self.path_prefix.as_str()) {
+            Some("") => "/",
+            Some(rest) if rest.starts_with('/') => rest,
+            _ => path,
+        }
+    }
+}
+
+fn schema_of(model: &ServedModel, entries: &[ModelEntry]) -> Result<ModelSchema, EntryError> {
+    match entries.iter().position(|e| e.name() == model.name) {
+        Some(index) => ModelSchema::build(&entries[index], model.signature.clone())
+            .map_err(|source| EntryError { index, source }),
+        None => Ok(ModelSchema::from_signature(model.signature.clone())),
+    }
+}

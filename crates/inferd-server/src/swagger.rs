@@ -1,0 +1,18 @@
+//! `GET /swagger.json[?version=2|3|3.1]`: the API document, rendered at
+//! start; an unknown version is a 404 that lists the known ones.
+
+use http::{Method, Request, Response, StatusCode};
+use inferd_openapi::SpecVersion;
+
+use crate::response::{self, Body};
+use crate::{ApiError, AppState};
+
+pub fn handle<B>(state: &AppState, request: &Request<B>) -> Result<Response<Body>, ApiError> {
+    match *request.method() {
+        Method::GET | Method::HEAD => {}
+        _ => return Err(ApiError::MethodNotAllowed { allow: "GET, HEAD" }),
+    }
+    let version = SpecVersion::from_query_string(request.uri().query())?;
+    let api = state.api().ok_or(ApiError::NotReady)?;
+    Ok(response::json(StatusCode::OK, api.document(version)))
+}
