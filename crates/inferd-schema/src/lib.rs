@@ -4,6 +4,7 @@
 //!
 //! # Layout
 //! - [`request`]: the request envelope (`{"data": ...}` body, or `?data=` query).
+//! - `envelope`: the top level of a body in one pass (other fields skipped unbuilt, `data` twice refused).
 //! - [`decode`]: a JSON value to one tensor per model input, checked element by element.
 //! - [`encode`]: output tensors to the response body.
 //! - [`error`]: [`SchemaError`], each variant a message a client can act on.
@@ -14,6 +15,7 @@
 
 pub mod decode;
 pub mod encode;
+mod envelope;
 pub mod error;
 pub mod request;
 

@@ -3,13 +3,14 @@
 use serde_json::{Map, Value};
 
 use crate::SchemaError;
+use crate::envelope::Envelope;
 use crate::error::json_kind;
 
 /// The field that holds the model's input, as in the contract.
 pub const DATA_FIELD: &str = "data";
 
 /// The `data` value of a POST body. Other top-level keys are allowed and
-/// ignored, as the original server does.
+/// ignored, as the original server does; `data` twice is refused.
 pub fn data_from_body(body: &[u8]) -> Result<Value, SchemaError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(SchemaError::EmptyBody);
@@ -19,9 +20,18 @@ pub fn data_from_body(body: &[u8]) -> Result<Value, SchemaError> {
             offset: e.valid_up_to(),
         });
     }
-    let value: Value =
+    let envelope: Envelope =
         serde_json::from_slice(body).map_err(|e| SchemaError::MalformedJson(e.to_string()))?;
-    take_data(value)
+    match envelope {
+        Envelope::Object {
+            duplicate: true, ..
+        } => Err(SchemaError::DuplicateData(DATA_FIELD)),
+        Envelope::Object {
+            data: Some(data), ..
+        } => Ok(data),
+        Envelope::Object { data: None, .. } => Err(SchemaError::MissingData(DATA_FIELD)),
+        Envelope::Other(received) => Err(SchemaError::NotAnObject { received }),
+    }
 }
 
 /// The `data` value of a query string (`?data=[[1,2]]`): each parameter is
@@ -34,6 +44,10 @@ pub fn data_from_query(query: &str) -> Result<Value, SchemaError> {
                 name: name.clone(),
                 reason: e.to_string(),
             })?;
+        // Only `data` is read; another repeated parameter is harmless.
+        if name == DATA_FIELD && fields.contains_key(DATA_FIELD) {
+            return Err(SchemaError::DuplicateData(DATA_FIELD));
+        }
         fields.insert(name, value);
     }
     take_data(Value::Object(fields))
