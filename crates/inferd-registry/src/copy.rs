@@ -18,6 +18,7 @@ pub struct Copied {
 /// Copies `source` (a file, or a folder's regular files, recursively) into
 /// `dest`, which must exist and be empty. Symbolic links are refused: a
 /// registered model must be self-contained and must not point outside itself.
+/// Files of kinds that are not data are refused (see [`crate::kinds`]).
 pub fn copy_into(source: &Path, dest: &Path) -> Result<Copied, RegistryError> {
     let bad = |reason: String| RegistryError::BadSource {
         path: source.to_owned(),
@@ -46,6 +47,9 @@ pub fn copy_into(source: &Path, dest: &Path) -> Result<Copied, RegistryError> {
         ));
     };
     sources.sort_by(|a, b| a.1.cmp(&b.1));
+    for (_, relative) in &sources {
+        crate::kinds::check_kind(relative).map_err(bad)?;
+    }
 
     let mut files = Vec::with_capacity(sources.len());
     let mut joint = Sha256::new();

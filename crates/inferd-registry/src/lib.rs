@@ -17,10 +17,13 @@
 //! - [`metadata`]: what `model.json` holds.
 //! - [`registry`]: the [`Registry`] itself.
 //! - [`copy`]: copying and hashing the registered files.
+//! - [`kinds`]: models are data: known file kinds only, nothing that leaves
+//!   the registry (symbolic links included).
 #![forbid(unsafe_code)]
 
 pub mod copy;
 pub mod error;
+pub mod kinds;
 pub mod metadata;
 pub mod name;
 pub mod registry;

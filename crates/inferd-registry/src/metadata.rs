@@ -69,6 +69,34 @@ impl ModelVersion {
                 reason: e.to_string(),
             })?;
         version.dir = dir.to_owned();
+        version.check_contained()?;
         Ok(version)
+    }
+
+    /// The version folder, its model folder and every recorded file are
+    /// real (no symbolic link leads out of the registry) and of known kinds.
+    fn check_contained(&self) -> Result<(), RegistryError> {
+        let corrupt = |reason: String| RegistryError::Corrupt {
+            path: self.dir.clone(),
+            reason,
+        };
+        for dir in [Some(self.dir.as_path()), self.dir.parent()]
+            .into_iter()
+            .flatten()
+        {
+            let meta = std::fs::symlink_metadata(dir).map_err(|e| corrupt(e.to_string()))?;
+            if meta.file_type().is_symlink() {
+                return Err(corrupt(format!(
+                    "{} is a symbolic link; symbolic links are refused",
+                    dir.display()
+                )));
+            }
+        }
+        let files = self.dir.join(FILES_DIR);
+        for file in &self.files {
+            crate::kinds::check_kind(&file.path).map_err(corrupt)?;
+            crate::kinds::check_no_links(&files, &file.path).map_err(corrupt)?;
+        }
+        Ok(())
     }
 }

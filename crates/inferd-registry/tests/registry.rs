@@ -234,3 +234,87 @@ fn bad_names_and_sources_are_refused() {
     );
     assert!(registry.list().unwrap().is_empty());
 }
+
+#[test]
+fn models_are_data_files_of_known_kinds_only() {
+    let root = tempfile::tempdir().unwrap();
+    let src = tempfile::tempdir().unwrap();
+    let registry = Registry::new(root.path().join("r"));
+    for (name, reason) in [
+        ("model.pkl", "can run code"),
+        ("score.py", "can run code"),
+        ("libop.so", "can run code"),
+        ("weights", "not accepted"),
+    ] {
+        let file = source_file(src.path(), name, b"x");
+        let err = registry
+            .register("m", &file, Registration::default())
+            .unwrap_err();
+        assert!(err.to_string().contains(reason), "{name}: {err}");
+    }
+    // In a folder too, next to a good model file.
+    let folder = tempfile::tempdir().unwrap();
+    source_file(folder.path(), "model.onnx", b"x");
+    source_file(folder.path(), "custom_op.py", b"import os");
+    let err = registry
+        .register("m", folder.path(), Registration::default())
+        .unwrap_err();
+    assert!(err.to_string().contains("custom_op.py"), "{err}");
+    assert!(registry.list().unwrap().is_empty());
+}
+
+#[test]
+fn a_version_edited_to_leave_the_registry_is_refused() {
+    let root = tempfile::tempdir().unwrap();
+    let src = tempfile::tempdir().unwrap();
+    let outside = source_file(src.path(), "secret.onnx", b"outside");
+    let registry = Registry::new(root.path().join("r"));
+    let model = source_file(src.path(), "model.onnx", b"inside");
+    let version = registry
+        .register("m", &model, Registration::default())
+        .unwrap();
+    let reference = "m:1".parse().unwrap();
+    assert!(registry.get(&reference).is_ok());
+
+    // The model file replaced by a link to a file outside the registry.
+    let stored = version.model_path();
+    fs::remove_file(&stored).unwrap();
+    std::os::unix::fs::symlink(&outside, &stored).unwrap();
+    let err = registry.get(&reference).unwrap_err();
+    assert!(err.to_string().contains("symbolic link"), "{err}");
+    fs::remove_file(&stored).unwrap();
+    fs::write(&stored, b"inside").unwrap();
+    assert!(registry.get(&reference).is_ok());
+
+    // model.json edited to point outside the version's folder.
+    let metadata = stored
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("model.json");
+    let text = fs::read_to_string(&metadata).unwrap();
+    fs::write(
+        &metadata,
+        text.replace("\"model.onnx\"", "\"../../../secret.onnx\""),
+    )
+    .unwrap();
+    let err = registry.get(&reference).unwrap_err();
+    assert!(
+        err.to_string().contains("leaves the model's folder"),
+        "{err}"
+    );
+    fs::write(&metadata, &text).unwrap();
+
+    // The whole model folder replaced by a link to another registry.
+    let other = tempfile::tempdir().unwrap();
+    let other_registry = Registry::new(other.path());
+    other_registry
+        .register("m", &model, Registration::default())
+        .unwrap();
+    let model_dir = root.path().join("r/m");
+    fs::rename(&model_dir, root.path().join("moved")).unwrap();
+    std::os::unix::fs::symlink(other.path().join("m"), &model_dir).unwrap();
+    let err = registry.get(&reference).unwrap_err();
+    assert!(err.to_string().contains("symbolic link"), "{err}");
+}

@@ -23,6 +23,9 @@ pub enum SchemaError {
     #[error("no value given for '{0}'; send {{\"{0}\": [[...]]}}")]
     MissingData(String),
 
+    #[error("'{0}' is given more than once (duplicate key); send it once")]
+    DuplicateData(String),
+
     #[error("{path}: the model has inputs {expected}; send an object with one entry per input")]
     InputsNotAnObject { path: String, expected: String },
 

@@ -4,6 +4,7 @@
 //!
 //! # Layout
 //! - [`request`]: the request envelope (`{"data": ...}` body, or `?data=` query).
+//! - `envelope`: the top level of a body in one pass (other fields skipped unbuilt, `data` twice refused).
 //! - [`decode`]: a JSON value to one tensor per model input, checked element by element.
 //! - [`pandas`]: a list of records to tensors, by column.
 //! - [`model_schema`]: [`ModelSchema`], one model's contract (data field,
@@ -17,6 +18,7 @@
 
 pub mod decode;
 pub mod encode;
+mod envelope;
 pub mod error;
 pub mod model_schema;
 pub mod pandas;

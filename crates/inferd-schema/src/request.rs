@@ -1,15 +1,17 @@
 //! The request envelope: where the data sits in a body or a query string.
 
+use serde::de::DeserializeSeed;
 use serde_json::{Map, Value};
 
 use crate::SchemaError;
+use crate::envelope::{Envelope, EnvelopeSeed};
 use crate::error::json_kind;
 
 /// The field that holds the model's input, as in the contract.
 pub const DATA_FIELD: &str = "data";
 
 /// The `data` value of a POST body. Other top-level keys are allowed and
-/// ignored, as the original server does.
+/// ignored, as the original server does; `data` twice is refused.
 pub fn data_from_body(body: &[u8]) -> Result<Value, SchemaError> {
     data_from_body_field(body, DATA_FIELD)
 }
@@ -24,9 +26,21 @@ pub fn data_from_body_field(body: &[u8], field: &str) -> Result<Value, SchemaErr
             offset: e.valid_up_to(),
         });
     }
-    let value: Value =
-        serde_json::from_slice(body).map_err(|e| SchemaError::MalformedJson(e.to_string()))?;
-    take_data(value, field)
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let envelope = EnvelopeSeed { field }
+        .deserialize(&mut deserializer)
+        .and_then(|envelope| deserializer.end().map(|()| envelope))
+        .map_err(|e| SchemaError::MalformedJson(e.to_string()))?;
+    match envelope {
+        Envelope::Object {
+            duplicate: true, ..
+        } => Err(SchemaError::DuplicateData(field.to_owned())),
+        Envelope::Object {
+            data: Some(data), ..
+        } => Ok(data),
+        Envelope::Object { data: None, .. } => Err(SchemaError::MissingData(field.to_owned())),
+        Envelope::Other(received) => Err(SchemaError::NotAnObject { received }),
+    }
 }
 
 /// The `data` value of a query string (`?data=[[1,2]]`): each parameter is
@@ -44,6 +58,10 @@ pub fn data_from_query_field(query: &str, field: &str) -> Result<Value, SchemaEr
                 name: name.clone(),
                 reason: e.to_string(),
             })?;
+        // Only the data field is read; another repeated parameter is harmless.
+        if name == field && fields.contains_key(field) {
+            return Err(SchemaError::DuplicateData(field.to_owned()));
+        }
         fields.insert(name, value);
     }
     take_data(Value::Object(fields), field)

@@ -1,4 +1,5 @@
-//! The tower service every connection runs: request ids around the router.
+//! The tower service every connection runs: request ids, then the key
+//! check (when auth is on), around the router.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -8,8 +9,10 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures_util::FutureExt;
-use http::{Request, Response};
+use http::{Method, Request, Response, header};
 use hyper::body::Incoming;
+
+use inferd_auth::Gate;
 
 use crate::request_id::RequestIds;
 use crate::response::{self, Body};
@@ -19,11 +22,29 @@ use crate::{ApiError, AppState, routes};
 #[derive(Clone)]
 pub struct App {
     state: Arc<AppState>,
+    gate: Option<Arc<Gate>>,
 }
 
 impl App {
     pub fn new(state: Arc<AppState>) -> App {
-        App { state }
+        App { state, gate: None }
+    }
+
+    /// Requires a key on every route the gate does not leave open.
+    pub fn with_gate(mut self, gate: Gate) -> App {
+        self.gate = Some(Arc::new(gate));
+        self
+    }
+
+    /// Whether `path` needs `Authorization: Bearer <key>` (for documents
+    /// that describe the security scheme, such as `/swagger.json`).
+    pub fn auth_required(&self, path: &str) -> bool {
+        self.gate.as_ref().is_some_and(|g| g.requires_key(path))
+    }
+
+    /// The gate, when auth is on (its open routes, for documents).
+    pub fn gate(&self) -> Option<&Gate> {
+        self.gate.as_deref()
     }
 
     pub fn state(&self) -> &Arc<AppState> {
@@ -40,11 +61,32 @@ impl App {
                 return response;
             }
         };
+        if let Err(refused) = self.check_key(&request) {
+            let mut response = response::error(&refused);
+            ids.write_to(response.headers_mut());
+            return response;
+        }
         let mut response = routes::route(&self.state, request)
             .await
             .unwrap_or_else(|e| response::error(&e));
         ids.write_to(response.headers_mut());
         response
+    }
+}
+
+impl App {
+    /// CORS preflights pass without a key: browsers never send credentials
+    /// with them, and they answer nothing but an empty 200.
+    fn check_key<B>(&self, request: &Request<B>) -> Result<(), ApiError> {
+        let Some(gate) = &self.gate else {
+            return Ok(());
+        };
+        if request.method() == Method::OPTIONS {
+            return Ok(());
+        }
+        let authorization = request.headers().get(header::AUTHORIZATION);
+        gate.check(request.uri().path(), authorization.map(|v| v.as_bytes()))?;
+        Ok(())
     }
 }
 

@@ -50,6 +50,9 @@ pub enum ApiError {
     #[error("the request body did not arrive within {} ms", .0.as_millis())]
     BodyTimeout(Duration),
 
+    #[error(transparent)]
+    Unauthorized(#[from] inferd_auth::AuthError),
+
     #[error("an internal error occurred; the server logged it")]
     Internal,
 
@@ -74,6 +77,7 @@ impl ApiError {
             ApiError::HeaderTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::NotReady | ApiError::Draining => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Engine(e) => match e {
                 EngineError::QueueFull { .. }

@@ -2,8 +2,10 @@
 //!
 //! # Layout
 //! - [`serve`]: the accept loop with graceful drain ([`serve()`]); tests and
-//!   the binary both enter here with a bound listener and a shutdown future.
-//! - [`app`]: the tower service: request ids around the router.
+//!   the binary both enter here with a bound listener and a shutdown future;
+//!   [`serve_tls()`] is the same loop with a TLS handshake first.
+//! - [`app`]: the tower service: request ids and the key check (the gate
+//!   from `inferd-auth`) around the router.
 //! - [`routes`]: which path and method go where.
 //! - [`score`]: the scoring handler: content type, body, decode, engine, encode.
 //! - [`api`]: [`ServiceApi`]: each model's contract and the API documents.
@@ -32,5 +34,5 @@ pub mod swagger;
 pub use api::{EntryError, ServiceApi};
 pub use app::App;
 pub use error::ApiError;
-pub use serve::serve;
+pub use serve::{serve, serve_tls};
 pub use state::{AppState, ServerOptions};

@@ -36,7 +36,7 @@ fn with_type(
 }
 
 /// `{"message": "..."}` with the error's status and, where it applies,
-/// `Retry-After` and `Allow`.
+/// `Retry-After`, `Allow` and `WWW-Authenticate`.
 pub fn error(err: &ApiError) -> Response<Body> {
     let body = serde_json::json!({ "message": err.to_string() });
     let mut response = json(
@@ -49,6 +49,12 @@ pub fn error(err: &ApiError) -> Response<Body> {
     }
     if let ApiError::MethodNotAllowed { allow } = err {
         headers.insert(header::ALLOW, HeaderValue::from_static(allow));
+    }
+    if let ApiError::Unauthorized(refused) = err {
+        headers.insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static(refused.challenge()),
+        );
     }
     response
 }

@@ -1,9 +1,12 @@
 //! The accept loop: HTTP/1.1 (keep-alive) and HTTP/2 on one port, each
 //! connection on its own task, and a graceful drain on shutdown: stop
 //! accepting (after a grace period), let in-flight requests finish
-//! (bounded), then return.
+//! (bounded), then return. With a TLS configuration, each connection first
+//! completes a TLS handshake (bounded); one that fails, plain HTTP included,
+//! is closed without touching the application.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -11,11 +14,16 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls::ServerConfig;
 
 use crate::App;
 
 /// A client that sends headers slower than this is cut off.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A client that has not finished the TLS handshake by then is cut off.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Serves `app` on `listener` until `shutdown` completes, then drains.
 ///
@@ -30,6 +38,18 @@ pub async fn serve(
     shutdown: impl Future<Output = Duration>,
     drain_timeout: Duration,
 ) -> bool {
+    serve_tls(listener, app, shutdown, drain_timeout, None).await
+}
+
+/// [`serve()`], speaking TLS on every connection when `tls` is given.
+pub async fn serve_tls(
+    listener: TcpListener,
+    app: App,
+    shutdown: impl Future<Output = Duration>,
+    drain_timeout: Duration,
+    tls: Option<Arc<ServerConfig>>,
+) -> bool {
+    let acceptor = tls.map(TlsAcceptor::from);
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -40,6 +60,35 @@ pub async fn serve(
     let accept = |stream: tokio::net::TcpStream| {
         let _ = stream.set_nodelay(true);
         let service = TowerToHyperService::new(app.clone());
+        if let Some(acceptor) = &acceptor {
+            // The watcher is taken before the handshake, so a drain waits
+            // for handshakes in progress too (each bounded).
+            let watcher = graceful.watcher();
+            let (acceptor, builder) = (acceptor.clone(), builder.clone());
+            tokio::spawn(async move {
+                let stream = match tokio::time::timeout(
+                    TLS_HANDSHAKE_TIMEOUT,
+                    acceptor.accept(stream),
+                )
+                .await
+                {
+                    Ok(Ok(stream)) => stream,
+                    Ok(Err(e)) => {
+                        tracing::debug!(error = %e, "TLS handshake failed; connection closed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!("TLS handshake timed out; connection closed");
+                        return;
+                    }
+                };
+                let connection = builder.serve_connection(TokioIo::new(stream), service);
+                if let Err(e) = watcher.watch(connection.into_owned()).await {
+                    tracing::debug!(error = %e, "connection ended with an error");
+                }
+            });
+            return;
+        }
         let connection = builder
             .serve_connection(TokioIo::new(stream), service)
             .into_owned();

@@ -10,12 +10,14 @@
 //! - [`config_command`]: `inferd config ...`: effective limits, the file's schema.
 //! - [`limits`]: flags, environment and file to the effective limits.
 //! - [`logging`]: the tracing subscriber.
+//! - [`security`]: keys and TLS options, resolved to a gate and a TLS config.
 
 mod cli;
 mod config_command;
 mod limits;
 mod logging;
 mod model_command;
+mod security;
 mod serve_command;
 mod service_api;
 mod swagger_command;

@@ -12,7 +12,7 @@ use inferd_backend::TractEngine;
 use inferd_config::Limits;
 use inferd_engine::{Admission, AdmissionOptions, ExecutorOptions, load_models};
 use inferd_registry::Registry;
-use inferd_server::{App, AppState, ServerOptions, serve};
+use inferd_server::{App, AppState, ServerOptions, serve_tls};
 use tokio::sync::watch;
 
 use crate::cli::ServeArgs;
@@ -31,14 +31,22 @@ pub fn run(args: ServeArgs, matches: &ArgMatches) -> Result<()> {
         for note in file.cluster_only_fields() {
             tracing::info!(field = %note, "cluster-only setting accepted; a single container does not act on it");
         }
-        refuse_unenforced_security(file)?;
     }
     let inference = Inference::read(args.inference_config.as_deref())?;
     if let Some(inference) = &inference {
         service_api::report(inference);
     }
     let refs = service_api::model_refs(&args.models, matches, inference.as_ref())?;
-    let info = service_api::service_info(file.as_ref());
+    let security = crate::security::resolve(
+        &args.security,
+        file.as_ref(),
+        args.limits.deployment_config.as_deref(),
+    )?;
+    let mut info = service_api::service_info(file.as_ref());
+    // Flags and the environment can turn keys and TLS on too: the documents
+    // say what the server enforces, not only what the file asked for.
+    info.auth_required = security.gate.is_some();
+    info.https = security.tls.is_some();
     let port = args
         .port
         .or(file.as_ref().and_then(|f| f.port))
@@ -53,7 +61,7 @@ pub fn run(args: ServeArgs, matches: &ArgMatches) -> Result<()> {
         info,
         inference,
     };
-    runtime.block_on(serve_until_signal(args, limits, port, api))
+    runtime.block_on(serve_until_signal(args, limits, port, api, security))
 }
 
 /// What the loaded models' API is built from.
@@ -63,30 +71,12 @@ struct ApiSetup {
     inference: Option<Inference>,
 }
 
-/// Fails closed: a config that asks for keys or TLS must not start a server
-/// that silently serves without them. (Keys and TLS are not built yet.)
-fn refuse_unenforced_security(file: &inferd_config::DeploymentConfig) -> Result<()> {
-    if file.auth_enabled() {
-        anyhow::bail!(
-            "the deployment config asks for key authentication (authEnabled, which defaults to true for \
-             computeType aks), which this build of inferd does not enforce yet; refusing to serve \
-             without it. Set \"authEnabled\": false to serve without keys."
-        );
-    }
-    if file.ssl_enabled == Some(true) {
-        anyhow::bail!(
-            "the deployment config asks for TLS (sslEnabled), which this build of inferd does not serve \
-             yet; refusing to serve plain HTTP instead. Set \"sslEnabled\": false, or terminate TLS in front."
-        );
-    }
-    Ok(())
-}
-
 async fn serve_until_signal(
     args: ServeArgs,
     limits: Limits,
     port: u16,
     api: ApiSetup,
+    security: crate::security::Security,
 ) -> Result<()> {
     let started = Instant::now();
     let address = SocketAddr::new(args.host, port);
@@ -125,7 +115,11 @@ async fn serve_until_signal(
                 limits.max_queue_wait_ms.value + limits.scoring_timeout_ms.value + 1000,
             )
         });
-    let drained = serve(listener, App::new(state), shutdown, drain_timeout).await;
+    let mut app = App::new(state);
+    if let Some(gate) = security.gate {
+        app = app.with_gate(gate);
+    }
+    let drained = serve_tls(listener, app, shutdown, drain_timeout, security.tls).await;
     if let Some(error) = failure.lock().expect("not poisoned").take() {
         return Err(error);
     }

@@ -295,10 +295,13 @@ fn a_bad_deployment_config_stops_start_up_naming_the_field() {
             "namespace: 'ml_prod' holds '_'",
         ),
         (r#"{"computeType": "aci""#, "deploymentconfig.json"),
-        (r#"{"computeType": "aks"}"#, "asks for key authentication"),
+        (
+            r#"{"computeType": "aks", "keys": {"primaryKey": "short"}}"#,
+            "the deployment config's keys: primaryKey is shorter than 16 characters",
+        ),
         (
             r#"{"sslEnabled": true, "sslCertificate": "c.pem", "sslKey": "k.pem"}"#,
-            "asks for TLS",
+            "c.pem: cannot read it",
         ),
     ];
     for (text, message) in cases {

@@ -1,0 +1,69 @@
+//! Spawning `inferd serve` for process-level tests: a free port, wait for
+//! `ready`, keep what it wrote to stderr, kill it when dropped.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+
+pub struct Server {
+    pub child: Child,
+    pub port: u16,
+    pub stderr: Arc<Mutex<String>>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn repo_models() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models")
+}
+
+/// `inferd serve` on a free port with the bundled models and `args`.
+pub fn start(args: &[&str]) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_inferd"))
+        .args(["serve", "--port", "0", "--log-format", "json"])
+        .arg("--registry")
+        .arg(repo_models())
+        .args(args)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = Arc::new(Mutex::new(String::new()));
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut port = 0;
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        stderr.lock().unwrap().push_str(&format!("{line}\n"));
+        let Ok(log) = serde_json::from_str::<serde_json::Value>(&line) else {
+            continue;
+        };
+        let fields = &log["fields"];
+        if fields["message"] == "listening" {
+            let address = fields["address"].as_str().unwrap();
+            port = address.rsplit(':').next().unwrap().parse().unwrap();
+        }
+        if fields["message"] == "ready" {
+            break;
+        }
+    }
+    assert_ne!(port, 0, "{}", stderr.lock().unwrap());
+    // Keep reading, so the server never blocks on a full pipe.
+    let keep = stderr.clone();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            keep.lock().unwrap().push_str(&format!("{line}\n"));
+        }
+    });
+    Server {
+        child,
+        port,
+        stderr,
+    }
+}

@@ -1,0 +1,328 @@
+//! Hostile input on the real server: each case gets a 4xx (or a closed
+//! connection where HTTP says so), and the server answers the next request.
+//! Raw TCP where the case is about the protocol itself.
+
+mod common;
+
+use std::time::Duration;
+
+use inferd_engine::ExecutorOptions;
+use inferd_server::ServerOptions;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use common::TestServer;
+
+const ROW: &str = "[10,9,8,7,6,5,4,3,2,1]";
+
+async fn server() -> TestServer {
+    let options = ServerOptions {
+        body_read_timeout: Duration::from_millis(500),
+        ..ServerOptions::default()
+    };
+    common::start_with(&["diabetes-ridge"], options, ExecutorOptions::default()).await
+}
+
+/// The server still scores after whatever came before.
+async fn still_serves(server: &TestServer) {
+    let reply = server
+        .post_json("/score", format!(r#"{{"data": [{ROW}]}}"#))
+        .await;
+    assert_eq!(reply.status, 200, "the server still scores");
+}
+
+async fn assert_400(server: &TestServer, body: impl Into<bytes::Bytes>, message: &str) {
+    let reply = server.post_json("/score", body).await;
+    assert_eq!(
+        reply.status,
+        400,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    assert!(reply.message().contains(message), "{}", reply.message());
+    still_serves(server).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_json_bodies_get_400() {
+    let server = server().await;
+    // 100k levels of nesting: the parser's depth limit, not the stack.
+    let depth = 100_000;
+    let nested = format!("{{\"data\": {}{}}}", "[".repeat(depth), "]".repeat(depth));
+    assert_400(&server, nested, "recursion limit exceeded").await;
+    // Unclosed nesting under an ignored field is skipped without recursion.
+    let nested_objects = format!("{{\"a\": {}", "{\"a\":".repeat(depth));
+    assert_400(&server, nested_objects, "EOF while parsing").await;
+    let nested_data = format!("{{\"data\": {}", "{\"a\":".repeat(depth));
+    assert_400(&server, nested_data, "recursion limit exceeded").await;
+    // A number past f64, and one past float32.
+    assert_400(
+        &server,
+        r#"{"data": [[1e400,9,8,7,6,5,4,3,2,1]]}"#,
+        "number out of range",
+    )
+    .await;
+    assert_400(
+        &server,
+        r#"{"data": [[1e39,9,8,7,6,5,4,3,2,1]]}"#,
+        "data[0][0]",
+    )
+    .await;
+    let digits = "9".repeat(100_000);
+    assert_400(
+        &server,
+        format!(r#"{{"data": [[{digits},9,8,7,6,5,4,3,2,1]]}}"#),
+        "number out of range",
+    )
+    .await;
+    // A 16 MB string where a number belongs, and as a key.
+    let long = "x".repeat(16 << 20);
+    assert_400(
+        &server,
+        format!(r#"{{"data": [["{long}",9,8,7,6,5,4,3,2,1]]}}"#),
+        "data[0][0]",
+    )
+    .await;
+    assert_400(
+        &server,
+        format!(r#"{{"{long}": 1}}"#),
+        "no value given for 'data'",
+    )
+    .await;
+    // A million one-element rows.
+    let rows = vec!["[0]"; 1_000_000].join(",");
+    assert_400(&server, format!(r#"{{"data": [{rows}]}}"#), "expects shape").await;
+    // Duplicate keys are ambiguous: refuse rather than pick one.
+    assert_400(
+        &server,
+        format!(r#"{{"data": [{ROW}], "data": [[1,2,3,4,5,6,7,8,9,0]]}}"#),
+        "duplicate",
+    )
+    .await;
+    // Odd encodings.
+    assert_400(&server, &b"{\"data\": [[\xff\xfe]]}"[..], "UTF-8").await;
+    assert_400(&server, "\u{feff}{\"data\": [[1]]}", "JSON").await;
+    assert_400(&server, r#"{"data": [[NaN,9,8,7,6,5,4,3,2,1]]}"#, "JSON").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_query_strings_get_400() {
+    let server = server().await;
+    for (query, message) in [
+        ("data=%5B%5B1e400%5D%5D", "number out of range"),
+        ("data=[[1]]&data=[[2]]", "duplicate"),
+        ("data=%ZZ", "data"),
+        ("data=%", "data"),
+        ("data=%F0%9F", "data"),
+    ] {
+        let reply = server.get(&format!("/score?{query}")).await;
+        assert_eq!(
+            reply.status,
+            400,
+            "{query}: {}",
+            String::from_utf8_lossy(&reply.body)
+        );
+        assert!(
+            reply.message().contains(message),
+            "{query}: {}",
+            reply.message()
+        );
+    }
+    still_serves(&server).await;
+}
+
+/// Writes `request` on a fresh connection and reads until the server closes
+/// it or `wait` passes.
+async fn raw(server: &TestServer, request: &[u8], wait: Duration) -> String {
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    // The server may answer and close before all of a huge request is written.
+    let _ = stream.write_all(request).await;
+    read_for(&mut stream, wait).await
+}
+
+async fn read_for(stream: &mut TcpStream, wait: Duration) -> String {
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(wait, stream.read_to_end(&mut answer)).await;
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+fn status_of(answer: &str) -> Option<u16> {
+    answer.strip_prefix("HTTP/1.1 ")?.get(..3)?.parse().ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protocol_abuse_is_refused_or_closed() {
+    let server = server().await;
+    let wait = Duration::from_secs(5);
+
+    // A request line of 1 MB: refused (431) or closed, never served.
+    let long_line = format!(
+        "GET /score?data={} HTTP/1.1\r\nHost: t\r\n\r\n",
+        "1".repeat(1 << 20)
+    );
+    let answer = raw(&server, long_line.as_bytes(), wait).await;
+    assert!(
+        answer.is_empty() || status_of(&answer).is_some_and(|s| (400..500).contains(&s)),
+        "{}",
+        &answer[..answer.len().min(200)]
+    );
+    // A header past the limits, and too many headers.
+    let big_header = format!(
+        "GET / HTTP/1.1\r\nHost: t\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(1 << 20)
+    );
+    let answer = raw(&server, big_header.as_bytes(), wait).await;
+    assert!(
+        answer.is_empty() || status_of(&answer) == Some(431),
+        "{answer}"
+    );
+    let many: String = (0..200).map(|i| format!("X-H{i}: v\r\n")).collect();
+    let answer = raw(
+        &server,
+        format!("GET / HTTP/1.1\r\nHost: t\r\n{many}\r\n").as_bytes(),
+        wait,
+    )
+    .await;
+    assert_eq!(status_of(&answer), Some(431), "{answer}");
+    // Garbage instead of HTTP.
+    let answer = raw(
+        &server,
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03garbage\r\n\r\n",
+        wait,
+    )
+    .await;
+    assert!(
+        answer.is_empty() || status_of(&answer) == Some(400),
+        "{answer}"
+    );
+    still_serves(&server).await;
+}
+
+fn post(body: &str, extra: &str) -> String {
+    format!(
+        "POST /score HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{extra}\r\n{body}",
+        body.len()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelining_and_half_closed_connections() {
+    let server = server().await;
+    let body = format!(r#"{{"data": [{ROW}]}}"#);
+    // Three requests in one write: three answers, in order.
+    let pipelined = format!(
+        "{}GET / HTTP/1.1\r\nHost: t\r\n\r\n{}",
+        post(&body, ""),
+        post(&body, "Connection: close\r\n")
+    );
+    let answer = raw(&server, pipelined.as_bytes(), Duration::from_secs(10)).await;
+    let statuses: Vec<&str> = answer.matches("HTTP/1.1 200 OK").collect();
+    assert_eq!(statuses.len(), 3, "{answer}");
+    assert!(answer.find("Healthy").unwrap() > answer.find("HTTP/1.1 200").unwrap());
+
+    // The client sends its request and closes its sending side: the answer
+    // still arrives (or the connection closes), and nothing hangs.
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    stream.write_all(post(&body, "").as_bytes()).await.unwrap();
+    stream.shutdown().await.unwrap();
+    let answer = read_for(&mut stream, Duration::from_secs(10)).await;
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 200"),
+        "{answer}"
+    );
+    // Half a request, then the sending side closed: 400 or closed.
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    let partial = post(&body, "");
+    stream
+        .write_all(&partial.as_bytes()[..partial.len() - 5])
+        .await
+        .unwrap();
+    stream.shutdown().await.unwrap();
+    let answer = read_for(&mut stream, Duration::from_secs(10)).await;
+    assert!(
+        answer.is_empty() || status_of(&answer) == Some(400),
+        "{answer}"
+    );
+    still_serves(&server).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expect_100_continue_and_slow_bodies() {
+    let server = server().await;
+    let body = format!(r#"{{"data": [{ROW}]}}"#);
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    let head = post("", "Expect: 100-continue\r\n").replace(
+        "Content-Length: 0",
+        &format!("Content-Length: {}", body.len()),
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut interim = vec![0u8; 25];
+    tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut interim))
+        .await
+        .expect("100 Continue arrives")
+        .unwrap();
+    assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
+    stream.write_all(body.as_bytes()).await.unwrap();
+    let mut answer = vec![0u8; 15];
+    stream.read_exact(&mut answer).await.unwrap();
+    assert_eq!(&answer, b"HTTP/1.1 200 OK");
+
+    // A body slower than the read timeout (500 ms here): 408.
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    let head = post("", "").replace("Content-Length: 0", "Content-Length: 100");
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(b"{\"data\": ").await.unwrap();
+    let answer = read_for(&mut stream, Duration::from_secs(5)).await;
+    assert_eq!(status_of(&answer), Some(408), "{answer}");
+    still_serves(&server).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chunked_bodies_with_lying_sizes() {
+    let server = server().await;
+    let head = "POST /score HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+    let body = format!(r#"{{"data": [{ROW}]}}"#);
+    let honest = format!("{head}{:x}\r\n{body}\r\n0\r\n\r\n", body.len());
+    assert_eq!(
+        status_of(&raw(&server, honest.as_bytes(), Duration::from_secs(5)).await),
+        Some(200)
+    );
+    let cases = [
+        // Declares more than it sends, then ends: the body never completes.
+        format!("{head}100\r\n{body}\r\n0\r\n\r\n"),
+        // Declares less than it sends.
+        format!("{head}5\r\n{body}\r\n0\r\n\r\n"),
+        // Not hex, negative, absurdly large.
+        format!("{head}zz\r\n{body}\r\n0\r\n\r\n"),
+        format!("{head}-5\r\n{body}\r\n0\r\n\r\n"),
+        format!("{head}ffffffffffffffffff\r\n{body}\r\n0\r\n\r\n"),
+        // Both framings at once (request smuggling shape).
+        format!(
+            "POST /score HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
+            body.len()
+        ),
+    ];
+    for case in &cases {
+        let answer = raw(&server, case.as_bytes(), Duration::from_secs(5)).await;
+        let status = status_of(&answer);
+        assert!(
+            answer.is_empty() || status.is_some_and(|s| (400..500).contains(&s)),
+            "{case:?}: {answer}"
+        );
+    }
+    // A chunk that declares more than the body limit: 413 before reading it.
+    let small = common::start_with(
+        &["diabetes-ridge"],
+        ServerOptions {
+            max_body_bytes: 1024,
+            ..ServerOptions::default()
+        },
+        ExecutorOptions::default(),
+    )
+    .await;
+    let huge = format!("{head}100000\r\n{}", "1".repeat(4096));
+    let answer = raw(&small, huge.as_bytes(), Duration::from_secs(5)).await;
+    assert_eq!(status_of(&answer), Some(413), "{answer}");
+    still_serves(&server).await;
+    still_serves(&small).await;
+}
