@@ -46,6 +46,7 @@ pub struct Metrics {
     batch_size: HistogramVec,
     in_flight: IntGaugeVec,
     load_duration: GaugeVec,
+    build_info: IntGaugeVec,
     responses: Vec<IntCounter>,
     queue_depth: IntGauge,
     slots_busy: IntGauge,
@@ -62,8 +63,14 @@ struct IntCounterF {
     last: Mutex<f64>,
 }
 
+impl Default for Metrics {
+    fn default() -> Metrics {
+        Metrics::new()
+    }
+}
+
 impl Metrics {
-    pub fn new(build: &BuildInfo) -> Metrics {
+    pub fn new() -> Metrics {
         let registry = Registry::new();
         let histogram = |name: &str, help: &str, buckets: &[f64]| {
             let vec = HistogramVec::new(
@@ -144,9 +151,6 @@ impl Metrics {
             )
             .expect("valid"),
         );
-        build_info
-            .with_label_values(&[&build.version, &build.engine, &build.features])
-            .set(1);
         Metrics {
             requests,
             rows,
@@ -156,19 +160,19 @@ impl Metrics {
             ),
             queue_wait: seconds(
                 "inferd_queue_wait_seconds",
-                "From entering the admission queue to the start of the run, for requests that ran.",
+                "From entering the admission queue to the start of the run, successful requests.",
             ),
             decode: seconds(
                 "inferd_decode_seconds",
-                "Request JSON to tensors, on the worker, for requests that ran.",
+                "Request JSON to tensors, on the worker, successful requests.",
             ),
             scoring: seconds(
                 "inferd_scoring_seconds",
-                "The engine run alone, for runs that answered in time.",
+                "The engine run alone, successful requests.",
             ),
             encode: seconds(
                 "inferd_encode_seconds",
-                "Outputs to response JSON, for successful requests.",
+                "Outputs to response JSON, successful requests.",
             ),
             batch_size: histogram(
                 "inferd_batch_size",
@@ -177,6 +181,7 @@ impl Metrics {
             ),
             in_flight,
             load_duration,
+            build_info,
             responses,
             queue_depth: gauge(
                 "inferd_queue_depth",
@@ -239,6 +244,22 @@ impl Metrics {
         }
     }
 
+    /// States what this binary is (`inferd_build_info`, always 1). Call once.
+    pub fn set_build_info(&self, build: &BuildInfo) {
+        self.build_info.reset();
+        self.build_info
+            .with_label_values(&[&build.version, &build.engine, &build.features])
+            .set(1);
+    }
+
+    /// Counts a request that ended before it reached a model (an
+    /// unauthorized one, say), under empty model and version labels.
+    pub fn count_unrouted(&self, outcome: Outcome) {
+        self.requests
+            .with_label_values(&["", "", outcome.as_str()])
+            .inc();
+    }
+
     /// Counts one HTTP response.
     pub fn response(&self, status: u16) {
         let index = STATUSES
@@ -299,11 +320,13 @@ mod tests {
     use std::time::Duration;
 
     fn metrics() -> Metrics {
-        Metrics::new(&BuildInfo {
+        let metrics = Metrics::new();
+        metrics.set_build_info(&BuildInfo {
             version: "1.2.3".into(),
             engine: "tract".into(),
             features: String::new(),
-        })
+        });
+        metrics
     }
 
     fn line<'a>(text: &'a str, prefix: &str) -> &'a str {
@@ -326,12 +349,14 @@ mod tests {
         ridge.batch_sizes().observe(3);
         metrics.response(200);
         metrics.response(418);
+        metrics.count_unrouted(Outcome::Unauthorized);
         metrics.set_admission(4, 1, 2);
         let text = metrics.render();
         let has = |l: &str| assert!(text.lines().any(|x| x == l), "no {l} in\n{text}");
         has(r#"inferd_requests_total{model="ridge",outcome="success",version="2"} 2"#);
         has(r#"inferd_requests_total{model="ridge",outcome="queue_full",version="2"} 1"#);
         has(r#"inferd_requests_total{model="ridge",outcome="unauthorized",version="2"} 0"#);
+        has(r#"inferd_requests_total{model="",outcome="unauthorized",version=""} 1"#);
         has(r#"inferd_rows_scored_total{model="ridge",version="2"} 5"#);
         has(r#"inferd_request_duration_seconds_bucket{model="ridge",version="2",le="0.0005"} 1"#);
         has(r#"inferd_request_duration_seconds_bucket{model="ridge",version="2",le="+Inf"} 2"#);

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use inferd_engine::ModelSet;
 
+use crate::telemetry::Telemetry;
+
 /// Limits and switches of the HTTP layer.
 #[derive(Debug, Clone, Copy)]
 pub struct ServerOptions {
@@ -30,6 +32,8 @@ pub struct AppState {
     pub options: ServerOptions,
     models: OnceLock<ModelSet>,
     draining: AtomicBool,
+    /// Metrics, the access log switch, data collection.
+    pub telemetry: Telemetry,
 }
 
 impl AppState {
@@ -38,6 +42,7 @@ impl AppState {
             options,
             models: OnceLock::new(),
             draining: AtomicBool::new(false),
+            telemetry: Telemetry::default(),
         })
     }
 
@@ -50,7 +55,10 @@ impl AppState {
 
     /// Marks the server ready. Models are set once; a second call is ignored.
     pub fn set_models(&self, models: ModelSet) {
-        let _ = self.models.set(models);
+        if self.models.set(models).is_ok() {
+            self.telemetry
+                .models_loaded(self.models.get().expect("just set"));
+        }
     }
 
     pub fn models(&self) -> Option<&ModelSet> {

@@ -8,12 +8,14 @@
 //! - [`config_command`]: `inferd config ...`: effective limits, the file's schema.
 //! - [`limits`]: flags, environment and file to the effective limits.
 //! - [`logging`]: the tracing subscriber.
+//! - [`observe`]: metrics and access-log switches, data collection.
 
 mod cli;
 mod config_command;
 mod limits;
 mod logging;
 mod model_command;
+mod observe;
 mod serve_command;
 
 use std::process::ExitCode;

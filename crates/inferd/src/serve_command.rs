@@ -41,7 +41,7 @@ pub fn run(args: ServeArgs, matches: &ArgMatches) -> Result<()> {
         .thread_name("inferd-http")
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(serve_until_signal(args, limits, port))
+    runtime.block_on(serve_until_signal(args, limits, port, file.as_ref()))
 }
 
 /// Fails closed: a config that asks for keys or TLS must not start a server
@@ -63,7 +63,12 @@ fn refuse_unenforced_security(file: &inferd_config::DeploymentConfig) -> Result<
     Ok(())
 }
 
-async fn serve_until_signal(args: ServeArgs, limits: Limits, port: u16) -> Result<()> {
+async fn serve_until_signal(
+    args: ServeArgs,
+    limits: Limits,
+    port: u16,
+    file: Option<&inferd_config::DeploymentConfig>,
+) -> Result<()> {
     let started = Instant::now();
     let address = SocketAddr::new(args.host, port);
     let listener = tokio::net::TcpListener::bind(address)
@@ -76,6 +81,8 @@ async fn serve_until_signal(args: ServeArgs, limits: Limits, port: u16) -> Resul
         max_body_bytes: args.max_body_bytes,
         body_read_timeout: Duration::from_millis(args.body_read_timeout_ms),
     });
+    let engine = inferd_backend::Engine::name(&TractEngine);
+    let collector = crate::observe::setup(&args.observe, file, &state, engine)?;
     let (stop, stopped) = watch::channel(false);
     let failure = spawn_loading(&args, &limits, state.clone(), stop, started);
 
@@ -101,7 +108,9 @@ async fn serve_until_signal(args: ServeArgs, limits: Limits, port: u16) -> Resul
                 limits.max_queue_wait_ms.value + limits.scoring_timeout_ms.value + 1000,
             )
         });
+    crate::observe::log_settings(&args, drain_timeout);
     let drained = serve(listener, App::new(state), shutdown, drain_timeout).await;
+    crate::observe::finish(collector);
     if let Some(error) = failure.lock().expect("not poisoned").take() {
         return Err(error);
     }
