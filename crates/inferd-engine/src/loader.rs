@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Instant;
 
 use inferd_backend::Engine;
 use inferd_registry::{ModelRef, Registry};
@@ -42,6 +43,7 @@ fn load_one(
     options: ExecutorOptions,
     admission: Arc<Admission>,
 ) -> Result<ServedModel, LoadError> {
+    let started = Instant::now();
     let entry = registry.get(reference)?;
     let label = format!("{}:{}", entry.name, entry.version);
     let file = onnx_file(&entry.model_path()).map_err(|reason| LoadError::NoModelFile {
@@ -58,7 +60,9 @@ fn load_one(
         sha256: entry.sha256,
         engine: engine.name(),
     };
-    ServedModel::start(identity, loaded, options, admission)
+    let mut served = ServedModel::start(identity, loaded, options, admission)?;
+    served.load_duration = started.elapsed();
+    Ok(served)
 }
 
 /// The model file itself: the registered file, or the one `.onnx` file at the

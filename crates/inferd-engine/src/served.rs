@@ -1,6 +1,7 @@
 //! The models a server serves, and how a request finds one.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use inferd_backend::LoadedModel;
 use inferd_tensor::Signature;
@@ -18,6 +19,9 @@ pub struct ServedModel {
     pub signature: Signature,
     pub executor: Executor,
     pub admission: Arc<Admission>,
+    /// Reading, optimising and starting the workers (zero when not loaded
+    /// from a registry).
+    pub load_duration: Duration,
 }
 
 /// Where a model version comes from, for logs and routes.
@@ -51,6 +55,7 @@ impl ServedModel {
             signature: loaded.signature().clone(),
             executor,
             admission,
+            load_duration: Duration::ZERO,
         })
     }
 

@@ -14,8 +14,10 @@ use hyper::body::Incoming;
 
 use inferd_auth::Gate;
 
+use crate::access::{self, Arrival};
 use crate::request_id::RequestIds;
 use crate::response::{self, Body};
+use crate::telemetry::RequestId;
 use crate::{ApiError, AppState, routes};
 
 /// The whole HTTP application. Cheap to clone: one per connection.
@@ -53,6 +55,17 @@ impl App {
 
     /// Answers one request. Never fails: every error is a response.
     pub async fn handle(&self, request: Request<Incoming>) -> Response<Body> {
+        let telemetry = &self.state.telemetry;
+        let arrival = telemetry.access_log().then(|| Arrival::new(&request));
+        let response = self.respond(request).await;
+        telemetry.responded(response.status());
+        if let Some(arrival) = arrival {
+            access::log(arrival, &response);
+        }
+        response
+    }
+
+    async fn respond(&self, mut request: Request<Incoming>) -> Response<Body> {
         let ids = match RequestIds::from_headers(request.headers()) {
             Ok(ids) => ids,
             Err(refused) => {
@@ -62,9 +75,15 @@ impl App {
             }
         };
         if let Err(refused) = self.check_key(&request) {
+            self.state.telemetry.count_unauthorized(None);
             let mut response = response::error(&refused);
             ids.write_to(response.headers_mut());
             return response;
+        }
+        if self.state.telemetry.collector().is_some() {
+            request
+                .extensions_mut()
+                .insert(RequestId(ids.request_id.clone()));
         }
         let mut response = routes::route(&self.state, request)
             .await

@@ -15,11 +15,15 @@
 //! - [`error`]: [`ApiError`], the one place errors become HTTP statuses.
 //! - [`response`]: small builders for JSON and text responses.
 //! - [`state`]: [`AppState`]: options and the models, once loaded.
+//! - [`telemetry`]: per-model metrics, the HTTP response counter, the
+//!   access-log switch and data collection ([`Telemetry`]).
+//! - [`access`]: the access line logged for every request.
 //!
 //! Only this crate knows hyper. Handlers never block: scoring is handed to
 //! the engine's own threads and awaited with a bound.
 
 pub mod api;
+pub mod access;
 pub mod app;
 pub mod body;
 pub mod error;
@@ -30,9 +34,11 @@ pub mod score;
 pub mod serve;
 pub mod state;
 pub mod swagger;
+pub mod telemetry;
 
 pub use api::{EntryError, ServiceApi};
 pub use app::App;
 pub use error::ApiError;
 pub use serve::{serve, serve_tls};
 pub use state::{AppState, ServerOptions};
+pub use telemetry::Telemetry;

@@ -16,6 +16,15 @@ pub fn text(status: StatusCode, body: &'static str) -> Response<Body> {
     with_type(status, "text/plain; charset=utf-8", body)
 }
 
+/// The Prometheus text exposition.
+pub fn metrics(text: String) -> Response<Body> {
+    with_type(
+        StatusCode::OK,
+        inferd_metrics::Metrics::content_type(),
+        text,
+    )
+}
+
 pub fn empty(status: StatusCode) -> Response<Body> {
     let mut response = Response::new(Body::default());
     *response.status_mut() = status;

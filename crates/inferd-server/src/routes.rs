@@ -4,6 +4,7 @@
 //! | --- | --- |
 //! | `/` | GET, HEAD: liveness, `Healthy` |
 //! | `/ready` | GET, HEAD: 200 once every model is loaded, 503 before |
+//! | `/metrics` | GET, HEAD: Prometheus text exposition |
 //! | `/score` | POST, GET, OPTIONS: the default model |
 //! | `/models/{name}/score` | the same, for a named model |
 //! | `/models/{name}/versions/{v}/score` | the same, for that version only |
@@ -42,6 +43,11 @@ pub async fn route(
             Ok(response::json(StatusCode::OK, r#"{"status":"ready"}"#))
         }
         "/swagger.json" => swagger::handle(state, &request),
+        "/metrics" => {
+            probe_method(request.method())?;
+            let text = state.telemetry.render(state.models());
+            Ok(response::metrics(text))
+        }
         "/score" => {
             score::check_method(request.method())?;
             let model = ready(state)?.default_model().clone();

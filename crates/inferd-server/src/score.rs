@@ -5,12 +5,14 @@ use std::time::{Duration, Instant};
 
 use http::{HeaderName, HeaderValue, Method, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
+use inferd_collect::Input;
 use inferd_engine::{EngineError, ServedModel};
 use inferd_schema::{ModelSchema, SchemaError, data_from_body_field, data_from_query_field};
 use inferd_tensor::Tensor;
 
 use crate::body::read_limited;
 use crate::response::{self, Body};
+use crate::telemetry::{DecodeTime, InFlight, RequestId, Seen};
 use crate::{ApiError, AppState};
 
 const SCORE_METHODS: &str = "GET, POST, OPTIONS";
@@ -40,7 +42,14 @@ pub async fn handle(
         return Ok(response);
     }
     let started = Instant::now();
-    let result = score(state, model, request, started).await;
+    let entry = state.telemetry.model(&model);
+    let _in_flight = entry.map(|e| InFlight::new(&e.metrics));
+    let mut seen = Seen::default();
+    let timed = entry.is_some();
+    let result = score(state, model.clone(), request, started, &mut seen, timed).await;
+    if let Some(entry) = entry {
+        entry.finished(&result, started, &seen.timings, seen.rows);
+    }
     let failed = matches!(
         result,
         Err(ApiError::Engine(
@@ -52,6 +61,9 @@ pub async fn handle(
         RUN_FUNCTION_FAILED,
         HeaderValue::from_static(if failed { "True" } else { "False" }),
     );
+    if state.telemetry.access_log() {
+        response.extensions_mut().insert(seen.note(model));
+    }
     Ok(response)
 }
 
@@ -60,7 +72,13 @@ async fn score(
     model: Arc<ServedModel>,
     request: Request<Incoming>,
     started: Instant,
+    seen: &mut Seen,
+    timed: bool,
 ) -> Result<Response<Body>, ApiError> {
+    let request_id = state
+        .telemetry
+        .collector()
+        .and_then(|_| request.extensions().get::<RequestId>().cloned());
     // Read (network I/O) and take a place in the queue (a full queue refuses
     // at once). Decoding happens on the model's worker once the request has a
     // slot: requests refused under overload cost no decoding, and the CPU
@@ -74,19 +92,35 @@ async fn score(
         let (parts, body) = request.into_parts();
         Payload::Body(read_limited(&parts.headers, body, &state.options).await?)
     };
+    seen.bytes_in = payload.len();
+    let collected = request_id.as_ref().map(|_| payload.to_input());
     let schema = match state.api().and_then(|api| api.schema(&model.name)) {
         Some(schema) => schema.clone(),
         None => Arc::new(ModelSchema::from_signature(model.signature.clone())),
     };
     let ticket = model.enter()?;
     let contract = schema.clone();
-    let prepare =
-        Box::new(move || decode(payload, &contract).map_err(|e| EngineError::Input(Box::new(e))));
+    let decoding = timed.then(DecodeTime::default);
+    let decode_time = decoding.clone();
+    let prepare = Box::new(move || {
+        let decode_started = Instant::now();
+        let inputs = decode(payload, &contract);
+        if let Some(time) = decode_time {
+            time.set(decode_started.elapsed());
+        }
+        inputs.map_err(|e| EngineError::Input(Box::new(e)))
+    });
     let scored = model.run_prepared(prepare, ticket).await?;
+    let encode_started = Instant::now();
     let body = schema.encode(&scored.outputs).map_err(|reason| {
         tracing::error!(model = %model.name, %reason, "outputs do not fit the output layout");
         ApiError::Internal
     })?;
+    let body = bytes::Bytes::from(body);
+    seen.observe(&scored, decoding, encode_started.elapsed());
+    if let (Some(input), Some(id)) = (collected, &request_id) {
+        state.telemetry.collect(&model, Some(&id.0), input, &body);
+    }
     let mut response = response::json(StatusCode::OK, body);
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     let timing = format!(
@@ -109,6 +143,23 @@ async fn score(
 enum Payload {
     Query(String),
     Body(bytes::Bytes),
+}
+
+impl Payload {
+    fn len(&self) -> u64 {
+        match self {
+            Payload::Query(query) => query.len() as u64,
+            Payload::Body(body) => body.len() as u64,
+        }
+    }
+
+    /// A copy for data collection (the body's bytes are shared, not copied).
+    fn to_input(&self) -> Input {
+        match self {
+            Payload::Query(query) => Input::Query(query.clone()),
+            Payload::Body(body) => Input::Json(body.clone()),
+        }
+    }
 }
 
 fn decode(payload: Payload, schema: &ModelSchema) -> Result<Vec<Tensor>, SchemaError> {

@@ -7,6 +7,7 @@ use std::time::Duration;
 use inferd_engine::ModelSet;
 
 use crate::api::ServiceApi;
+use crate::telemetry::Telemetry;
 
 /// Limits and switches of the HTTP layer.
 #[derive(Debug, Clone, Copy)]
@@ -33,6 +34,8 @@ pub struct AppState {
     models: OnceLock<ModelSet>,
     api: OnceLock<Arc<ServiceApi>>,
     draining: AtomicBool,
+    /// Metrics, the access log switch, data collection.
+    pub telemetry: Telemetry,
 }
 
 impl AppState {
@@ -42,6 +45,7 @@ impl AppState {
             models: OnceLock::new(),
             api: OnceLock::new(),
             draining: AtomicBool::new(false),
+            telemetry: Telemetry::default(),
         })
     }
 
@@ -54,7 +58,10 @@ impl AppState {
 
     /// Marks the server ready. Models are set once; a second call is ignored.
     pub fn set_models(&self, models: ModelSet) {
-        let _ = self.models.set(models);
+        if self.models.set(models).is_ok() {
+            self.telemetry
+                .models_loaded(self.models.get().expect("just set"));
+        }
     }
 
     /// Sets the models' contracts and documents; set before the models, so

@@ -85,6 +85,9 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub security: crate::security::SecurityArgs,
 
+    #[command(flatten)]
+    pub observe: crate::observe::ObserveArgs,
+
     /// Log format: `text` for people, `json` for collectors; default: text on a terminal.
     #[arg(long, env = "INFERD_LOG_FORMAT")]
     pub log_format: Option<crate::logging::LogFormat>,

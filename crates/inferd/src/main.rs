@@ -11,6 +11,7 @@
 //! - [`limits`]: flags, environment and file to the effective limits.
 //! - [`logging`]: the tracing subscriber.
 //! - [`security`]: keys and TLS options, resolved to a gate and a TLS config.
+//! - [`observe`]: metrics and access-log switches, data collection.
 
 mod cli;
 mod config_command;
@@ -18,6 +19,7 @@ mod limits;
 mod logging;
 mod model_command;
 mod security;
+mod observe;
 mod serve_command;
 mod service_api;
 mod swagger_command;

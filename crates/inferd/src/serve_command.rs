@@ -61,7 +61,14 @@ pub fn run(args: ServeArgs, matches: &ArgMatches) -> Result<()> {
         info,
         inference,
     };
-    runtime.block_on(serve_until_signal(args, limits, port, api, security))
+    runtime.block_on(serve_until_signal(
+        args,
+        limits,
+        port,
+        api,
+        security,
+        file.as_ref(),
+    ))
 }
 
 /// What the loaded models' API is built from.
@@ -77,6 +84,7 @@ async fn serve_until_signal(
     port: u16,
     api: ApiSetup,
     security: crate::security::Security,
+    file: Option<&inferd_config::DeploymentConfig>,
 ) -> Result<()> {
     let started = Instant::now();
     let address = SocketAddr::new(args.host, port);
@@ -90,6 +98,8 @@ async fn serve_until_signal(
         max_body_bytes: args.max_body_bytes,
         body_read_timeout: Duration::from_millis(args.body_read_timeout_ms),
     });
+    let engine = inferd_backend::Engine::name(&TractEngine);
+    let collector = crate::observe::setup(&args.observe, file, &state, engine)?;
     let (stop, stopped) = watch::channel(false);
     let failure = spawn_loading(&args, &limits, api, state.clone(), stop, started);
 
@@ -115,11 +125,13 @@ async fn serve_until_signal(
                 limits.max_queue_wait_ms.value + limits.scoring_timeout_ms.value + 1000,
             )
         });
+    crate::observe::log_settings(&args, drain_timeout);
     let mut app = App::new(state);
     if let Some(gate) = security.gate {
         app = app.with_gate(gate);
     }
     let drained = serve_tls(listener, app, shutdown, drain_timeout, security.tls).await;
+    crate::observe::finish(collector);
     if let Some(error) = failure.lock().expect("not poisoned").take() {
         return Err(error);
     }

@@ -1,0 +1,125 @@
+//! One collected request: a single line of JSON,
+//! `{"time", "request_id", "model", "version", "input", "output"}`.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// What the client sent.
+#[derive(Debug, Clone)]
+pub enum Input {
+    /// A JSON body (`{"data": ...}`), written as JSON.
+    Json(Bytes),
+    /// A `GET` query string, written as a string.
+    Query(String),
+}
+
+/// One scored request. Made on the request path, so it only holds
+/// reference-counted buffers; all formatting happens on the writer thread.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub time: SystemTime,
+    pub request_id: String,
+    pub model: Arc<str>,
+    pub version: u32,
+    pub input: Input,
+    /// The response body (JSON).
+    pub output: Bytes,
+}
+
+impl Record {
+    /// The record as one line of JSON, newline included. JSON that is not
+    /// valid (which the server never hands over) is kept as a string, so a
+    /// line is always valid JSON on its own.
+    pub fn to_line(&self) -> Vec<u8> {
+        let mut line = Vec::with_capacity(128 + self.output.len() + self.input_len());
+        let time = OffsetDateTime::from(self.time)
+            .format(&Rfc3339)
+            .unwrap_or_default();
+        line.extend_from_slice(b"{\"time\":");
+        string(&mut line, &time);
+        line.extend_from_slice(b",\"request_id\":");
+        string(&mut line, &self.request_id);
+        line.extend_from_slice(b",\"model\":");
+        string(&mut line, &self.model);
+        let _ = write!(line, ",\"version\":{}", self.version);
+        match &self.input {
+            Input::Json(body) => {
+                line.extend_from_slice(b",\"input\":");
+                json(&mut line, body);
+            }
+            Input::Query(query) => {
+                line.extend_from_slice(b",\"input_query\":");
+                string(&mut line, query);
+            }
+        }
+        line.extend_from_slice(b",\"output\":");
+        json(&mut line, &self.output);
+        line.extend_from_slice(b"}\n");
+        line
+    }
+
+    fn input_len(&self) -> usize {
+        match &self.input {
+            Input::Json(body) => body.len(),
+            Input::Query(query) => query.len(),
+        }
+    }
+}
+
+fn string(out: &mut Vec<u8>, text: &str) {
+    serde_json::to_writer(out, text).expect("a string serialises");
+}
+
+/// JSON text, re-serialised so that whitespace (newlines) inside it cannot
+/// break the one-record-per-line format.
+fn json(out: &mut Vec<u8>, text: &[u8]) {
+    match serde_json::from_slice::<serde_json::Value>(text) {
+        Ok(value) => serde_json::to_writer(out, &value).expect("a value serialises"),
+        Err(_) => string(out, &String::from_utf8_lossy(text)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    fn record(input: Input, output: &'static [u8]) -> Record {
+        Record {
+            time: UNIX_EPOCH + Duration::from_millis(1_764_000_000_123),
+            request_id: "req-\"1\"".into(),
+            model: "ridge".into(),
+            version: 3,
+            input,
+            output: Bytes::from_static(output),
+        }
+    }
+
+    #[test]
+    fn a_record_is_one_line_of_json() {
+        let body = Bytes::from_static(b"{\"data\":\n  [[1, 2],\n   [3, 4]]}");
+        let line = record(Input::Json(body), b"[0.5,1.5]").to_line();
+        assert_eq!(line.iter().filter(|b| **b == b'\n').count(), 1);
+        assert_eq!(line.last(), Some(&b'\n'));
+        let value: serde_json::Value = serde_json::from_slice(&line).unwrap();
+        assert_eq!(value["time"], "2025-11-24T16:00:00.123Z");
+        assert_eq!(value["request_id"], "req-\"1\"");
+        assert_eq!(value["model"], "ridge");
+        assert_eq!(value["version"], 3);
+        assert_eq!(value["input"]["data"][1][0], 3);
+        assert_eq!(value["output"][1], 1.5);
+    }
+
+    #[test]
+    fn a_query_and_invalid_json_are_kept_as_strings() {
+        let line = record(Input::Query("data=[[1,2]]".into()), b"not json\n").to_line();
+        let value: serde_json::Value = serde_json::from_slice(&line).unwrap();
+        assert_eq!(value["input_query"], "data=[[1,2]]");
+        assert_eq!(value["output"], "not json\n");
+    }
+}

@@ -1,0 +1,385 @@
+//! [`Metrics`]: the registry and every `inferd_*` family, and the text
+//! exposition of `GET /metrics`. Each server has its own registry (not the
+//! crate's global one), so tests that run several servers in one process
+//! see only their own numbers.
+
+use std::sync::Mutex;
+
+use prometheus::core::Collector;
+use prometheus::{
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+use crate::buckets::{BATCH_SIZE, DURATION_SECONDS};
+use crate::model::{ModelMetrics, Outcome};
+use crate::process;
+
+const MODEL_LABELS: &[&str] = &["model", "version"];
+
+/// HTTP statuses the server answers, each counted without a lookup;
+/// anything else is counted as `other`.
+const STATUSES: &[u16] = &[
+    200, 400, 401, 403, 404, 405, 408, 413, 415, 431, 500, 503, 504,
+];
+
+/// What `inferd_build_info` states.
+#[derive(Debug, Clone)]
+pub struct BuildInfo {
+    pub version: String,
+    /// The engines compiled in, comma-separated (`tract`).
+    pub engine: String,
+    /// Optional features compiled in, comma-separated (empty when none).
+    pub features: String,
+}
+
+/// Every metric family of one server.
+pub struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    rows: IntCounterVec,
+    request_duration: HistogramVec,
+    queue_wait: HistogramVec,
+    decode: HistogramVec,
+    scoring: HistogramVec,
+    encode: HistogramVec,
+    batch_size: HistogramVec,
+    in_flight: IntGaugeVec,
+    load_duration: GaugeVec,
+    build_info: IntGaugeVec,
+    responses: Vec<IntCounter>,
+    queue_depth: IntGauge,
+    slots_busy: IntGauge,
+    slots_limit: IntGauge,
+    collect_dropped: IntCounter,
+    resident_memory: IntGauge,
+    cpu_seconds: IntCounterF,
+}
+
+/// A counter of seconds that follows a total read elsewhere (the kernel's
+/// CPU time), advanced by the difference at each scrape.
+struct IntCounterF {
+    counter: prometheus::Counter,
+    last: Mutex<f64>,
+}
+
+impl Default for Metrics {
+    fn default() -> Metrics {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let registry = Registry::new();
+        let histogram = |name: &str, help: &str, buckets: &[f64]| {
+            let vec = HistogramVec::new(
+                HistogramOpts::new(name, help).buckets(buckets.to_vec()),
+                MODEL_LABELS,
+            )
+            .expect("a valid histogram");
+            register(&registry, vec)
+        };
+        let seconds = |name: &str, help: &str| histogram(name, help, DURATION_SECONDS);
+        let requests = register(
+            &registry,
+            IntCounterVec::new(
+                Opts::new(
+                    "inferd_requests_total",
+                    "Scoring requests by model, version and outcome.",
+                ),
+                &["model", "version", "outcome"],
+            )
+            .expect("valid"),
+        );
+        let rows = register(
+            &registry,
+            IntCounterVec::new(
+                Opts::new("inferd_rows_scored_total", "Rows scored successfully."),
+                MODEL_LABELS,
+            )
+            .expect("valid"),
+        );
+        let in_flight = register(
+            &registry,
+            IntGaugeVec::new(
+                Opts::new(
+                    "inferd_requests_in_flight",
+                    "Scoring requests being handled now (reading, queued, scoring, answering).",
+                ),
+                MODEL_LABELS,
+            )
+            .expect("valid"),
+        );
+        let load_duration = register(
+            &registry,
+            GaugeVec::new(
+                Opts::new(
+                    "inferd_model_load_duration_seconds",
+                    "How long the model took to load, optimise and start its workers.",
+                ),
+                MODEL_LABELS,
+            )
+            .expect("valid"),
+        );
+        let http = register(
+            &registry,
+            IntCounterVec::new(
+                Opts::new(
+                    "inferd_http_responses_total",
+                    "Every HTTP response, by status code (routes, probes and scoring).",
+                ),
+                &["code"],
+            )
+            .expect("valid"),
+        );
+        let mut responses: Vec<IntCounter> = STATUSES
+            .iter()
+            .map(|code| http.with_label_values(&[&code.to_string()]))
+            .collect();
+        responses.push(http.with_label_values(&["other"]));
+        let gauge =
+            |name: &str, help: &str| register(&registry, IntGauge::new(name, help).expect("valid"));
+        let build_info = register(
+            &registry,
+            IntGaugeVec::new(
+                Opts::new(
+                    "inferd_build_info",
+                    "Always 1; the labels say what this binary is.",
+                ),
+                &["version", "engine", "features"],
+            )
+            .expect("valid"),
+        );
+        Metrics {
+            requests,
+            rows,
+            request_duration: seconds(
+                "inferd_request_duration_seconds",
+                "Scoring requests from arrival at the handler to the response, any outcome.",
+            ),
+            queue_wait: seconds(
+                "inferd_queue_wait_seconds",
+                "From entering the admission queue to the start of the run, successful requests.",
+            ),
+            decode: seconds(
+                "inferd_decode_seconds",
+                "Request JSON to tensors, on the worker, successful requests.",
+            ),
+            scoring: seconds(
+                "inferd_scoring_seconds",
+                "The engine run alone, successful requests.",
+            ),
+            encode: seconds(
+                "inferd_encode_seconds",
+                "Outputs to response JSON, successful requests.",
+            ),
+            batch_size: histogram(
+                "inferd_batch_size",
+                "Requests merged into one engine run (dynamic batching only).",
+                BATCH_SIZE,
+            ),
+            in_flight,
+            load_duration,
+            build_info,
+            responses,
+            queue_depth: gauge(
+                "inferd_queue_depth",
+                "Requests waiting for a concurrency slot, all models.",
+            ),
+            slots_busy: gauge(
+                "inferd_concurrency_slots_busy",
+                "Concurrency slots in use, including runs whose caller already got a 504.",
+            ),
+            slots_limit: gauge(
+                "inferd_concurrency_slots",
+                "maxConcurrentRequestsPerContainer: the slots there are.",
+            ),
+            collect_dropped: register(
+                &registry,
+                IntCounter::new(
+                    "inferd_data_collection_dropped_total",
+                    "Collected records dropped because the writer fell behind.",
+                )
+                .expect("valid"),
+            ),
+            resident_memory: gauge(
+                "inferd_process_resident_memory_bytes",
+                "Resident memory of the server process.",
+            ),
+            cpu_seconds: IntCounterF {
+                counter: register(
+                    &registry,
+                    prometheus::Counter::new(
+                        "inferd_process_cpu_seconds_total",
+                        "User and system CPU time of the server process.",
+                    )
+                    .expect("valid"),
+                ),
+                last: Mutex::new(0.0),
+            },
+            registry,
+        }
+    }
+
+    /// The handles of one model version. Call once per model, at start.
+    pub fn model(&self, name: &str, version: u32) -> ModelMetrics {
+        let version = version.to_string();
+        let labels = [name, version.as_str()];
+        let outcomes = Outcome::ALL.map(|outcome| {
+            self.requests
+                .with_label_values(&[name, version.as_str(), outcome.as_str()])
+        });
+        ModelMetrics {
+            outcomes,
+            rows: self.rows.with_label_values(&labels),
+            request_duration: self.request_duration.with_label_values(&labels),
+            queue_wait: self.queue_wait.with_label_values(&labels),
+            decode: self.decode.with_label_values(&labels),
+            scoring: self.scoring.with_label_values(&labels),
+            encode: self.encode.with_label_values(&labels),
+            batch_size: self.batch_size.with_label_values(&labels),
+            in_flight: self.in_flight.with_label_values(&labels),
+            load_duration: self.load_duration.with_label_values(&labels),
+        }
+    }
+
+    /// States what this binary is (`inferd_build_info`, always 1). Call once.
+    pub fn set_build_info(&self, build: &BuildInfo) {
+        self.build_info.reset();
+        self.build_info
+            .with_label_values(&[&build.version, &build.engine, &build.features])
+            .set(1);
+    }
+
+    /// Counts a request that ended before it reached a model (an
+    /// unauthorized one, say), under empty model and version labels.
+    pub fn count_unrouted(&self, outcome: Outcome) {
+        self.requests
+            .with_label_values(&["", "", outcome.as_str()])
+            .inc();
+    }
+
+    /// Counts one HTTP response.
+    pub fn response(&self, status: u16) {
+        let index = STATUSES
+            .iter()
+            .position(|s| *s == status)
+            .unwrap_or(STATUSES.len());
+        self.responses[index].inc();
+    }
+
+    /// Counts a data-collection record the writer had no room for.
+    pub fn collect_dropped(&self) {
+        self.collect_dropped.inc();
+    }
+
+    /// The admission gauges, as they are at scrape time.
+    pub fn set_admission(&self, waiting: usize, busy: usize, limit: usize) {
+        self.queue_depth.set(waiting as i64);
+        self.slots_busy.set(busy as i64);
+        self.slots_limit.set(limit as i64);
+    }
+
+    /// Every family in the Prometheus text format (version 0.0.4), process
+    /// gauges read now.
+    pub fn render(&self) -> String {
+        if let Some(bytes) = process::resident_bytes() {
+            self.resident_memory.set(bytes as i64);
+        }
+        if let Some(now) = process::cpu_seconds() {
+            let mut last = self.cpu_seconds.last.lock().expect("not poisoned");
+            if now > *last {
+                self.cpu_seconds.counter.inc_by(now - *last);
+                *last = now;
+            }
+        }
+        let mut text = Vec::with_capacity(16 * 1024);
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut text)
+            .expect("the text encoder writes to memory");
+        String::from_utf8(text).expect("the text format is UTF-8")
+    }
+
+    /// The exposition's content type.
+    pub fn content_type() -> &'static str {
+        "text/plain; version=0.0.4; charset=utf-8"
+    }
+}
+
+fn register<C: Collector + Clone + 'static>(registry: &Registry, collector: C) -> C {
+    registry
+        .register(Box::new(collector.clone()))
+        .expect("each family is registered once");
+    collector
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn metrics() -> Metrics {
+        let metrics = Metrics::new();
+        metrics.set_build_info(&BuildInfo {
+            version: "1.2.3".into(),
+            engine: "tract".into(),
+            features: String::new(),
+        });
+        metrics
+    }
+
+    fn line<'a>(text: &'a str, prefix: &str) -> &'a str {
+        text.lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no line {prefix} in\n{text}"))
+    }
+
+    #[test]
+    fn a_models_handles_record_under_its_labels() {
+        let metrics = metrics();
+        let ridge = metrics.model("ridge", 2);
+        ridge.count(Outcome::Success);
+        ridge.count(Outcome::Success);
+        ridge.count(Outcome::QueueFull);
+        ridge.rows.inc_by(5);
+        ridge.request_duration.observe(0.000_3);
+        ridge.request_duration.observe(3.0);
+        ridge.set_load_duration(Duration::from_millis(250));
+        ridge.batch_sizes().observe(3);
+        metrics.response(200);
+        metrics.response(418);
+        metrics.count_unrouted(Outcome::Unauthorized);
+        metrics.set_admission(4, 1, 2);
+        let text = metrics.render();
+        let has = |l: &str| assert!(text.lines().any(|x| x == l), "no {l} in\n{text}");
+        has(r#"inferd_requests_total{model="ridge",outcome="success",version="2"} 2"#);
+        has(r#"inferd_requests_total{model="ridge",outcome="queue_full",version="2"} 1"#);
+        has(r#"inferd_requests_total{model="ridge",outcome="unauthorized",version="2"} 0"#);
+        has(r#"inferd_requests_total{model="",outcome="unauthorized",version=""} 1"#);
+        has(r#"inferd_rows_scored_total{model="ridge",version="2"} 5"#);
+        has(r#"inferd_request_duration_seconds_bucket{model="ridge",version="2",le="0.0005"} 1"#);
+        has(r#"inferd_request_duration_seconds_bucket{model="ridge",version="2",le="+Inf"} 2"#);
+        has(r#"inferd_request_duration_seconds_count{model="ridge",version="2"} 2"#);
+        has(r#"inferd_batch_size_bucket{model="ridge",version="2",le="4"} 1"#);
+        has(r#"inferd_model_load_duration_seconds{model="ridge",version="2"} 0.25"#);
+        has(r#"inferd_http_responses_total{code="200"} 1"#);
+        has(r#"inferd_http_responses_total{code="other"} 1"#);
+        has("inferd_queue_depth 4");
+        has("inferd_concurrency_slots_busy 1");
+        has("inferd_concurrency_slots 2");
+        has(r#"inferd_build_info{engine="tract",features="",version="1.2.3"} 1"#);
+        assert!(line(&text, "inferd_process_resident_memory_bytes ").len() > 40);
+        line(&text, "inferd_process_cpu_seconds_total ");
+    }
+
+    #[test]
+    fn every_family_is_named_inferd() {
+        let metrics = metrics();
+        metrics.model("m", 1);
+        let text = metrics.render();
+        for l in text.lines().filter(|l| !l.starts_with('#')) {
+            assert!(l.starts_with("inferd_"), "{l}");
+        }
+    }
+}

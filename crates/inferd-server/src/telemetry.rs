@@ -1,0 +1,296 @@
+//! What the server records about requests: per-model metrics (handles
+//! resolved once, when the models are set), the HTTP response counter, the
+//! access log switch, and data collection. Each switch is read with one
+//! relaxed load per request; with everything off a request costs nothing
+//! more.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use inferd_collect::{Collector, Input, Record};
+use inferd_engine::{EngineError, ModelSet, Scored, ServedModel};
+use inferd_metrics::{BuildInfo, Metrics, ModelMetrics, Outcome};
+
+use crate::ApiError;
+use crate::access::AccessNote;
+
+/// The server's telemetry. Lives in [`crate::AppState`].
+pub struct Telemetry {
+    metrics: Metrics,
+    models: OnceLock<Vec<ModelEntry>>,
+    collector: OnceLock<Arc<Collector>>,
+    recording: AtomicBool,
+    access_log: AtomicBool,
+}
+
+/// The request's id, handed to the scoring handler for data collection.
+#[derive(Clone)]
+pub struct RequestId(pub http::HeaderValue);
+
+/// One served model's handles.
+pub struct ModelEntry {
+    served: Arc<ServedModel>,
+    pub metrics: ModelMetrics,
+    name: Arc<str>,
+}
+
+impl Default for Telemetry {
+    fn default() -> Telemetry {
+        Telemetry {
+            metrics: Metrics::new(),
+            models: OnceLock::new(),
+            collector: OnceLock::new(),
+            recording: AtomicBool::new(true),
+            access_log: AtomicBool::new(true),
+        }
+    }
+}
+
+impl Telemetry {
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// `inferd_build_info`'s labels.
+    pub fn set_build_info(&self, build: &BuildInfo) {
+        self.metrics.set_build_info(build);
+    }
+
+    /// Metrics recording on (the default) or off; `/metrics` answers either way.
+    pub fn set_recording(&self, on: bool) {
+        self.recording.store(on, Ordering::Relaxed);
+    }
+
+    /// One access line per request (the default), or none.
+    pub fn set_access_log(&self, on: bool) {
+        self.access_log.store(on, Ordering::Relaxed);
+    }
+
+    pub fn access_log(&self) -> bool {
+        self.access_log.load(Ordering::Relaxed)
+    }
+
+    /// Collects every scored request from now on. Set once.
+    pub fn set_collector(&self, collector: Arc<Collector>) {
+        let _ = self.collector.set(collector);
+    }
+
+    pub fn collector(&self) -> Option<&Arc<Collector>> {
+        self.collector.get()
+    }
+
+    /// Labels each model's handles, once, when the models are set.
+    pub(crate) fn models_loaded(&self, models: &ModelSet) {
+        let entries = models
+            .iter()
+            .map(|served| {
+                let metrics = self.metrics.model(&served.name, served.version);
+                metrics.set_load_duration(served.load_duration);
+                ModelEntry {
+                    served: served.clone(),
+                    metrics,
+                    name: Arc::from(served.name.as_str()),
+                }
+            })
+            .collect();
+        let _ = self.models.set(entries);
+    }
+
+    /// `model`'s handles, or `None` when recording is off.
+    pub fn model(&self, model: &Arc<ServedModel>) -> Option<&ModelEntry> {
+        if !self.recording.load(Ordering::Relaxed) {
+            return None;
+        }
+        self.entry(model)
+    }
+
+    fn entry(&self, model: &Arc<ServedModel>) -> Option<&ModelEntry> {
+        self.models
+            .get()?
+            .iter()
+            .find(|e| Arc::ptr_eq(&e.served, model))
+    }
+
+    /// Counts a request refused for want of a valid key: under its model
+    /// when the route named one, else under empty model and version labels.
+    /// For the authentication layer to call.
+    pub fn count_unauthorized(&self, model: Option<&Arc<ServedModel>>) {
+        if !self.recording.load(Ordering::Relaxed) {
+            return;
+        }
+        match model.and_then(|m| self.entry(m)) {
+            Some(entry) => entry.metrics.count(Outcome::Unauthorized),
+            None => self.metrics.count_unrouted(Outcome::Unauthorized),
+        }
+    }
+
+    /// Counts one HTTP response by status.
+    pub fn responded(&self, status: http::StatusCode) {
+        if self.recording.load(Ordering::Relaxed) {
+            self.metrics.response(status.as_u16());
+        }
+    }
+
+    /// The exposition, with the admission gauges as they are now.
+    pub fn render(&self, models: Option<&ModelSet>) -> String {
+        if let Some(models) = models {
+            let admission = &models.default_model().admission;
+            self.metrics.set_admission(
+                admission.waiting(),
+                admission.busy(),
+                admission.options().max_concurrent,
+            );
+        }
+        self.metrics.render()
+    }
+
+    /// Hands a scored request to data collection, when it is on. Never
+    /// waits; a record the writer has no room for is counted as dropped.
+    pub(crate) fn collect(
+        &self,
+        model: &Arc<ServedModel>,
+        request_id: Option<&http::HeaderValue>,
+        input: Input,
+        output: &Bytes,
+    ) {
+        let Some(collector) = self.collector.get() else {
+            return;
+        };
+        let record = Record {
+            time: SystemTime::now(),
+            request_id: request_id
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned(),
+            model: self
+                .entry(model)
+                .map_or_else(|| Arc::from(model.name.as_str()), |e| e.name.clone()),
+            version: model.version,
+            input,
+            output: output.clone(),
+        };
+        if !collector.record(record) {
+            self.metrics.collect_dropped();
+        }
+    }
+}
+
+/// Where a scoring request's time went, for its metrics and access line.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Timings {
+    pub queue: Duration,
+    pub decode: Duration,
+    pub score: Duration,
+    pub encode: Duration,
+}
+
+impl ModelEntry {
+    /// Records one finished scoring request.
+    pub fn finished<T>(
+        &self,
+        result: &Result<T, ApiError>,
+        started: Instant,
+        timings: &Timings,
+        rows: u64,
+    ) {
+        let metrics = &self.metrics;
+        metrics
+            .request_duration
+            .observe(started.elapsed().as_secs_f64());
+        let outcome = outcome(result);
+        metrics.count(outcome);
+        if outcome == Outcome::Success {
+            metrics.rows.inc_by(rows);
+            metrics.queue_wait.observe(timings.queue.as_secs_f64());
+            metrics.decode.observe(timings.decode.as_secs_f64());
+            metrics.scoring.observe(timings.score.as_secs_f64());
+            metrics.encode.observe(timings.encode.as_secs_f64());
+        }
+    }
+}
+
+/// The `outcome` label of a scoring request's result.
+fn outcome<T>(result: &Result<T, ApiError>) -> Outcome {
+    match result {
+        Ok(_) => Outcome::Success,
+        Err(ApiError::Engine(e)) => match e {
+            EngineError::QueueFull { .. } => Outcome::QueueFull,
+            EngineError::QueueTimeout { .. } => Outcome::QueueTimeout,
+            EngineError::Timeout(_) => Outcome::ScoringTimeout,
+            EngineError::Input(_) => Outcome::BadRequest,
+            EngineError::Stopped | EngineError::Backend(_) => Outcome::Error,
+        },
+        Err(e) if e.status().is_client_error() => Outcome::BadRequest,
+        Err(_) => Outcome::Error,
+    }
+}
+
+/// What the scoring handler saw of one request, whatever its outcome.
+#[derive(Debug, Default)]
+pub(crate) struct Seen {
+    pub timings: Timings,
+    /// The whole run on the worker, decoding included (as `Server-Timing`'s `score`).
+    pub run: Option<Duration>,
+    pub rows: u64,
+    pub bytes_in: u64,
+}
+
+impl Seen {
+    pub fn observe(&mut self, scored: &Scored, decoding: Option<DecodeTime>, encode: Duration) {
+        let decode = decoding.map(|d| d.get()).unwrap_or_default();
+        self.timings = Timings {
+            queue: scored.queue,
+            decode,
+            score: scored.score.saturating_sub(decode),
+            encode,
+        };
+        self.run = Some(scored.score);
+        self.rows = scored
+            .outputs
+            .first()
+            .and_then(|t| t.shape().first())
+            .map_or(1, |n| *n as u64);
+    }
+
+    pub fn note(&self, model: Arc<ServedModel>) -> AccessNote {
+        AccessNote {
+            model,
+            queue: self.run.map(|_| self.timings.queue),
+            score: self.run,
+            bytes_in: self.bytes_in,
+        }
+    }
+}
+
+/// Decoding's duration, written on the worker thread, read by the handler
+/// once the run has answered.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct DecodeTime(Arc<AtomicU64>);
+
+impl DecodeTime {
+    pub fn set(&self, duration: Duration) {
+        self.0.store(duration.as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    fn get(&self) -> Duration {
+        Duration::from_nanos(self.0.load(Ordering::Relaxed))
+    }
+}
+
+/// Counts a request in `inferd_requests_in_flight` while it lives.
+pub(crate) struct InFlight<'a>(&'a ModelMetrics);
+
+impl<'a> InFlight<'a> {
+    pub fn new(metrics: &'a ModelMetrics) -> InFlight<'a> {
+        metrics.in_flight.inc();
+        InFlight(metrics)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.dec();
+    }
+}

@@ -1,0 +1,209 @@
+//! The real binary's logs, metrics and data collection: JSON access lines
+//! that carry their fields, start-up lines, no key or request data in any
+//! log line, `/metrics` with build info, and collected records written out
+//! on SIGTERM.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const PRIMARY_KEY: &str = "pk-5f3e1c9a7b2d4e6f8a0b1c2d3e4f5a6b";
+const SECONDARY_KEY: &str = "sk-0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d";
+/// A value that appears only in the request body.
+const BODY_MARK: &str = "9876.54321";
+
+fn repo_models() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models")
+}
+
+/// One HTTP/1.1 exchange; the head and the body.
+fn http(port: u16, request: &str) -> (String, String) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+    (head.to_owned(), body.to_owned())
+}
+
+fn post(port: u16, path: &str, headers: &str, body: &str) -> (String, String) {
+    http(
+        port,
+        &format!(
+            "POST {path} HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    )
+}
+
+#[test]
+fn logs_metrics_and_collection_of_the_real_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("deploymentconfig.json");
+    std::fs::write(
+        &config,
+        format!(
+            r#"{{"computeType": "aci", "authEnabled": false, "appInsightsEnabled": true,
+                "keys": {{"primaryKey": "{PRIMARY_KEY}", "secondaryKey": "{SECONDARY_KEY}"}},
+                "dataCollection": {{"storageEnabled": true}}}}"#
+        ),
+    )
+    .unwrap();
+    let collected = dir.path().join("collected");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_inferd"))
+        .args(["serve", "--port", "0", "--log-format", "json"])
+        .arg("--registry")
+        .arg(repo_models())
+        .arg("--deployment-config")
+        .arg(&config)
+        .arg("--data-collection-dir")
+        .arg(&collected)
+        .env("RUST_LOG", "debug")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (lines_tx, lines) = mpsc::channel::<String>();
+    let stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let _ = lines_tx.send(line.unwrap());
+        }
+    });
+    let mut logged: Vec<String> = Vec::new();
+    let mut port = 0u16;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let line = lines
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("the server logs that it is ready within 60 s");
+        let log: serde_json::Value = serde_json::from_str(&line).unwrap();
+        logged.push(line);
+        if log["fields"]["message"] == "listening" {
+            let address = log["fields"]["address"].as_str().unwrap();
+            port = address.rsplit(':').next().unwrap().parse().unwrap();
+        }
+        if log["fields"]["message"] == "ready" {
+            break;
+        }
+    }
+
+    let body = format!(r#"{{"data": [[{BODY_MARK},9,8,7,6,5,4,3,2,1]]}}"#);
+    let auth = format!("Authorization: Bearer {PRIMARY_KEY}\r\nx-request-id: access-1\r\n");
+    let (head, answer) = post(port, "/score", &auth, &body);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let (head, _) = post(
+        port,
+        "/models/nope/score",
+        "x-request-id: access-2\r\n",
+        "{}",
+    );
+    assert!(head.starts_with("HTTP/1.1 404"), "{head}");
+    let (head, metrics) = http(
+        port,
+        "GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    );
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        metrics.contains(&format!(
+            "inferd_build_info{{engine=\"tract\",features=\"\",version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{metrics}"
+    );
+    assert!(metrics.contains(
+        r#"inferd_requests_total{model="diabetes-ridge",outcome="success",version="1"} 1"#
+    ));
+
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    reader.join().unwrap();
+    logged.extend(lines.try_iter());
+
+    for line in &logged {
+        assert!(!line.contains(PRIMARY_KEY), "a key in the log: {line}");
+        assert!(!line.contains(SECONDARY_KEY), "a key in the log: {line}");
+        assert!(
+            !line.contains("Bearer"),
+            "an Authorization header in the log: {line}"
+        );
+        assert!(!line.contains(BODY_MARK), "request data in the log: {line}");
+    }
+    let parsed: Vec<serde_json::Value> = logged
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let find = |message: &str| {
+        parsed
+            .iter()
+            .find(|l| l["fields"]["message"] == message)
+            .unwrap_or_else(|| panic!("no '{message}' line in {logged:#?}"))
+    };
+    let settings = &find("settings")["fields"];
+    assert_eq!(settings["models"], "diabetes-ridge");
+    assert_eq!(settings["host"], "127.0.0.1");
+    let model = &find("model loaded")["fields"];
+    assert_eq!(model["sha256"].as_str().unwrap().len(), 64);
+    assert!(model["inputs"].as_str().unwrap().contains("float32"));
+    assert_eq!(find("telemetry")["fields"]["data_collection"], true);
+
+    let access = |id: &str| {
+        parsed
+            .iter()
+            .find(|l| l["target"] == "inferd::access" && l["fields"]["request_id"] == id)
+            .unwrap_or_else(|| panic!("no access line for {id}"))["fields"]
+            .clone()
+    };
+    let scored = access("access-1");
+    assert_eq!(scored["message"], "access");
+    assert_eq!(scored["method"], "POST");
+    assert_eq!(scored["path"], "/score");
+    assert_eq!(scored["status"], 200);
+    assert_eq!(scored["model"], "diabetes-ridge");
+    assert_eq!(scored["version"], 1);
+    assert_eq!(scored["bytes_in"], body.len());
+    assert_eq!(scored["bytes_out"], answer.len());
+    for field in ["queue_ms", "score_ms", "total_ms"] {
+        let ms = scored[field]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{field}: {scored}"));
+        assert!((0.0..10_000.0).contains(&ms), "{field}: {ms}");
+    }
+    let missing = access("access-2");
+    assert_eq!(missing["status"], 404);
+    assert_eq!(missing["path"], "/models/nope/score");
+    assert!(missing.get("model").is_none());
+
+    // SIGTERM drained, then the collector wrote out what it had.
+    assert_eq!(find("data collection closed")["fields"]["flushed"], true);
+    let files: Vec<_> = std::fs::read_dir(&collected).unwrap().collect();
+    assert_eq!(files.len(), 1);
+    let text = std::fs::read_to_string(files[0].as_ref().unwrap().path()).unwrap();
+    let records: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0]["request_id"], "access-1");
+    assert_eq!(
+        records[0]["input"]["data"][0][0],
+        BODY_MARK.parse::<f64>().unwrap()
+    );
+    assert_eq!(
+        records[0]["output"],
+        serde_json::from_str::<serde_json::Value>(&answer).unwrap()
+    );
+}
