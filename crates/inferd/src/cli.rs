@@ -27,6 +27,8 @@ pub enum Command {
     Model(ModelArgs),
     /// The deployment config: effective limits, and the file's JSON Schema.
     Config(ConfigArgs),
+    /// Load a scoring server (this one or a peer) and report throughput and latency.
+    Bench(inferd_bench::BenchArgs),
 }
 
 /// The model served when none is named.
@@ -73,6 +75,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub limits: LimitArgs,
+
+    #[command(flatten)]
+    pub batching: crate::batching::BatchArgs,
 
     /// Log format: `text` for people, `json` for collectors; default: text on a terminal.
     #[arg(long, env = "INFERD_LOG_FORMAT")]

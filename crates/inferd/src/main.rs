@@ -3,12 +3,14 @@
 //!
 //! # Layout
 //! - [`cli`]: the command line (clap).
+//! - [`batching`]: the batching flags, as the engine's batch policy.
 //! - [`serve_command`]: `inferd serve`: bind, load, serve, drain on a signal.
 //! - [`model_command`]: `inferd model ...`: the registry from the shell.
 //! - [`config_command`]: `inferd config ...`: effective limits, the file's schema.
 //! - [`limits`]: flags, environment and file to the effective limits.
 //! - [`logging`]: the tracing subscriber.
 
+mod batching;
 mod cli;
 mod config_command;
 mod limits;
@@ -38,6 +40,9 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve_command::run(args, sub("serve")),
         Command::Model(args) => model_command::run(&cli.registry, args),
         Command::Config(args) => config_command::run(args, sub("config")),
+        Command::Bench(args) => inferd_bench::run(args)
+            .map(drop)
+            .map_err(anyhow::Error::from),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use clap::ArgMatches;
 use inferd_backend::TractEngine;
 use inferd_config::Limits;
-use inferd_engine::{Admission, AdmissionOptions, ExecutorOptions, load_models};
+use inferd_engine::{Admission, AdmissionOptions, ExecutorOptions, load_models_batched};
 use inferd_registry::Registry;
 use inferd_server::{App, AppState, ServerOptions, serve};
 use tokio::sync::watch;
@@ -22,6 +22,7 @@ const DEFAULT_PORT: u16 = 5001;
 pub fn run(args: ServeArgs, matches: &ArgMatches) -> Result<()> {
     crate::logging::init(args.log_format);
     let (file, limits) = crate::limits::resolve(&args.limits, matches)?;
+    args.batching.policy()?;
     for (name, value, source) in limits.report() {
         tracing::info!(setting = name, %value, %source, "limit");
     }
@@ -136,9 +137,18 @@ fn spawn_loading(
         max_queue_wait: Duration::from_millis(limits.max_queue_wait_ms.value),
         max_queue_length: limits.max_queue_length.value,
     });
+    // Checked in `run`, before binding.
+    let batching = args.batching.policy().unwrap_or_default();
     let record = failure.clone();
     tokio::task::spawn_blocking(move || {
-        match load_models(&registry, &refs, &TractEngine, executor, admission) {
+        match load_models_batched(
+            &registry,
+            &refs,
+            &TractEngine,
+            executor,
+            &batching,
+            admission,
+        ) {
             Ok(models) => {
                 for model in models.iter() {
                     tracing::info!(
