@@ -1,21 +1,36 @@
 """Cold start: milliseconds from exec of `inferd serve` to the first 200 from
-POST /score with the contract's example, over loopback. Median of N runs.
+POST /score, over loopback. Median of N runs, per model (default: the default
+model with the contract's example; a named model is sent its input sample).
 
-    python3 benches/cold_start.py [runs]
+    python3 benches/cold_start.py [runs] [model ...]    # INFERD_BIN picks the binary
 """
 
 import socket
 import statistics
 import subprocess
 import sys
+import os
+import pathlib
 import time
 
-BODY = b'{"data": [[10,9,8,7,6,5,4,3,2,1]]}'
-REQUEST = (
-    b"POST /score HTTP/1.1\r\nHost: b\r\nContent-Type: application/json\r\nConnection: close\r\n"
-    + b"Content-Length: %d\r\n\r\n" % len(BODY)
-    + BODY
-)
+BIN = os.environ.get("INFERD_BIN", "target/release/inferd")
+MODELS = pathlib.Path(__file__).resolve().parents[1] / "models"
+
+
+def request_for(model):
+    if model is None:
+        body = b'{"data": [[10,9,8,7,6,5,4,3,2,1]]}'
+    else:
+        sample = (MODELS / model / "1/files/input_sample.json").read_bytes()
+        body = b'{"data": ' + sample + b"}"
+    return (
+        b"POST /score HTTP/1.1\r\nHost: b\r\nContent-Type: application/json\r\nConnection: close\r\n"
+        + b"Content-Length: %d\r\n\r\n" % len(body)
+        + body
+    )
+
+
+REQUEST = request_for(None)
 
 
 def first_score(port: int) -> bool:
@@ -30,7 +45,7 @@ def first_score(port: int) -> bool:
 def once(port: int) -> float:
     start = time.perf_counter()
     server = subprocess.Popen(
-        ["target/release/inferd", "serve", "--port", str(port), "--log-format", "json"],
+        [BIN, "serve", "--port", str(port), "--log-format", "json"] + (["--model", MODEL] if MODEL else []),
         stderr=subprocess.DEVNULL,
     )
     try:
@@ -46,5 +61,10 @@ def once(port: int) -> float:
 
 
 runs = int(sys.argv[1]) if len(sys.argv) > 1 else 20
-times = [once(5902) for _ in range(runs)]
-print(f"cold start to first 200: median {statistics.median(times):.1f} ms, min {min(times):.1f}, max {max(times):.1f} ({runs} runs)")
+for MODEL in sys.argv[2:] or [None]:
+    REQUEST = request_for(MODEL)
+    times = [once(5902) for _ in range(runs)]
+    print(
+        f"{MODEL or 'default model'}: cold start to first 200: median {statistics.median(times):.1f} ms, "
+        f"min {min(times):.1f}, max {max(times):.1f} ({runs} runs)"
+    )

@@ -47,6 +47,9 @@ pub enum LoadError {
     #[error("model {model}: cannot start its workers: {reason}")]
     Workers { model: String, reason: String },
 
+    #[error("model {model}: cannot batch it: {reason}")]
+    Batching { model: String, reason: String },
+
     #[error("model '{0}' is listed twice")]
     Duplicate(String),
 }

@@ -25,11 +25,12 @@ use tokio::sync::oneshot;
 
 use crate::EngineError;
 use crate::admission::Ticket;
+use crate::batcher::{self, BatchOptions};
 
-type Reply = oneshot::Sender<Result<Vec<Tensor>, EngineError>>;
+pub(crate) type Reply = oneshot::Sender<Result<Vec<Tensor>, EngineError>>;
 
-const QUEUED: u8 = 0;
-const STARTED: u8 = 1;
+pub(crate) const QUEUED: u8 = 0;
+pub(crate) const STARTED: u8 = 1;
 const ABANDONED: u8 = 2;
 
 /// Turns a request into the model's inputs. Runs on the worker thread once
@@ -37,13 +38,13 @@ const ABANDONED: u8 = 2;
 /// decoding, and decoding is counted in the concurrency limit.
 pub type Prepare = Box<dyn FnOnce() -> Result<Vec<Tensor>, EngineError> + Send>;
 
-struct Job {
-    prepare: Prepare,
-    reply: Reply,
-    started: oneshot::Sender<Instant>,
-    state: Arc<AtomicU8>,
+pub(crate) struct Job {
+    pub(crate) prepare: Prepare,
+    pub(crate) reply: Reply,
+    pub(crate) started: oneshot::Sender<Instant>,
+    pub(crate) state: Arc<AtomicU8>,
     /// The request's place in the queue, given up when it starts.
-    ticket: Ticket,
+    pub(crate) ticket: Ticket,
 }
 
 /// How many workers, how deep a queue, how long a run may take.
@@ -94,14 +95,29 @@ impl Executor {
         model: Arc<dyn LoadedModel>,
         options: ExecutorOptions,
     ) -> Result<Executor, BackendError> {
+        Executor::start_batched(label, model, options, None)
+    }
+
+    /// As [`Executor::start`]; with `batching`, each worker gathers
+    /// concurrent requests into one run (see [`crate::batcher`]).
+    pub fn start_batched(
+        label: &str,
+        model: Arc<dyn LoadedModel>,
+        options: ExecutorOptions,
+        batching: Option<BatchOptions>,
+    ) -> Result<Executor, BackendError> {
         let (sender, receiver) = crossbeam_channel::bounded::<Job>(options.queue_capacity.max(1));
         let mut workers = Vec::with_capacity(options.workers);
         for index in 0..options.workers.max(1) {
             let session = model.new_session()?;
             let (model, receiver) = (model.clone(), receiver.clone());
+            let batching = batching.clone();
             let handle = std::thread::Builder::new()
                 .name(format!("inferd-{label}-{index}"))
-                .spawn(move || work(model, session, receiver))
+                .spawn(move || match batching {
+                    Some(batching) => batcher::work(model, session, receiver, batching),
+                    None => work(model, session, receiver),
+                })
                 .map_err(|e| BackendError::Run(format!("cannot start a worker thread: {e}")))?;
             workers.push(handle);
         }
@@ -216,27 +232,37 @@ fn work(model: Arc<dyn LoadedModel>, mut session: Box<dyn Session>, jobs: Receiv
         }
         drop(ticket);
         let _ = started.send(Instant::now());
-        let result = match catch_unwind(AssertUnwindSafe(|| {
+        let result = run_guarded(&model, &mut session, |session| {
             let inputs = prepare()?;
             session.run(inputs).map_err(EngineError::from)
-        })) {
-            Ok(result) => result,
-            Err(panic) => {
-                let message = panic_message(&*panic);
-                tracing::error!(%message, "engine panicked; the request gets a 500 and the worker a fresh session");
-                match model.new_session() {
-                    Ok(fresh) => session = fresh,
-                    Err(e) => {
-                        tracing::error!(error = %e, "cannot renew the session; keeping the old one")
-                    }
-                }
-                Err(EngineError::Backend(BackendError::Panicked(message)))
-            }
-        };
+        });
         // The slot is held until here, so it counts as busy for as long as
         // the core really is, even after the caller timed out.
         drop(slot);
         let _ = reply.send(result);
+    }
+}
+
+/// Runs `f` with the session, turning a panic into an error for this call
+/// alone and giving the worker a fresh session.
+pub(crate) fn run_guarded<T>(
+    model: &Arc<dyn LoadedModel>,
+    session: &mut Box<dyn Session>,
+    f: impl FnOnce(&mut dyn Session) -> Result<T, EngineError>,
+) -> Result<T, EngineError> {
+    match catch_unwind(AssertUnwindSafe(|| f(session.as_mut()))) {
+        Ok(result) => result,
+        Err(panic) => {
+            let message = panic_message(&*panic);
+            tracing::error!(%message, "engine panicked; the request gets a 500 and the worker a fresh session");
+            match model.new_session() {
+                Ok(fresh) => *session = fresh,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot renew the session; keeping the old one")
+                }
+            }
+            Err(EngineError::Backend(BackendError::Panicked(message)))
+        }
     }
 }
 

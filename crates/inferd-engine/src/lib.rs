@@ -5,6 +5,8 @@
 //!   queue, a bounded wait.
 //! - [`executor`]: an [`Executor`] per model: dedicated OS threads, each with
 //!   its own engine session, fed by a bounded queue; answers through a oneshot.
+//! - [`batcher`]: optional dynamic batching: concurrent requests for a
+//!   model stacked into one run and cut back into each answer.
 //! - [`served`]: a [`ServedModel`] (identity, signature, executor) and the
 //!   [`ModelSet`] the server routes into.
 //! - [`loader`]: resolves `name[:version]` in the registry, finds the ONNX
@@ -15,13 +17,15 @@
 //! enqueues a job and awaits its oneshot, with a bound on the wait.
 
 pub mod admission;
+pub mod batcher;
 pub mod error;
 pub mod executor;
 pub mod loader;
 pub mod served;
 
 pub use admission::{Admission, AdmissionOptions, Slot, Ticket};
+pub use batcher::{BatchOptions, BatchPolicy};
 pub use error::{EngineError, LoadError};
 pub use executor::{Executor, ExecutorOptions, Prepare, Scored};
-pub use loader::load_models;
+pub use loader::{load_models, load_models_batched};
 pub use served::{ModelIdentity, ModelSet, ServedModel};

@@ -9,7 +9,7 @@ use inferd_backend::Engine;
 use inferd_registry::{ModelRef, Registry};
 
 use crate::served::ModelIdentity;
-use crate::{Admission, ExecutorOptions, LoadError, ModelSet, ServedModel};
+use crate::{Admission, BatchPolicy, ExecutorOptions, LoadError, ModelSet, ServedModel};
 
 /// Loads every model in `refs` (in order; the first is the default), all
 /// behind the same container-wide `admission`.
@@ -18,6 +18,19 @@ pub fn load_models(
     refs: &[ModelRef],
     engine: &dyn Engine,
     options: ExecutorOptions,
+    admission: Arc<Admission>,
+) -> Result<ModelSet, LoadError> {
+    let none = BatchPolicy::default();
+    load_models_batched(registry, refs, engine, options, &none, admission)
+}
+
+/// As [`load_models`], each model batching requests as `batching` says.
+pub fn load_models_batched(
+    registry: &Registry,
+    refs: &[ModelRef],
+    engine: &dyn Engine,
+    options: ExecutorOptions,
+    batching: &BatchPolicy,
     admission: Arc<Admission>,
 ) -> Result<ModelSet, LoadError> {
     let mut models: Vec<ServedModel> = Vec::with_capacity(refs.len());
@@ -30,6 +43,7 @@ pub fn load_models(
             reference,
             engine,
             options,
+            batching,
             admission.clone(),
         )?);
     }
@@ -41,6 +55,7 @@ fn load_one(
     reference: &ModelRef,
     engine: &dyn Engine,
     options: ExecutorOptions,
+    batching: &BatchPolicy,
     admission: Arc<Admission>,
 ) -> Result<ServedModel, LoadError> {
     let started = Instant::now();
@@ -60,7 +75,9 @@ fn load_one(
         sha256: entry.sha256,
         engine: engine.name(),
     };
-    let mut served = ServedModel::start(identity, loaded, options, admission)?;
+    let batching = batching.for_model(&identity.name).cloned();
+    let mut served =
+        ServedModel::start_batched(identity, loaded, options, batching, admission)?;
     served.load_duration = started.elapsed();
     Ok(served)
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use inferd_backend::LoadedModel;
 use inferd_tensor::Signature;
 
+use crate::batcher::{BatchOptions, check_batchable};
 use crate::executor::{Prepare, Scored};
 use crate::{Admission, EngineError, Executor, ExecutorOptions, LoadError, Ticket};
 
@@ -41,11 +42,29 @@ impl ServedModel {
         options: ExecutorOptions,
         admission: Arc<Admission>,
     ) -> Result<ServedModel, LoadError> {
-        let executor = Executor::start(&identity.name, loaded.clone(), options).map_err(|e| {
-            LoadError::Workers {
-                model: format!("{}:{}", identity.name, identity.version),
-                reason: e.to_string(),
-            }
+        ServedModel::start_batched(identity, loaded, options, None, admission)
+    }
+
+    /// As [`ServedModel::start`], batching requests as `batching` says
+    /// (refused when the model's inputs have no free first dimension).
+    pub fn start_batched(
+        identity: ModelIdentity,
+        loaded: Arc<dyn LoadedModel>,
+        options: ExecutorOptions,
+        batching: Option<BatchOptions>,
+        admission: Arc<Admission>,
+    ) -> Result<ServedModel, LoadError> {
+        let label = format!("{}:{}", identity.name, identity.version);
+        if batching.is_some() {
+            check_batchable(loaded.signature()).map_err(|reason| LoadError::Batching {
+                model: label.clone(),
+                reason,
+            })?;
+        }
+        let executor = Executor::start_batched(&identity.name, loaded.clone(), options, batching)
+            .map_err(|e| LoadError::Workers {
+            model: label,
+            reason: e.to_string(),
         })?;
         Ok(ServedModel {
             name: identity.name,

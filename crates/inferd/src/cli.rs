@@ -29,6 +29,9 @@ pub enum Command {
     Config(ConfigArgs),
     /// Print the API document that `serve` would serve at /swagger.json.
     Swagger(SwaggerArgs),
+
+    /// Load a scoring server (this one or a peer) and report throughput and latency.
+    Bench(inferd_bench::BenchArgs),
 }
 
 /// The model served when none is named.
@@ -87,6 +90,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub observe: crate::observe::ObserveArgs,
+
+    #[command(flatten)]
+    pub batching: crate::batching::BatchArgs,
 
     /// Log format: `text` for people, `json` for collectors; default: text on a terminal.
     #[arg(long, env = "INFERD_LOG_FORMAT")]

@@ -3,6 +3,7 @@
 //!
 //! # Layout
 //! - [`cli`]: the command line (clap).
+//! - [`batching`]: the batching flags, as the engine's batch policy.
 //! - [`serve_command`]: `inferd serve`: bind, load, serve, drain on a signal.
 //! - [`model_command`]: `inferd model ...`: the registry from the shell.
 //! - [`swagger_command`]: `inferd swagger`: the API document, without serving.
@@ -13,6 +14,7 @@
 //! - [`security`]: keys and TLS options, resolved to a gate and a TLS config.
 //! - [`observe`]: metrics and access-log switches, data collection.
 
+mod batching;
 mod cli;
 mod config_command;
 mod limits;
@@ -47,6 +49,9 @@ fn main() -> ExitCode {
         Command::Model(args) => model_command::run(&cli.registry, args),
         Command::Config(args) => config_command::run(args, sub("config")),
         Command::Swagger(args) => swagger_command::run(args, sub("swagger")),
+        Command::Bench(args) => inferd_bench::run(args)
+            .map(drop)
+            .map_err(anyhow::Error::from),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

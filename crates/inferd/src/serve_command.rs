@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use clap::ArgMatches;
 use inferd_backend::TractEngine;
 use inferd_config::Limits;
-use inferd_engine::{Admission, AdmissionOptions, ExecutorOptions, load_models};
+use inferd_engine::{Admission, AdmissionOptions, ExecutorOptions, load_models_batched};
 use inferd_registry::Registry;
 use inferd_server::{App, AppState, ServerOptions, serve_tls};
 use tokio::sync::watch;
@@ -34,8 +34,9 @@ pub fn run(args: ServeArgs, matches: &ArgMatches) -> Result<()> {
     }
     let inference = Inference::read(args.inference_config.as_deref())?;
     if let Some(inference) = &inference {
-        service_api::report(inference);
+        service_api::report(inference)?;
     }
+    crate::batching::policy(&args.batching, inference.as_ref())?;
     let refs = service_api::model_refs(&args.models, matches, inference.as_ref())?;
     let security = crate::security::resolve(
         &args.security,
@@ -167,14 +168,24 @@ fn spawn_loading(
         max_queue_wait: Duration::from_millis(limits.max_queue_wait_ms.value),
         max_queue_length: limits.max_queue_length.value,
     });
+    // Checked in `run`, before binding.
+    let batching =
+        crate::batching::policy(&args.batching, api.inference.as_ref()).unwrap_or_default();
     let record = failure.clone();
     tokio::task::spawn_blocking(move || {
-        let loaded = load_models(&registry, &refs, &TractEngine, executor, admission)
-            .map_err(|e| anyhow::Error::new(e).context("cannot load the models"))
-            .and_then(|models| {
-                let built = service_api::build(&api.info, &models, api.inference.as_ref())?;
-                Ok((models, built))
-            });
+        let loaded = load_models_batched(
+            &registry,
+            &refs,
+            &TractEngine,
+            executor,
+            &batching,
+            admission,
+        )
+        .map_err(|e| anyhow::Error::new(e).context("cannot load the models"))
+        .and_then(|models| {
+            let built = service_api::build(&api.info, &models, api.inference.as_ref())?;
+            Ok((models, built))
+        });
         match loaded {
             Ok((models, built)) => {
                 for model in models.iter() {

@@ -92,9 +92,10 @@ pub fn build(
     })
 }
 
-/// Logs what the inference config asks for that this process does not act
-/// on by itself: engine choice, GPU and batching are reported per model.
-pub fn report(inference: &Inference) {
+/// Logs what the inference config asks for, per model. An engine this build
+/// does not have (ONNX Runtime, a GPU) is a start-up error: serving on
+/// another engine than the one asked for would be a silent substitution.
+pub fn report(inference: &Inference) -> Result<()> {
     let config = &inference.config;
     for field in config.image_build_fields() {
         tracing::info!(
@@ -112,11 +113,15 @@ pub fn report(inference: &Inference) {
             data_field = %entry.data_field,
             "inference config entry"
         );
-        if runtime != Runtime::Tract || config.gpu_of(entry) || entry.batching.is_some() {
-            tracing::warn!(
-                model = %entry.model,
-                "runtime, enableGpu and batching are read but not wired to the engines in this build; the model runs on tract, CPU, unbatched"
+        if runtime != Runtime::Tract || config.gpu_of(entry) {
+            anyhow::bail!(
+                "inference config {}: model {}: runtime {runtime:?} / enableGpu {} asked, but this build of inferd \
+                 runs models with tract on the CPU only (the ONNX Runtime engine is not built in yet)",
+                inference.path,
+                entry.model,
+                config.gpu_of(entry),
             );
         }
     }
+    Ok(())
 }

@@ -1,0 +1,49 @@
+//! `inferd bench`: a load generator in the spirit of Triton's perf_analyzer
+//! for inferd and any server that speaks the same contract.
+//!
+//! # Layout
+//! - [`args`]: the command line ([`BenchArgs`]) and [`run`], the entry.
+//! - [`target`]: the URL (loopback only), the request body (a file, or the
+//!   example in the target's `/swagger.json`) and the request bytes.
+//! - [`conn`]: one keep-alive HTTP/1.1 connection, lean on purpose so the
+//!   generator takes little of the CPU it shares with the server.
+//! - [`load`]: closed loop (N connections back to back) and open loop
+//!   (a fixed rate; latency from the intended send time).
+//! - [`stats`]: a step's throughput, percentiles and status shares.
+//! - [`report`]: the terminal table, the progress bar and the JSON report.
+//! - [`plot`]: the SVG plot of latency and throughput against concurrency.
+
+pub mod args;
+pub mod conn;
+pub mod load;
+pub mod plot;
+pub mod report;
+pub mod stats;
+pub mod target;
+
+pub use args::{BenchArgs, run};
+pub use stats::Step;
+
+/// Why a benchmark could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error("{0}")]
+    Usage(String),
+    #[error("refusing to send load to {0}: loopback targets only")]
+    NotLoopback(String),
+    #[error("cannot find a request body: {0}")]
+    NoBody(String),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl BenchError {
+    pub(crate) fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> BenchError {
+        let what = what.into();
+        move |source| BenchError::Io { what, source }
+    }
+}

@@ -1,0 +1,282 @@
+//! Dynamic batching on the real engine (tract) and the real server: each
+//! answer is bit for bit what the request alone gets, requests really share
+//! runs, a batch holds one slot, and queue deadlines hold.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{expected, registry, start, start_state};
+use inferd_backend::{BackendError, Engine, LoadedModel, Session, TractEngine};
+use inferd_engine::{
+    Admission, AdmissionOptions, BatchOptions, BatchPolicy, EngineError, Executor, ExecutorOptions,
+    load_models_batched,
+};
+use inferd_registry::ModelRef;
+use inferd_server::{AppState, ServerOptions};
+use inferd_tensor::{Signature, Tensor, TensorData};
+
+/// The real tract model, recording for each run its rows and the slots in
+/// use while it ran.
+struct Recording {
+    inner: Arc<dyn LoadedModel>,
+    admission: Arc<Admission>,
+    runs: Arc<Mutex<Vec<(usize, usize)>>>,
+}
+
+struct RecordingSession {
+    inner: Box<dyn Session>,
+    admission: Arc<Admission>,
+    runs: Arc<Mutex<Vec<(usize, usize)>>>,
+}
+
+impl LoadedModel for Recording {
+    fn signature(&self) -> &Signature {
+        self.inner.signature()
+    }
+    fn new_session(&self) -> Result<Box<dyn Session>, BackendError> {
+        Ok(Box::new(RecordingSession {
+            inner: self.inner.new_session()?,
+            admission: self.admission.clone(),
+            runs: self.runs.clone(),
+        }))
+    }
+}
+
+impl Session for RecordingSession {
+    fn run(&mut self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, BackendError> {
+        let rows = inputs[0].shape()[0];
+        self.runs
+            .lock()
+            .unwrap()
+            .push((rows, self.admission.busy()));
+        self.inner.run(inputs)
+    }
+}
+
+fn load(model: &str) -> Arc<dyn LoadedModel> {
+    let path = registry()
+        .model_path(&model.parse::<ModelRef>().unwrap())
+        .unwrap()
+        .join("model.onnx");
+    TractEngine.load(&path).unwrap()
+}
+
+/// The rows of the model's committed test case, as float32 row tensors.
+fn rows(model: &str) -> Vec<Vec<f32>> {
+    let case = expected(model)["cases"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    case["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            row.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap() as f32)
+                .collect()
+        })
+        .collect()
+}
+
+fn tensor(rows: &[Vec<f32>]) -> Tensor {
+    let width = rows[0].len();
+    let data = rows.iter().flatten().copied().collect();
+    Tensor::new(vec![rows.len(), width], TensorData::F32(data)).unwrap()
+}
+
+fn admission(max_queue_wait: Duration) -> Arc<Admission> {
+    Admission::new(AdmissionOptions {
+        max_concurrent: 1,
+        max_queue_wait,
+        max_queue_length: 1024,
+    })
+}
+
+fn batching(max_batch_size: usize, max_delay: Duration) -> BatchOptions {
+    BatchOptions {
+        max_batch_size,
+        max_delay,
+        preferred_sizes: vec![],
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batched_answers_are_bit_for_bit_the_lone_answers() {
+    for model in ["diabetes-ridge", "mlp-784", "digits-classifier"] {
+        let loaded = load(model);
+        let samples = rows(model);
+        // Requests of 1, 2, 1, 3 rows (and so on), cycling through the samples.
+        let mut requests = Vec::new();
+        let mut next = 0;
+        for size in [1, 2, 1, 3, 1, 1, 2, 1] {
+            let part: Vec<Vec<f32>> = (0..size)
+                .map(|i| samples[(next + i) % samples.len()].clone())
+                .collect();
+            next += size;
+            requests.push(tensor(&part));
+        }
+        let mut alone = loaded.new_session().unwrap();
+        let lone: Vec<Vec<Tensor>> = requests
+            .iter()
+            .map(|t| alone.run(vec![t.clone()]).unwrap())
+            .collect();
+
+        let gate = admission(Duration::from_secs(10));
+        let runs = Arc::new(Mutex::new(Vec::new()));
+        let recording = Arc::new(Recording {
+            inner: loaded,
+            admission: gate.clone(),
+            runs: runs.clone(),
+        });
+        let options = ExecutorOptions {
+            workers: 1,
+            ..ExecutorOptions::default()
+        };
+        let batch = Some(batching(64, Duration::from_millis(300)));
+        let executor = Arc::new(Executor::start_batched(model, recording, options, batch).unwrap());
+        let tasks: Vec<_> = requests
+            .iter()
+            .map(|t| {
+                let (executor, t, ticket) = (executor.clone(), t.clone(), gate.enter().unwrap());
+                tokio::spawn(async move { executor.score(vec![t], ticket).await })
+            })
+            .collect();
+        for (i, task) in tasks.into_iter().enumerate() {
+            let outputs = task.await.unwrap().unwrap().outputs;
+            assert_eq!(outputs, lone[i], "{model}: request {i}");
+        }
+        let runs = runs.lock().unwrap().clone();
+        assert_eq!(
+            runs.iter().map(|r| r.0).sum::<usize>(),
+            12,
+            "{model}: every row ran once: {runs:?}"
+        );
+        assert!(
+            runs.len() < requests.len(),
+            "{model}: requests shared runs: {runs:?}"
+        );
+        assert!(
+            runs.iter().all(|r| r.1 == 1),
+            "{model}: a batch holds one slot: {runs:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_is_not_held_past_its_queue_deadline() {
+    // The delay allows 10 s of waiting for company; the queue wait only 300 ms.
+    let gate = admission(Duration::from_millis(300));
+    let options = ExecutorOptions {
+        workers: 1,
+        ..ExecutorOptions::default()
+    };
+    let batch = Some(batching(64, Duration::from_secs(10)));
+    let executor =
+        Executor::start_batched("ridge", load("diabetes-ridge"), options, batch).unwrap();
+    let started = Instant::now();
+    let scored = executor
+        .score(
+            vec![tensor(&rows("diabetes-ridge")[..1])],
+            gate.enter().unwrap(),
+        )
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(2), "answered in {took:?}");
+    assert_eq!(scored.outputs[0].shape(), &[1, 1]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_requests_are_dropped_before_the_run() {
+    let gate = admission(Duration::from_millis(200));
+    let runs = Arc::new(Mutex::new(Vec::new()));
+    let recording = Arc::new(Recording {
+        inner: load("diabetes-ridge"),
+        admission: gate.clone(),
+        runs: runs.clone(),
+    });
+    let options = ExecutorOptions {
+        workers: 1,
+        ..ExecutorOptions::default()
+    };
+    let batch = Some(batching(64, Duration::from_millis(50)));
+    let executor = Arc::new(Executor::start_batched("ridge", recording, options, batch).unwrap());
+    // Hold the only slot past every request's deadline.
+    let held = gate.take_slot_until(Instant::now()).unwrap();
+    let tasks: Vec<_> = (0..4)
+        .map(|_| {
+            let (executor, ticket) = (executor.clone(), gate.enter().unwrap());
+            let input = tensor(&rows("diabetes-ridge")[..1]);
+            tokio::spawn(async move { executor.score(vec![input], ticket).await })
+        })
+        .collect();
+    for task in tasks {
+        let err = task.await.unwrap().unwrap_err();
+        assert!(matches!(err, EngineError::QueueTimeout { .. }), "{err}");
+    }
+    drop(held);
+    // A fresh request runs; the expired ones never did.
+    let ok = executor
+        .score(
+            vec![tensor(&rows("diabetes-ridge")[..1])],
+            gate.enter().unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ok.outputs[0].shape(), &[1, 1]);
+    assert_eq!(runs.lock().unwrap().iter().map(|r| r.0).sum::<usize>(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn over_http_batched_bodies_equal_unbatched_bodies() {
+    let model = "digits-classifier";
+    let plain = start(&[model]).await;
+    let refs: Vec<ModelRef> = vec![model.parse().unwrap()];
+    let gate = admission(Duration::from_secs(10));
+    let policy = BatchPolicy {
+        all: Some(batching(16, Duration::from_millis(20))),
+        ..BatchPolicy::default()
+    };
+    let options = ExecutorOptions {
+        workers: 2,
+        ..ExecutorOptions::default()
+    };
+    let models = tokio::task::spawn_blocking(move || {
+        load_models_batched(&registry(), &refs, &TractEngine, options, &policy, gate).unwrap()
+    })
+    .await
+    .unwrap();
+    let batched =
+        Arc::new(start_state(AppState::with_models(ServerOptions::default(), models)).await);
+    let bodies: Vec<String> = rows(model)
+        .iter()
+        .map(|row| serde_json::json!({ "data": [row] }).to_string())
+        .collect();
+    let mut want = Vec::new();
+    for body in &bodies {
+        let reply = plain.post_json("/score", body.clone()).await;
+        assert_eq!(reply.status, 200);
+        want.push(reply.body);
+    }
+    let tasks: Vec<_> = (0..48)
+        .map(|i| {
+            let (server, body) = (batched.clone(), bodies[i % bodies.len()].clone());
+            tokio::spawn(async move { (i, server.post_json("/score", body).await) })
+        })
+        .collect();
+    for task in tasks {
+        let (i, reply) = task.await.unwrap();
+        assert_eq!(reply.status, 200, "{:?}", reply.body);
+        assert_eq!(reply.body, want[i % want.len()], "request {i}");
+    }
+    // A bad request in a batching server is still its own 400.
+    let bad = batched.post_json("/score", r#"{"data": [[1, 2]]}"#).await;
+    assert_eq!(bad.status, 400, "{:?}", bad.body);
+}
