@@ -238,17 +238,14 @@ async fn keys_rotated_through_the_file_fail_no_request() {
             .as_u16()
         }
     };
-    let eventually = |k: &'static str, want: u16| {
-        let status = status.clone();
-        async move {
-            for _ in 0..500 {
-                if status(k).await == want {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(10)).await;
+    let eventually = |k: &'static str, want: u16| async move {
+        for _ in 0..500 {
+            if status(k).await == want {
+                return;
             }
-            panic!("{k} never answered {want}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
+        panic!("{k} never answered {want}");
     };
     tokio::time::sleep(Duration::from_millis(200)).await;
     // Step 1: the primary key is replaced; the secondary carries traffic.
@@ -318,6 +315,9 @@ fn tls_client(
     .unwrap()
 }
 
+/// How a case sets up its client.
+type Configure = fn(reqwest::ClientBuilder) -> reqwest::ClientBuilder;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn https_with_a_real_client_over_both_protocols_and_versions() {
     let cert = certificate();
@@ -325,11 +325,7 @@ async fn https_with_a_real_client_over_both_protocols_and_versions() {
     let server = start(Some(fixed_keys()), Some(loaded.config)).await;
     let base = format!("https://localhost:{}", server.addr.port());
     let bearer = format!("Bearer {PRIMARY}");
-    let cases: [(
-        &str,
-        fn(reqwest::ClientBuilder) -> reqwest::ClientBuilder,
-        reqwest::Version,
-    ); 3] = [
+    let cases: [(&str, Configure, reqwest::Version); 3] = [
         ("ALPN default", |b| b, reqwest::Version::HTTP_2),
         (
             "HTTP/1.1 only",

@@ -76,8 +76,7 @@ fn load_one(
         engine: engine.name(),
     };
     let batching = batching.for_model(&identity.name).cloned();
-    let mut served =
-        ServedModel::start_batched(identity, loaded, options, batching, admission)?;
+    let mut served = ServedModel::start_batched(identity, loaded, options, batching, admission)?;
     served.load_duration = started.elapsed();
     Ok(served)
 }

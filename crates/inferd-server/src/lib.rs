@@ -22,8 +22,8 @@
 //! Only this crate knows hyper. Handlers never block: scoring is handed to
 //! the engine's own threads and awaited with a bound.
 
-pub mod api;
 pub mod access;
+pub mod api;
 pub mod app;
 pub mod body;
 pub mod error;

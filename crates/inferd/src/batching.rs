@@ -71,7 +71,10 @@ pub fn policy(
             continue;
         };
         let model: inferd_registry::ModelRef = entry.model.parse().map_err(|e| {
-            anyhow::anyhow!("inference config {}: models[{index}].model: {e}", inference.path)
+            anyhow::anyhow!(
+                "inference config {}: models[{index}].model: {e}",
+                inference.path
+            )
         })?;
         policy.per_model.insert(
             model.name,

@@ -22,7 +22,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve models over HTTP (the default model when none is named).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Register, list, show and delete models in the registry.
     Model(ModelArgs),
     /// The deployment config: effective limits, and the file's JSON Schema.

@@ -20,8 +20,8 @@ mod config_command;
 mod limits;
 mod logging;
 mod model_command;
-mod security;
 mod observe;
+mod security;
 mod serve_command;
 mod service_api;
 mod swagger_command;
@@ -45,7 +45,7 @@ fn main() -> ExitCode {
             .expect("clap matched this subcommand")
     };
     let result = match cli.command {
-        Command::Serve(args) => serve_command::run(args, sub("serve")),
+        Command::Serve(args) => serve_command::run(*args, sub("serve")),
         Command::Model(args) => model_command::run(&cli.registry, args),
         Command::Config(args) => config_command::run(args, sub("config")),
         Command::Swagger(args) => swagger_command::run(args, sub("swagger")),
