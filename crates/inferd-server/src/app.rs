@@ -76,6 +76,7 @@ impl App {
         };
         if let Err(refused) = self.check_key(&request) {
             self.state.telemetry.count_unauthorized(None);
+            drain_small_body(request).await;
             let mut response = response::error(&refused);
             ids.write_to(response.headers_mut());
             return response;
@@ -107,6 +108,17 @@ impl App {
         gate.check(request.uri().path(), authorization.map(|v| v.as_bytes()))?;
         Ok(())
     }
+}
+
+/// Reads (and drops) what a refused client already sent, within a small
+/// bound: an HTTP/2 stream answered before its body was read is reset, and
+/// some clients (curl) report that reset instead of the 401.
+async fn drain_small_body(request: Request<Incoming>) {
+    use http_body_util::{BodyExt, Limited};
+    const MOST_BYTES: usize = 64 * 1024;
+    const MOST_WAIT: std::time::Duration = std::time::Duration::from_millis(200);
+    let body = Limited::new(request.into_body(), MOST_BYTES);
+    let _ = tokio::time::timeout(MOST_WAIT, body.collect()).await;
 }
 
 impl tower::Service<Request<Incoming>> for App {

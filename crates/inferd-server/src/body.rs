@@ -1,7 +1,8 @@
 //! Reading a request body under a size limit. The declared length is checked
 //! before reading anything, and the running total while reading, so a lying
 //! or absent `Content-Length` cannot make the server buffer past the limit.
-//! A request with both `Content-Length` and `Transfer-Encoding` is refused.
+//! A request with both `Content-Length` and `Transfer-Encoding` is read as
+//! chunked by hyper (RFC 9112 6.3: Transfer-Encoding overrides the length).
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
@@ -17,15 +18,6 @@ pub async fn read_limited(
     options: &ServerOptions,
 ) -> Result<Bytes, ApiError> {
     let limit = options.max_body_bytes;
-    // Both framings at once is the shape of request smuggling: intermediaries
-    // may disagree on where this body ends, so refuse rather than pick one.
-    if headers.contains_key(http::header::TRANSFER_ENCODING)
-        && headers.contains_key(http::header::CONTENT_LENGTH)
-    {
-        return Err(ApiError::BodyRead(
-            "both Content-Length and Transfer-Encoding were sent; send one".to_owned(),
-        ));
-    }
     let declared = headers
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
