@@ -4,6 +4,7 @@
 use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
@@ -18,9 +19,18 @@ pub fn init(format: Option<LogFormat>) {
     } else {
         LogFormat::Json
     });
+    let writer = match crate::log_writer::QueuedStderr::start() {
+        Ok(queued) => BoxMakeWriter::new(queued),
+        Err(e) => {
+            eprintln!(
+                "warning: cannot start the log writer thread ({e}); logging to stderr directly"
+            );
+            BoxMakeWriter::new(std::io::stderr)
+        }
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),

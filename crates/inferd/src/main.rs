@@ -11,6 +11,7 @@
 //! - [`config_command`]: `inferd config ...`: effective limits, the file's schema.
 //! - [`limits`]: flags, environment and file to the effective limits.
 //! - [`logging`]: the tracing subscriber.
+//! - [`log_writer`]: log lines written by a thread of their own, never blocking a request.
 //! - [`security`]: keys and TLS options, resolved to a gate and a TLS config.
 //! - [`observe`]: metrics and access-log switches, data collection.
 
@@ -18,6 +19,7 @@ mod batching;
 mod cli;
 mod config_command;
 mod limits;
+mod log_writer;
 mod logging;
 mod model_command;
 mod observe;
@@ -53,6 +55,8 @@ fn main() -> ExitCode {
             .map(drop)
             .map_err(anyhow::Error::from),
     };
+    // Queued log lines first, so they come before the error below.
+    log_writer::flush(std::time::Duration::from_secs(2));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
