@@ -26,7 +26,13 @@ pub fn repo_models() -> PathBuf {
 
 /// `inferd serve` on a free port with the bundled models and `args`.
 pub fn start(args: &[&str]) -> Server {
+    start_with_env(args, &[])
+}
+
+/// [`start`], with extra environment variables for the server process.
+pub fn start_with_env(args: &[&str], envs: &[(&str, &str)]) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_inferd"))
+        .envs(envs.iter().copied())
         .args(["serve", "--port", "0", "--log-format", "json"])
         .arg("--registry")
         .arg(repo_models())
