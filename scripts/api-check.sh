@@ -14,5 +14,10 @@ if [ ! -x .venv-api/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]
   .venv-api/bin/pip install --quiet --disable-pip-version-check -r "$requirements"
   echo "$want" > "$stamp"
 fi
-cargo build --quiet -p inferd
+# The binary `cargo test --workspace` just built (scripts/test.sh runs it
+# first); building with `-p inferd` alone would unify features differently
+# and rebuild much of the tree.
+if [ -z "${INFERD_BIN:-}" ]; then
+  cargo build --quiet --workspace --tests
+fi
 .venv-api/bin/python tests/api/check.py
