@@ -27,6 +27,12 @@ pub trait LoadedModel: Send + Sync {
     /// The inputs and outputs as the model file declares them.
     fn signature(&self) -> &Signature;
 
+    /// Where runs happen, in words for the logs (`cpu`, `cuda:0`, or a CPU
+    /// fallback with its reason).
+    fn device(&self) -> String {
+        "cpu".to_owned()
+    }
+
     /// Per-worker mutable state. Called once per worker thread, and again
     /// after a run panicked (the old state is not trusted).
     fn new_session(&self) -> Result<Box<dyn Session>, BackendError>;

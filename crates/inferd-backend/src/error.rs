@@ -17,6 +17,17 @@ pub enum BackendError {
         onnx_type: String,
     },
 
+    #[error(
+        "cannot load model {path} with {engine}: it does not implement the operator(s) {}; \
+         the ONNX Runtime engine (`runtime: onnxruntime` in the inference config, in a build with the `ort` feature) covers more operators",
+        operators.join(", ")
+    )]
+    UnsupportedOperators {
+        path: PathBuf,
+        engine: &'static str,
+        operators: Vec<String>,
+    },
+
     #[error("model expects {expected} inputs, {actual} were given")]
     InputCount { expected: usize, actual: usize },
 

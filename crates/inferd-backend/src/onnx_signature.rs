@@ -9,9 +9,31 @@ use inferd_tensor::{DType, Dim, Signature, TensorSpec};
 use tract_onnx::pb::tensor_proto::DataType;
 use tract_onnx::pb::tensor_shape_proto::dimension::Value as DimValue;
 use tract_onnx::pb::type_proto::Value as TypeValue;
-use tract_onnx::pb::{GraphProto, ValueInfoProto};
+use tract_onnx::pb::{GraphProto, ModelProto, ValueInfoProto};
+use tract_onnx::prelude::Framework;
 
 use crate::BackendError;
+
+/// Reads the ONNX file at `path` (protobuf only: nothing is optimised).
+pub fn read_model_proto(path: &Path) -> Result<ModelProto, BackendError> {
+    tract_onnx::onnx()
+        .proto_model_for_path(path)
+        .map_err(|e| BackendError::Load {
+            path: path.to_owned(),
+            reason: format!("not a readable ONNX file: {e}"),
+        })
+}
+
+/// The signature of the model file at `path`, for engines that read the
+/// file themselves but must report the same signature as every other engine.
+pub fn signature_of_file(path: &Path) -> Result<Signature, BackendError> {
+    let proto = read_model_proto(path)?;
+    let graph = proto.graph.as_ref().ok_or_else(|| BackendError::Load {
+        path: path.to_owned(),
+        reason: "the file has no graph".to_owned(),
+    })?;
+    signature_of(graph, path)
+}
 
 /// The signature of `graph`. Graph inputs that are also initializers (older
 /// exporters list weights as inputs) are weights, not inputs.

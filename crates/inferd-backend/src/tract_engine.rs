@@ -6,15 +6,16 @@
 //! its own `SimpleState` on that plan so runs reuse scratch memory and take
 //! no lock.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::Arc;
 
 use inferd_tensor::{DType, Dim, Signature, Tensor, TensorData, TensorSpec};
+use tract_onnx::pb::GraphProto;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_hir::infer::InferenceFact;
 
-use crate::onnx_signature::signature_of;
+use crate::onnx_signature::{read_model_proto, signature_of};
 use crate::{BackendError, Engine, LoadedModel, Session};
 
 type Plan = Arc<TypedRunnableModel>;
@@ -34,14 +35,22 @@ impl Engine for TractEngine {
             reason,
         };
         let onnx = tract_onnx::onnx();
-        let proto = onnx
-            .proto_model_for_path(path)
-            .map_err(|e| load_err(format!("not a readable ONNX file: {e}")))?;
+        let proto = read_model_proto(path)?;
         let graph = proto
             .graph
             .as_ref()
             .ok_or_else(|| load_err("the file has no graph".to_owned()))?;
         let signature = signature_of(graph, path)?;
+        // An operator tract lacks only fails at analysis, with a message about
+        // types; name the operators instead, which is what the user can act on.
+        let missing = missing_operators(&onnx, graph);
+        if !missing.is_empty() {
+            return Err(BackendError::UnsupportedOperators {
+                path: path.to_owned(),
+                engine: "tract",
+                operators: missing,
+            });
+        }
 
         let dir = path.parent().and_then(Path::to_str);
         let parsed = onnx
@@ -61,6 +70,27 @@ impl Engine for TractEngine {
             .map_err(|e| load_err(format!("{e:#}")))?;
         Ok(Arc::new(TractModel { signature, plan }))
     }
+}
+
+/// The operator types in `graph` (and the graphs nested in its attributes,
+/// such as `If` branches and `Loop` bodies) that tract has no builder for,
+/// sorted, each once.
+fn missing_operators(onnx: &tract_onnx::Onnx, graph: &GraphProto) -> Vec<String> {
+    fn visit(onnx: &tract_onnx::Onnx, graph: &GraphProto, missing: &mut BTreeSet<String>) {
+        for node in &graph.node {
+            if !onnx.op_register.0.contains_key(&node.op_type) {
+                missing.insert(node.op_type.clone());
+            }
+            for attribute in &node.attribute {
+                for nested in attribute.g.iter().chain(&attribute.graphs) {
+                    visit(onnx, nested, missing);
+                }
+            }
+        }
+    }
+    let mut missing = BTreeSet::new();
+    visit(onnx, graph, &mut missing);
+    missing.into_iter().collect()
 }
 
 /// Declares each input's type and shape to tract. skl2onnx and others leave
