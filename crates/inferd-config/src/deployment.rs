@@ -281,6 +281,12 @@ impl DeploymentConfig {
         Ok(())
     }
 
+    /// GPUs given to the service: `gpuCores`, else the resource
+    /// requirements' `gpu`; `None` when the file says neither.
+    pub fn gpu_cores(&self) -> Option<u32> {
+        self.gpu_cores.or(self.container_resource_requirements.gpu)
+    }
+
     /// Whether keys are required: the file's word, else the compute type's default.
     pub fn auth_enabled(&self) -> bool {
         self.auth_enabled

@@ -141,6 +141,18 @@ impl Limits {
         threads.max(1)
     }
 
+    /// Threads inside one engine run (ONNX Runtime's intra-op pool): the
+    /// cores the engines may use split between the workers that may run at
+    /// once, so threads per run x concurrent runs never exceed the cores.
+    /// At least one.
+    pub fn engine_intra_threads(&self) -> usize {
+        let mut cores = self.container_cores;
+        if self.cpu.source != Source::Default {
+            cores = cores.min(self.cpu.value.ceil() as usize);
+        }
+        (cores / self.engine_threads()).max(1)
+    }
+
     /// `name = value (source)` lines, for `inferd config show` and the start-up log.
     pub fn report(&self) -> Vec<(&'static str, String, Source)> {
         vec![
@@ -219,6 +231,48 @@ mod tests {
         assert_eq!(defaults.max_concurrent_requests.value, 1);
         assert_eq!(defaults.max_queue_wait_ms.value, 500);
         assert_eq!(defaults.scoring_timeout_ms.value, 60_000);
+    }
+
+    #[test]
+    fn intra_op_threads_times_concurrent_runs_never_exceed_the_cores() {
+        let split = |text: &str, cores| {
+            let limits =
+                Limits::resolve(&LimitOverrides::default(), Some(&file(text)), cores).unwrap();
+            (limits.engine_threads(), limits.engine_intra_threads())
+        };
+        assert_eq!(
+            split("{}", 8),
+            (1, 8),
+            "one run at a time may use every core"
+        );
+        assert_eq!(
+            split(r#"{"maxConcurrentRequestsPerContainer": 4}"#, 8),
+            (4, 2)
+        );
+        assert_eq!(
+            split(r#"{"maxConcurrentRequestsPerContainer": 3}"#, 8),
+            (3, 2)
+        );
+        assert_eq!(
+            split(r#"{"maxConcurrentRequestsPerContainer": 16}"#, 2),
+            (2, 1)
+        );
+        assert_eq!(
+            split(
+                r#"{"maxConcurrentRequestsPerContainer": 1, "containerResourceRequirements": {"cpu": 2.5}}"#,
+                8
+            ),
+            (1, 3)
+        );
+        for concurrency in 1..=20 {
+            for cores in 1..=16 {
+                let (workers, intra) = split(
+                    &format!(r#"{{"maxConcurrentRequestsPerContainer": {concurrency}}}"#),
+                    cores,
+                );
+                assert!(workers * intra <= cores, "{concurrency} on {cores}");
+            }
+        }
     }
 
     #[test]

@@ -27,5 +27,5 @@ pub use admission::{Admission, AdmissionOptions, Slot, Ticket};
 pub use batcher::{BatchOptions, BatchPolicy};
 pub use error::{EngineError, LoadError};
 pub use executor::{Executor, ExecutorOptions, Prepare, Scored};
-pub use loader::{load_models, load_models_batched};
+pub use loader::{EngineChoice, load_models, load_models_batched, load_models_with};
 pub use served::{ModelIdentity, ModelSet, ServedModel};

@@ -24,11 +24,41 @@ pub fn load_models(
     load_models_batched(registry, refs, engine, options, &none, admission)
 }
 
+/// Which engine loads each model (a single engine loads them all).
+pub trait EngineChoice: Sync {
+    fn engine_for(&self, model: &str) -> &dyn Engine;
+}
+
+impl<E: Engine> EngineChoice for E {
+    fn engine_for(&self, _model: &str) -> &dyn Engine {
+        self
+    }
+}
+
 /// As [`load_models`], each model batching requests as `batching` says.
 pub fn load_models_batched(
     registry: &Registry,
     refs: &[ModelRef],
     engine: &dyn Engine,
+    options: ExecutorOptions,
+    batching: &BatchPolicy,
+    admission: Arc<Admission>,
+) -> Result<ModelSet, LoadError> {
+    struct One<'a>(&'a dyn Engine);
+    impl EngineChoice for One<'_> {
+        fn engine_for(&self, _model: &str) -> &dyn Engine {
+            self.0
+        }
+    }
+    load_models_with(registry, refs, &One(engine), options, batching, admission)
+}
+
+/// As [`load_models_batched`], each model on the engine `engines` picks
+/// for its name.
+pub fn load_models_with(
+    registry: &Registry,
+    refs: &[ModelRef],
+    engines: &dyn EngineChoice,
     options: ExecutorOptions,
     batching: &BatchPolicy,
     admission: Arc<Admission>,
@@ -41,7 +71,7 @@ pub fn load_models_batched(
         models.push(load_one(
             registry,
             reference,
-            engine,
+            engines.engine_for(&reference.name),
             options,
             batching,
             admission.clone(),

@@ -17,6 +17,8 @@ pub struct ServedModel {
     /// The registry's content hash of the version's files.
     pub sha256: String,
     pub engine: &'static str,
+    /// Where the engine runs it (`cpu`, `cuda:0`, or a CPU fallback and why).
+    pub device: String,
     pub signature: Signature,
     pub executor: Executor,
     pub admission: Arc<Admission>,
@@ -71,6 +73,7 @@ impl ServedModel {
             version: identity.version,
             sha256: identity.sha256,
             engine: identity.engine,
+            device: loaded.device(),
             signature: loaded.signature().clone(),
             executor,
             admission,

@@ -94,6 +94,9 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub batching: crate::batching::BatchArgs,
 
+    #[command(flatten)]
+    pub engines: crate::engines::EngineArgs,
+
     /// Log format: `text` for people, `json` for collectors; default: text on a terminal.
     #[arg(long, env = "INFERD_LOG_FORMAT")]
     pub log_format: Option<crate::logging::LogFormat>,
@@ -154,6 +157,9 @@ pub struct SwaggerArgs {
     /// Which document: 2 (Swagger 2.0), 3 (OpenAPI 3.0.3) or 3.1.
     #[arg(long, default_value = "2")]
     pub version: String,
+
+    #[command(flatten)]
+    pub engines: crate::engines::EngineArgs,
 }
 
 #[derive(Debug, Args)]

@@ -18,6 +18,7 @@
 mod batching;
 mod cli;
 mod config_command;
+mod engines;
 mod limits;
 mod log_writer;
 mod logging;

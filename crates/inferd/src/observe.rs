@@ -19,7 +19,7 @@ use inferd_server::AppState;
 pub const COLLECT_CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Optional features compiled into this binary (none yet).
-const FEATURES: &str = "";
+const FEATURES: &str = if cfg!(feature = "ort") { "ort" } else { "" };
 
 #[derive(Debug, Args)]
 pub struct ObserveArgs {

@@ -8,14 +8,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use clap::ArgMatches;
-use inferd_backend::TractEngine;
 use inferd_config::Limits;
-use inferd_engine::{Admission, AdmissionOptions, ExecutorOptions, load_models_batched};
+use inferd_engine::{Admission, AdmissionOptions, ExecutorOptions, load_models_with};
 use inferd_registry::Registry;
 use inferd_server::{App, AppState, ServerOptions, serve_tls};
 use tokio::sync::watch;
 
 use crate::cli::ServeArgs;
+use crate::engines::{Engines, Resources};
 use crate::service_api::{self, Inference};
 
 const DEFAULT_PORT: u16 = 5001;
@@ -38,6 +38,14 @@ pub fn run(args: ServeArgs, matches: &ArgMatches) -> Result<()> {
     }
     crate::batching::policy(&args.batching, inference.as_ref())?;
     let refs = service_api::model_refs(&args.models, matches, inference.as_ref())?;
+    let engines = Engines::resolve(
+        &args.engines,
+        inference.as_ref(),
+        &Resources {
+            gpu_cores: file.as_ref().and_then(|f| f.gpu_cores()),
+            intra_threads: limits.engine_intra_threads(),
+        },
+    )?;
     let security = crate::security::resolve(
         &args.security,
         file.as_ref(),
@@ -61,6 +69,7 @@ pub fn run(args: ServeArgs, matches: &ArgMatches) -> Result<()> {
         refs,
         info,
         inference,
+        engines,
     };
     runtime.block_on(serve_until_signal(
         args,
@@ -77,6 +86,7 @@ struct ApiSetup {
     refs: Vec<inferd_registry::ModelRef>,
     info: inferd_openapi::ServiceInfo,
     inference: Option<Inference>,
+    engines: Engines,
 }
 
 async fn serve_until_signal(
@@ -99,8 +109,7 @@ async fn serve_until_signal(
         max_body_bytes: args.max_body_bytes,
         body_read_timeout: Duration::from_millis(args.body_read_timeout_ms),
     });
-    let engine = inferd_backend::Engine::name(&TractEngine);
-    let collector = crate::observe::setup(&args.observe, file, &state, engine)?;
+    let collector = crate::observe::setup(&args.observe, file, &state, Engines::built_in())?;
     let (stop, stopped) = watch::channel(false);
     let failure = spawn_loading(&args, &limits, api, state.clone(), stop, started);
 
@@ -173,10 +182,10 @@ fn spawn_loading(
         crate::batching::policy(&args.batching, api.inference.as_ref()).unwrap_or_default();
     let record = failure.clone();
     tokio::task::spawn_blocking(move || {
-        let loaded = load_models_batched(
+        let loaded = load_models_with(
             &registry,
             &refs,
-            &TractEngine,
+            &api.engines,
             executor,
             &batching,
             admission,
@@ -194,6 +203,7 @@ fn spawn_loading(
                         version = model.version,
                         sha256 = %model.sha256,
                         engine = model.engine,
+                        device = %model.device,
                         threads,
                         inputs = %serde_json::to_string(&model.signature.inputs).unwrap_or_default(),
                         outputs = %serde_json::to_string(&model.signature.outputs).unwrap_or_default(),

@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use clap::ArgMatches;
 use clap::parser::ValueSource;
-use inferd_config::{DeploymentConfig, InferenceConfig, ModelEntry, Runtime};
+use inferd_config::{DeploymentConfig, InferenceConfig, ModelEntry};
 use inferd_engine::ModelSet;
 use inferd_openapi::ServiceInfo;
 use inferd_registry::ModelRef;
@@ -92,9 +92,8 @@ pub fn build(
     })
 }
 
-/// Logs what the inference config asks for, per model. An engine this build
-/// does not have (ONNX Runtime, a GPU) is a start-up error: serving on
-/// another engine than the one asked for would be a silent substitution.
+/// Logs what the inference config asks for, per model. Which engine runs
+/// each model (and the refusal of one this build lacks) is `engines`' job.
 pub fn report(inference: &Inference) -> Result<()> {
     let config = &inference.config;
     for field in config.image_build_fields() {
@@ -113,15 +112,6 @@ pub fn report(inference: &Inference) -> Result<()> {
             data_field = %entry.data_field,
             "inference config entry"
         );
-        if runtime != Runtime::Tract || config.gpu_of(entry) {
-            anyhow::bail!(
-                "inference config {}: model {}: runtime {runtime:?} / enableGpu {} asked, but this build of inferd \
-                 runs models with tract on the CPU only (the ONNX Runtime engine is not built in yet)",
-                inference.path,
-                entry.model,
-                config.gpu_of(entry),
-            );
-        }
     }
     Ok(())
 }

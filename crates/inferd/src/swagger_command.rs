@@ -5,13 +5,13 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::ArgMatches;
-use inferd_backend::TractEngine;
 use inferd_config::DeploymentConfig;
-use inferd_engine::{Admission, AdmissionOptions, ExecutorOptions, load_models};
+use inferd_engine::{Admission, AdmissionOptions, BatchPolicy, ExecutorOptions, load_models_with};
 use inferd_openapi::SpecVersion;
 use inferd_registry::Registry;
 
 use crate::cli::SwaggerArgs;
+use crate::engines::{Engines, Resources};
 use crate::service_api::{self, Inference};
 
 pub fn run(args: SwaggerArgs, matches: &ArgMatches) -> Result<()> {
@@ -33,7 +33,16 @@ pub fn run(args: SwaggerArgs, matches: &ArgMatches) -> Result<()> {
         ..ExecutorOptions::default()
     };
     let registry = Registry::new(&args.registry);
-    let models = load_models(&registry, &refs, &TractEngine, executor, admission)
+    let engines = Engines::resolve(
+        &args.engines,
+        inference.as_ref(),
+        &Resources {
+            gpu_cores: deployment.as_ref().and_then(|d| d.gpu_cores()),
+            intra_threads: 1,
+        },
+    )?;
+    let none = BatchPolicy::default();
+    let models = load_models_with(&registry, &refs, &engines, executor, &none, admission)
         .context("cannot load the models")?;
     let info = service_api::service_info(deployment.as_ref());
     let api = service_api::build(&info, &models, inference.as_ref())?;

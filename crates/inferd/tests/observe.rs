@@ -112,7 +112,13 @@ fn logs_metrics_and_collection_of_the_real_binary() {
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     assert!(
         metrics.contains(&format!(
-            "inferd_build_info{{engine=\"tract\",features=\"\",version=\"{}\"}} 1",
+            "inferd_build_info{{engine=\"{}\",features=\"{}\",version=\"{}\"}} 1",
+            if cfg!(feature = "ort") {
+                "tract,onnxruntime"
+            } else {
+                "tract"
+            },
+            if cfg!(feature = "ort") { "ort" } else { "" },
             env!("CARGO_PKG_VERSION")
         )),
         "{metrics}"
