@@ -18,6 +18,6 @@ fi
 # first); building with `-p inferd` alone would unify features differently
 # and rebuild much of the tree.
 if [ -z "${INFERD_BIN:-}" ]; then
-  cargo build --quiet --workspace --tests
+  cargo build --quiet --workspace --tests --features inferd/ort
 fi
 .venv-api/bin/python tests/api/check.py

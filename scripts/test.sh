@@ -5,8 +5,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-echo "== cargo test --workspace"
-cargo test --workspace
+# The ONNX Runtime library for the `ort` engine's tests (CPU build, from the
+# onnxruntime wheel on PyPI, kept in .cache/onnxruntime/).
+ORT_DYLIB_PATH="${ORT_DYLIB_PATH:-$(scripts/onnxruntime.sh)}"
+export ORT_DYLIB_PATH
+
+echo "== cargo test --workspace --features inferd/ort"
+cargo test --workspace --features inferd/ort
 
 echo "== API documents: validator, structure, fuzz (scripts/api-check.sh)"
 scripts/api-check.sh
+
+echo "== ONNX operator conformance, every engine (scripts/conformance.sh)"
+scripts/conformance.sh
