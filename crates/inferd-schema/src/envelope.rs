@@ -82,10 +82,10 @@ impl<'de> Visitor<'de> for EnvelopeSeed<'_> {
 
 /// A key, reduced to whether it is the data field (no allocation for the
 /// others unless they hold escapes).
-struct Key(bool);
+pub(crate) struct Key(pub(crate) bool);
 
-struct KeySeed<'f> {
-    field: &'f str,
+pub(crate) struct KeySeed<'f> {
+    pub(crate) field: &'f str,
 }
 
 impl<'de> DeserializeSeed<'de> for KeySeed<'_> {

@@ -6,6 +6,8 @@
 //! - [`request`]: the request envelope (`{"data": ...}` body, or `?data=` query).
 //! - `envelope`: the top level of a body in one pass (other fields skipped unbuilt, `data` twice refused).
 //! - [`decode`]: a JSON value to one tensor per model input, checked element by element.
+//! - [`direct`]: the fast path, a body's data straight into the one input tensor
+//!   (no JSON tree), leaving every doubtful request to `request` + `decode`.
 //! - [`pandas`]: a list of records to tensors, by column.
 //! - [`model_schema`]: [`ModelSchema`], one model's contract (data field,
 //!   input and output layout, samples), built from the inference config.
@@ -17,6 +19,7 @@
 #![forbid(unsafe_code)]
 
 pub mod decode;
+pub mod direct;
 pub mod encode;
 mod envelope;
 pub mod error;

@@ -104,6 +104,18 @@ impl ModelSchema {
         Ok(schema)
     }
 
+    /// The model's inputs from a POST body: straight into the tensor when
+    /// the model has one input and the body is plainly valid, else through
+    /// the JSON value, which gives the answer or the error with its path.
+    pub fn decode_body(&self, body: &[u8]) -> Result<Vec<Tensor>, SchemaError> {
+        if let (InputLayout::Tensors, [only]) = (&self.input, self.signature.inputs.as_slice())
+            && let Some(tensor) = crate::direct::tensor_from_body(body, &self.data_field, only)
+        {
+            return Ok(vec![tensor]);
+        }
+        self.decode(&crate::data_from_body_field(body, &self.data_field)?)
+    }
+
     /// The model's inputs from a request's data.
     pub fn decode(&self, data: &Value) -> Result<Vec<Tensor>, SchemaError> {
         match &self.input {
