@@ -7,7 +7,12 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
+use time::format_description::BorrowedFormatItem;
+use time::macros::format_description;
+
+/// RFC 3339 in UTC with exactly six fraction digits.
+const TIME_FORMAT: &[BorrowedFormatItem<'static>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
 
 /// What the client sent.
 #[derive(Debug, Clone)]
@@ -37,8 +42,10 @@ impl Record {
     /// line is always valid JSON on its own.
     pub fn to_line(&self) -> Vec<u8> {
         let mut line = Vec::with_capacity(128 + self.output.len() + self.input_len());
+        // Fixed width (microseconds, UTC): every line of a record with the
+        // same content has the same length, and the lines sort as text.
         let time = OffsetDateTime::from(self.time)
-            .format(&Rfc3339)
+            .format(TIME_FORMAT)
             .unwrap_or_default();
         line.extend_from_slice(b"{\"time\":");
         string(&mut line, &time);
@@ -107,7 +114,7 @@ mod tests {
         assert_eq!(line.iter().filter(|b| **b == b'\n').count(), 1);
         assert_eq!(line.last(), Some(&b'\n'));
         let value: serde_json::Value = serde_json::from_slice(&line).unwrap();
-        assert_eq!(value["time"], "2025-11-24T16:00:00.123Z");
+        assert_eq!(value["time"], "2025-11-24T16:00:00.123000Z");
         assert_eq!(value["request_id"], "req-\"1\"");
         assert_eq!(value["model"], "ridge");
         assert_eq!(value["version"], 3);
