@@ -6,6 +6,8 @@ use std::path::Path;
 use inferd_tensor::{DType, Tensor, TensorData};
 
 /// Reads `shape`'s elements of `dtype` from a raw little-endian file.
+// One macro body for every width, the one-byte types included.
+#[allow(clippy::modulo_one)]
 pub fn read_raw(path: &Path, dtype: DType, shape: &[usize]) -> anyhow::Result<Tensor> {
     let bytes = std::fs::read(path)?;
     macro_rules! decode {

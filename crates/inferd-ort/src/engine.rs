@@ -12,7 +12,7 @@ use inferd_tensor::{Signature, Tensor, TensorSpec};
 use ort::ep::{CUDA, ExecutionProvider};
 use ort::logging::LogLevel;
 use ort::session::Session as OrtSession;
-use ort::session::builder::PrepackedWeights;
+use ort::session::builder::{PrepackedWeights, SessionBuilder};
 
 use crate::convert::{from_value, to_value};
 use crate::library::{LibraryError, Runtime};
@@ -134,22 +134,25 @@ impl OrtEngine {
         device: Device,
         weights: &PrepackedWeights,
     ) -> Result<OrtSession, String> {
+        let text = |e: ort::Error<SessionBuilder>| e.to_string();
         let mut builder = OrtSession::builder(&self.runtime.environment)
             .map_err(|e| e.to_string())?
             .with_intra_threads(self.intra_threads)
-            .and_then(|b| b.with_inter_threads(1))
+            .map_err(text)?
+            .with_inter_threads(1)
+            .map_err(text)?
             // Spinning intra-op threads would take CPU from the HTTP threads
             // and the other workers between runs.
-            .and_then(|b| b.with_intra_op_spinning(false))
-            .and_then(|b| b.with_prepacked_weights(weights))
-            // Every failure reaches the caller as an error and is reported
-            // there; ONNX Runtime's own coloured lines on stderr would only
-            // break the server's JSON log lines. ORT_LOG asks for them back.
-            .and_then(|b| match std::env::var_os("ORT_LOG") {
-                Some(_) => Ok(b),
-                None => b.with_log_level(LogLevel::Fatal),
-            })
-            .map_err(|e| e.to_string())?;
+            .with_intra_op_spinning(false)
+            .map_err(text)?
+            .with_prepacked_weights(weights)
+            .map_err(text)?;
+        // Every failure reaches the caller as an error and is reported
+        // there; ONNX Runtime's own coloured lines on stderr would only break
+        // the server's JSON log lines. ORT_LOG asks for them back.
+        if std::env::var_os("ORT_LOG").is_none() {
+            builder = builder.with_log_level(LogLevel::Fatal).map_err(text)?;
+        }
         if let Device::Cuda { device_id } = device {
             let cuda = CUDA::default()
                 .with_device_id(device_id as i32)

@@ -86,7 +86,9 @@ pub struct Engines {
     ort_cuda: Option<inferd_ort::OrtEngine>,
 }
 
-/// What the container offers the engines.
+/// What the container offers the engines. Only ONNX Runtime reads it: tract
+/// has one thread per worker and no GPU.
+#[cfg_attr(not(feature = "ort"), allow(dead_code))]
 pub struct Resources {
     /// `gpuCores` from the deployment config, when given.
     pub gpu_cores: Option<u32>,
