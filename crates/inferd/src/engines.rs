@@ -208,3 +208,66 @@ impl EngineChoice for Engines {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inference(text: &str) -> Inference {
+        Inference {
+            path: "inferenceconfig.json".to_owned(),
+            config: serde_json::from_str(text).unwrap(),
+        }
+    }
+
+    #[test]
+    fn each_model_gets_the_engine_its_entry_or_the_config_names() {
+        let config = inference(
+            r#"{"runtime": "onnxruntime", "models": [
+                {"model": "a"},
+                {"model": "b:2", "runtime": "tract"},
+                {"model": "c", "enableGpu": true},
+                {"model": "d", "runtime": "tract", "enableGpu": false}]}"#,
+        );
+        let chosen = choices(Some(&config)).unwrap();
+        assert_eq!(chosen["a"], Choice::OrtCpu);
+        assert_eq!(chosen["b"], Choice::Tract);
+        assert_eq!(chosen["c"], Choice::OrtCuda);
+        assert_eq!(chosen["d"], Choice::Tract);
+        assert!(choices(None).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_gpu_with_tract_named_explicitly_is_a_contradiction() {
+        let config =
+            inference(r#"{"models": [{"model": "a", "runtime": "tract", "enableGpu": true}]}"#);
+        let err = choices(Some(&config)).unwrap_err().to_string();
+        assert!(
+            err.contains("models[0] (a): enableGpu with runtime tract"),
+            "{err}"
+        );
+        let gpu_default_runtime = inference(r#"{"enableGpu": true, "models": [{"model": "a"}]}"#);
+        assert_eq!(
+            choices(Some(&gpu_default_runtime)).unwrap()["a"],
+            Choice::OrtCuda
+        );
+    }
+
+    #[cfg(not(feature = "ort"))]
+    #[test]
+    fn a_build_without_onnx_runtime_refuses_a_model_that_asks_for_it() {
+        let config = inference(r#"{"models": [{"model": "a", "runtime": "onnxruntime"}]}"#);
+        let err = Engines::resolve(
+            &EngineArgs::default(),
+            Some(&config),
+            &Resources {
+                gpu_cores: None,
+                intra_threads: 1,
+            },
+        )
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(err.contains("--features ort"), "{err}");
+    }
+}
