@@ -15,12 +15,7 @@ target/release/inferd serve --port "$port" --log-format json ${INFERD_ARGS:-} 2>
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null' EXIT
 for _ in $(seq 100); do curl -sf "localhost:$port/ready" >/dev/null && break; sleep 0.05; done
-script=$(mktemp --suffix .lua)
-cat > "$script" <<'LUA'
-wrk.method = "POST"
-wrk.body = '{"data": [[10,9,8,7,6,5,4,3,2,1]]}'
-wrk.headers["Content-Type"] = "application/json"
-LUA
+script=benches/score_ridge.lua
 echo "connections  req/s  p50  p90  p99  (wrk, 2 threads, ${duration}s, POST /score diabetes-ridge)"
 for c in $connections; do
   threads=$(( c < 2 ? 1 : 2 ))

@@ -24,12 +24,7 @@ trap 'kill $on $off 2>/dev/null; wait $on $off 2>/dev/null; rm -rf "$logs"' EXIT
 for port in $on_port $off_port; do
   for _ in $(seq 200); do curl -sf "localhost:$port/ready" >/dev/null && break; sleep 0.05; done
 done
-script=$(mktemp --suffix .lua)
-cat > "$script" <<'LUA'
-wrk.method = "POST"
-wrk.body = '{"data": [[10,9,8,7,6,5,4,3,2,1]]}'
-wrk.headers["Content-Type"] = "application/json"
-LUA
+script=benches/score_ridge.lua
 run() {
   wrk -t2 -c"$connections" -d"${duration}s" -s "$script" "http://127.0.0.1:$1/score" |
     awk '/Requests\/sec/ {print $2} /Non-2xx|Socket errors/ {print "ERRORS: " $0 > "/dev/stderr"}'

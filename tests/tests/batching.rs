@@ -1,19 +1,20 @@
 //! Dynamic batching on the real engine (tract) and the real server: each
 //! answer is what the request alone gets (labels and shapes exactly; floats
 //! up to rounding, because tract picks other matrix kernels for other batch
-//! sizes), requests really share runs, a batch holds one slot, and queue
-//! deadlines hold.
+//! sizes), requests really share runs, a batch holds one slot, queue
+//! deadlines hold, and `inferd_batch_size` counts each run.
 
 mod common;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::scrape::value;
 use common::{assert_close, expected, registry, start, start_state};
 use inferd_backend::{BackendError, Engine, LoadedModel, Session, TractEngine};
 use inferd_engine::{
     Admission, AdmissionOptions, BatchOptions, BatchPolicy, EngineError, Executor, ExecutorOptions,
-    load_models_batched,
+    ModelIdentity, ModelSet, ServedModel, load_models_batched,
 };
 use inferd_registry::ModelRef;
 use inferd_server::{AppState, ServerOptions};
@@ -24,13 +25,29 @@ use inferd_tensor::{Signature, Tensor, TensorData};
 struct Recording {
     inner: Arc<dyn LoadedModel>,
     admission: Arc<Admission>,
-    runs: Arc<Mutex<Vec<(usize, usize)>>>,
+    runs: Runs,
 }
 
 struct RecordingSession {
     inner: Box<dyn Session>,
     admission: Arc<Admission>,
-    runs: Arc<Mutex<Vec<(usize, usize)>>>,
+    runs: Runs,
+}
+
+/// Each run's rows, and the slots busy while it ran.
+type Runs = Arc<Mutex<Vec<(usize, usize)>>>;
+
+impl Recording {
+    /// `inner`, recording its runs (behind `admission`) into the list answered.
+    fn new(inner: Arc<dyn LoadedModel>, admission: &Arc<Admission>) -> (Arc<Recording>, Runs) {
+        let runs = Runs::default();
+        let recording = Arc::new(Recording {
+            inner,
+            admission: admission.clone(),
+            runs: runs.clone(),
+        });
+        (recording, runs)
+    }
 }
 
 impl LoadedModel for Recording {
@@ -155,12 +172,7 @@ async fn batched_answers_are_bit_for_bit_the_lone_answers() {
             .collect();
 
         let gate = admission(Duration::from_secs(10));
-        let runs = Arc::new(Mutex::new(Vec::new()));
-        let recording = Arc::new(Recording {
-            inner: loaded,
-            admission: gate.clone(),
-            runs: runs.clone(),
-        });
+        let (recording, runs) = Recording::new(loaded, &gate);
         let options = ExecutorOptions {
             workers: 1,
             ..ExecutorOptions::default()
@@ -222,12 +234,7 @@ async fn a_request_is_not_held_past_its_queue_deadline() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_requests_are_dropped_before_the_run() {
     let gate = admission(Duration::from_millis(200));
-    let runs = Arc::new(Mutex::new(Vec::new()));
-    let recording = Arc::new(Recording {
-        inner: load("diabetes-ridge"),
-        admission: gate.clone(),
-        runs: runs.clone(),
-    });
+    let (recording, runs) = Recording::new(load("diabetes-ridge"), &gate);
     let options = ExecutorOptions {
         workers: 1,
         ..ExecutorOptions::default()
@@ -310,4 +317,56 @@ async fn over_http_batched_bodies_equal_unbatched_bodies() {
     // A bad request in a batching server is still its own 400.
     let bad = batched.post_json("/score", r#"{"data": [[1, 2]]}"#).await;
     assert_eq!(bad.status, 400, "{:?}", bad.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_batch_size_histogram_counts_each_run_and_its_requests() {
+    let gate = admission(Duration::from_secs(10));
+    let (recording, runs) = Recording::new(load("diabetes-ridge"), &gate);
+    let identity = ModelIdentity {
+        name: "diabetes-ridge".into(),
+        version: 1,
+        sha256: String::new(),
+        engine: "tract",
+    };
+    let options = ExecutorOptions {
+        workers: 1,
+        ..ExecutorOptions::default()
+    };
+    let batch = Some(batching(64, Duration::from_millis(200)));
+    let served = ServedModel::start_batched(identity, recording, options, batch, gate).unwrap();
+    let state = AppState::with_models(ServerOptions::default(), ModelSet::new(vec![served]));
+    let server = Arc::new(start_state(state).await);
+    let labels = [("model", "diabetes-ridge"), ("version", "1")];
+
+    let sent = 24;
+    let body = serde_json::json!({ "data": [rows("diabetes-ridge")[0]] }).to_string();
+    let tasks: Vec<_> = (0..sent)
+        .map(|_| {
+            let (server, body) = (server.clone(), body.clone());
+            tokio::spawn(async move { server.post_json("/score", body).await })
+        })
+        .collect();
+    for task in tasks {
+        let reply = task.await.unwrap();
+        assert_eq!(reply.status, 200, "{:?}", reply.body);
+    }
+    // A request that does not decode never reaches the engine: not counted.
+    let bad = server.post_json("/score", r#"{"data": [[1, 2]]}"#).await;
+    assert_eq!(bad.status, 400, "{:?}", bad.body);
+
+    let runs = runs.lock().unwrap().clone();
+    let text = String::from_utf8(server.get("/metrics").await.body.to_vec()).unwrap();
+    let count = value(&text, "inferd_batch_size_count", &labels);
+    let sum = value(&text, "inferd_batch_size_sum", &labels);
+    assert_eq!(
+        count as usize,
+        runs.len(),
+        "one observation a run: {runs:?}"
+    );
+    assert_eq!(sum as usize, sent, "every request in one observed run");
+    assert!(
+        (1..sent).contains(&runs.len()),
+        "requests shared runs: {runs:?}"
+    );
 }

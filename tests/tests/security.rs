@@ -13,8 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use inferd_auth::{DEFAULT_OPEN_ROUTES, Gate, KeySet, KeyStore};
-use inferd_engine::{Admission, AdmissionOptions, ExecutorOptions, load_models};
-use inferd_registry::ModelRef;
+use inferd_engine::ExecutorOptions;
 use inferd_server::{App, AppState, ServerOptions, serve_tls};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::oneshot;
@@ -37,25 +36,12 @@ impl Drop for Server {
 }
 
 async fn start(keys: Option<Arc<KeyStore>>, tls: Option<Arc<inferd_tls::ServerConfig>>) -> Server {
-    let refs: Vec<ModelRef> = vec!["diabetes-ridge".parse().unwrap()];
-    let admission = Admission::new(AdmissionOptions {
-        max_concurrent: 4,
-        max_queue_wait: Duration::from_secs(10),
-        max_queue_length: 1024,
-    });
-    let models = tokio::task::spawn_blocking(move || {
-        let executor = ExecutorOptions::default();
-        load_models(
-            &common::registry(),
-            &refs,
-            &inferd_backend::TractEngine,
-            executor,
-            admission,
-        )
-        .unwrap()
-    })
-    .await
-    .unwrap();
+    let models = common::load(
+        &["diabetes-ridge"],
+        ExecutorOptions::default(),
+        common::generous_admission(),
+    )
+    .await;
     let mut app = App::new(AppState::with_models(ServerOptions::default(), models));
     if let Some(keys) = keys {
         let open = DEFAULT_OPEN_ROUTES.iter().map(|s| s.to_string()).collect();

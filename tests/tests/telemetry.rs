@@ -182,21 +182,12 @@ fn collected(dir: &Path) -> Vec<serde_json::Value> {
 
 async fn ridge_with_collector(options: CollectOptions) -> (TestServer, Arc<Collector>) {
     let collector = Arc::new(Collector::start(options).unwrap());
-    let models = tokio::task::spawn_blocking(|| {
-        let admission = inferd_engine::Admission::new(AdmissionOptions::default());
-        let refs = ["diabetes-ridge".parse().unwrap()];
-        let executor = ExecutorOptions::default();
-        inferd_engine::load_models(
-            &common::registry(),
-            &refs,
-            &inferd_backend::TractEngine,
-            executor,
-            admission,
-        )
-        .unwrap()
-    })
-    .await
-    .unwrap();
+    let models = common::load(
+        &["diabetes-ridge"],
+        ExecutorOptions::default(),
+        AdmissionOptions::default(),
+    )
+    .await;
     let state = AppState::with_models(ServerOptions::default(), models);
     state.telemetry.set_collector(collector.clone());
     (start_state(state).await, collector)

@@ -169,19 +169,11 @@ impl DeploymentConfig {
 
     /// Parses and validates JSON text; `origin` names it in errors.
     pub fn from_json(text: &str, origin: &str) -> Result<DeploymentConfig, ConfigError> {
-        let mut deserializer = serde_json::Deserializer::from_str(text);
-        let config: DeploymentConfig = serde_path_to_error::deserialize(&mut deserializer)
-            .map_err(|e| {
-                let field = e.path().to_string();
-                ConfigError::Invalid {
-                    path: origin.to_owned(),
-                    field: if field == "." {
-                        "(top level)".to_owned()
-                    } else {
-                        field
-                    },
-                    reason: e.into_inner().to_string(),
-                }
+        let config: DeploymentConfig =
+            crate::json::parse(text).map_err(|e| ConfigError::Invalid {
+                path: origin.to_owned(),
+                field: e.field,
+                reason: e.reason,
             })?;
         config
             .validate()

@@ -392,18 +392,10 @@ fn parse<T: serde::de::DeserializeOwned>(
     text: &str,
     origin: &str,
 ) -> Result<T, InferenceConfigError> {
-    let mut deserializer = serde_json::Deserializer::from_str(text);
-    serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
-        let field = e.path().to_string();
-        InferenceConfigError::Invalid {
-            path: origin.to_owned(),
-            field: if field == "." {
-                "(top level)".to_owned()
-            } else {
-                field
-            },
-            reason: e.into_inner().to_string(),
-        }
+    crate::json::parse(text).map_err(|e| InferenceConfigError::Invalid {
+        path: origin.to_owned(),
+        field: e.field,
+        reason: e.reason,
     })
 }
 

@@ -10,11 +10,13 @@
 //!   inferd's declarative scoring entry (models, samples, data field, output
 //!   layout, engine, GPU and batching per model).
 //! - [`cpu`]: how many cores this container may use (cgroup quota aware).
+//! - `json`: parsing either config so that errors name the field.
 #![forbid(unsafe_code)]
 
 pub mod cpu;
 pub mod deployment;
 pub mod inference;
+mod json;
 pub mod limits;
 
 pub use deployment::{ComputeType, ConfigError, DeploymentConfig};

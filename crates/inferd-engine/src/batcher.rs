@@ -24,9 +24,12 @@
 //!    panics, or an output does not have one row per input row, each member
 //!    runs alone instead, so each answer is exactly what the request alone
 //!    would get.
+//!
+//! Each engine run reports how many requests it served to the model's
+//! [`BatchObserver`], when one is set (the server feeds a histogram with it).
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
@@ -66,6 +69,16 @@ impl BatchPolicy {
             .filter(|o| o.max_batch_size > 1)
     }
 }
+
+/// Told the number of requests of each engine run a batching worker makes
+/// (1 for a request run alone). Called on the worker thread, after the run
+/// and before the answers go out, so it must be quick.
+pub type BatchObserver = Arc<dyn Fn(usize) + Send + Sync>;
+
+/// A model's observer, shared by its workers. Set once, after the workers
+/// start (the server labels its metrics only once the models are loaded);
+/// reading it is one atomic load, no lock.
+pub(crate) type ObserverCell = Arc<OnceLock<BatchObserver>>;
 
 /// Why a model cannot be batched: every input needs a free first dimension.
 pub fn check_batchable(signature: &Signature) -> Result<(), String> {
@@ -109,6 +122,7 @@ pub(crate) fn work(
     mut session: Box<dyn Session>,
     jobs: Receiver<Job>,
     options: BatchOptions,
+    observer: ObserverCell,
 ) {
     let mut carried: Option<Decoded> = None;
     loop {
@@ -143,7 +157,7 @@ pub(crate) fn work(
         let Some(first) = join(first) else { continue };
         let (batch, next) = gather(first, &jobs, &options);
         carried = next;
-        let answers = run_batch(&model, &mut session, batch);
+        let answers = run_batch(&model, &mut session, batch, observer.get());
         // The slot covers the whole run; answers go out once it is free.
         drop(slot);
         for (reply, result) in answers {
@@ -244,13 +258,20 @@ fn run_batch(
     model: &Arc<dyn LoadedModel>,
     session: &mut Box<dyn Session>,
     mut batch: Vec<Member>,
+    observer: Option<&BatchObserver>,
 ) -> Vec<Answer> {
+    let observe = |requests: usize| {
+        if let Some(observe) = observer {
+            observe(requests);
+        }
+    };
     // A client that disconnected while the batch gathered needs no answer.
     batch.retain(|m| !m.reply.is_closed());
     if batch.len() > 1 {
         let inputs: Vec<&[Tensor]> = batch.iter().map(|m| m.inputs.as_slice()).collect();
         let rows: Vec<usize> = batch.iter().map(|m| m.rows).collect();
         if let Some(shares) = run_stacked(model, session, &inputs, &rows) {
+            observe(batch.len());
             return batch
                 .into_iter()
                 .zip(shares)
@@ -261,6 +282,9 @@ fn run_batch(
     batch
         .into_iter()
         .map(|m| {
+            // A lone run is a batch of one; a failed batched run is not
+            // counted, as its members each run again here.
+            observe(1);
             let inputs = m.inputs;
             let result = run_guarded(model, session, |s| s.run(inputs).map_err(EngineError::from));
             (m.reply, result)

@@ -25,7 +25,7 @@ use tokio::sync::oneshot;
 
 use crate::EngineError;
 use crate::admission::Ticket;
-use crate::batcher::{self, BatchOptions};
+use crate::batcher::{self, BatchObserver, BatchOptions, ObserverCell};
 
 pub(crate) type Reply = oneshot::Sender<Result<Vec<Tensor>, EngineError>>;
 
@@ -84,6 +84,8 @@ pub struct Executor {
     sender: Option<Sender<Job>>,
     workers: Vec<JoinHandle<()>>,
     options: ExecutorOptions,
+    /// Shared with batching workers; unused (never read) without batching.
+    observer: ObserverCell,
 }
 
 impl Executor {
@@ -108,14 +110,16 @@ impl Executor {
     ) -> Result<Executor, BackendError> {
         let (sender, receiver) = crossbeam_channel::bounded::<Job>(options.queue_capacity.max(1));
         let mut workers = Vec::with_capacity(options.workers);
+        let observer = ObserverCell::default();
         for index in 0..options.workers.max(1) {
             let session = model.new_session()?;
             let (model, receiver) = (model.clone(), receiver.clone());
             let batching = batching.clone();
+            let observer = observer.clone();
             let handle = std::thread::Builder::new()
                 .name(format!("inferd-{label}-{index}"))
                 .spawn(move || match batching {
-                    Some(batching) => batcher::work(model, session, receiver, batching),
+                    Some(batching) => batcher::work(model, session, receiver, batching, observer),
                     None => work(model, session, receiver),
                 })
                 .map_err(|e| BackendError::Run(format!("cannot start a worker thread: {e}")))?;
@@ -125,7 +129,15 @@ impl Executor {
             sender: Some(sender),
             workers,
             options,
+            observer,
         })
+    }
+
+    /// Has every batching worker report each engine run's number of
+    /// requests to `observer`. Set once; a second observer is ignored (and
+    /// `false` returned). Without batching nothing is ever reported.
+    pub fn observe_batches(&self, observer: BatchObserver) -> bool {
+        self.observer.set(observer).is_ok()
     }
 
     /// Queues `inputs` with their `ticket`, then waits: until the run starts

@@ -10,22 +10,12 @@ use inferd_tensor::{Tensor, TensorSpec, for_each_data};
 
 /// Writes the response body for `outputs`, described by `specs`.
 pub fn encode_outputs(outputs: &[Tensor], specs: &[TensorSpec]) -> Vec<u8> {
-    let mut out =
-        Vec::with_capacity(64 + outputs.iter().map(|t| t.data().len() * 12).sum::<usize>());
+    let mut out = buffer_for(outputs);
     if let [only] = outputs {
         write_tensor(&mut out, only);
         return out;
     }
-    out.push(b'{');
-    for (index, (tensor, spec)) in outputs.iter().zip(specs).enumerate() {
-        if index > 0 {
-            out.push(b',');
-        }
-        serde_json::to_writer(&mut out, &spec.name).expect("writing to a Vec cannot fail");
-        out.push(b':');
-        write_tensor(&mut out, tensor);
-    }
-    out.push(b'}');
+    write_object(&mut out, outputs, specs, write_tensor);
     out
 }
 
@@ -47,30 +37,48 @@ pub fn encode_records(outputs: &[Tensor], specs: &[TensorSpec]) -> Result<Vec<u8
             t.shape()
         ));
     }
-    let mut out =
-        Vec::with_capacity(64 + outputs.iter().map(|t| t.data().len() * 12).sum::<usize>());
+    let mut out = buffer_for(outputs);
     out.push(b'[');
     for row in 0..rows {
         if row > 0 {
             out.push(b',');
         }
-        out.push(b'{');
-        for (index, (tensor, spec)) in outputs.iter().zip(specs).enumerate() {
-            if index > 0 {
-                out.push(b',');
-            }
-            serde_json::to_writer(&mut out, &spec.name).expect("writing to a Vec cannot fail");
-            out.push(b':');
+        write_object(&mut out, outputs, specs, |out, tensor| {
             let rest = &tensor.shape()[1..];
             let stride: usize = rest.iter().product();
             for_each_data!(tensor.data(), values => {
-                write_nested(&mut out, rest, &values[row * stride..(row + 1) * stride])
+                write_nested(out, rest, &values[row * stride..(row + 1) * stride])
             });
-        }
-        out.push(b'}');
+        });
     }
     out.push(b']');
     Ok(out)
+}
+
+/// A body buffer roomy enough for most answers (about 12 bytes a value).
+fn buffer_for(outputs: &[Tensor]) -> Vec<u8> {
+    Vec::with_capacity(64 + outputs.iter().map(|t| t.data().len() * 12).sum::<usize>())
+}
+
+/// Writes `{"name": value, ...}` over the outputs in the model's order, each
+/// value written by `write_value`: the whole answer's object and each
+/// record share this.
+fn write_object(
+    out: &mut Vec<u8>,
+    outputs: &[Tensor],
+    specs: &[TensorSpec],
+    mut write_value: impl FnMut(&mut Vec<u8>, &Tensor),
+) {
+    out.push(b'{');
+    for (index, (tensor, spec)) in outputs.iter().zip(specs).enumerate() {
+        if index > 0 {
+            out.push(b',');
+        }
+        serde_json::to_writer(&mut *out, &spec.name).expect("writing to a Vec cannot fail");
+        out.push(b':');
+        write_value(out, tensor);
+    }
+    out.push(b'}');
 }
 
 fn write_tensor(out: &mut Vec<u8>, tensor: &Tensor) {

@@ -94,10 +94,14 @@ async fn score(
     };
     seen.bytes_in = payload.len();
     let collected = request_id.as_ref().map(|_| payload.to_input());
-    let schema = match state.api().and_then(|api| api.schema(&model.name)) {
-        Some(schema) => schema.clone(),
-        None => Arc::new(ModelSchema::from_signature(model.signature.clone())),
-    };
+    // Made once per model, with the API or the models; every served model has one.
+    let schema = state
+        .schema(&model.name)
+        .ok_or_else(|| {
+            tracing::error!(model = %model.name, "no contract for a served model");
+            ApiError::Internal
+        })?
+        .clone();
     let ticket = model.enter()?;
     let contract = schema.clone();
     let decoding = timed.then(DecodeTime::default);

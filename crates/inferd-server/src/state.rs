@@ -1,10 +1,12 @@
 //! What every request can see: the server's options and the models.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use inferd_engine::ModelSet;
+use inferd_schema::ModelSchema;
 
 use crate::api::ServiceApi;
 use crate::telemetry::Telemetry;
@@ -33,6 +35,9 @@ pub struct AppState {
     pub options: ServerOptions,
     models: OnceLock<ModelSet>,
     api: OnceLock<Arc<ServiceApi>>,
+    /// Each model's contract from its signature alone, made once with the
+    /// models, for a state that is given no [`ServiceApi`].
+    plain_schemas: OnceLock<HashMap<String, Arc<ModelSchema>>>,
     draining: AtomicBool,
     /// Metrics, the access log switch, data collection.
     pub telemetry: Telemetry,
@@ -44,6 +49,7 @@ impl AppState {
             options,
             models: OnceLock::new(),
             api: OnceLock::new(),
+            plain_schemas: OnceLock::new(),
             draining: AtomicBool::new(false),
             telemetry: Telemetry::default(),
         })
@@ -59,8 +65,19 @@ impl AppState {
     /// Marks the server ready. Models are set once; a second call is ignored.
     pub fn set_models(&self, models: ModelSet) {
         if self.models.set(models).is_ok() {
-            self.telemetry
-                .models_loaded(self.models.get().expect("just set"));
+            let models = self.models.get().expect("just set");
+            let _ = self.plain_schemas.set(
+                models
+                    .iter()
+                    .map(|m| {
+                        (
+                            m.name.clone(),
+                            Arc::new(ModelSchema::from_signature(m.signature.clone())),
+                        )
+                    })
+                    .collect(),
+            );
+            self.telemetry.models_loaded(models);
         }
     }
 
@@ -72,6 +89,14 @@ impl AppState {
 
     pub fn api(&self) -> Option<&Arc<ServiceApi>> {
         self.api.get()
+    }
+
+    /// The contract `model` is served under: the [`ServiceApi`]'s, else
+    /// (no API set) the one from the model's signature.
+    pub fn schema(&self, model: &str) -> Option<&Arc<ModelSchema>> {
+        self.api()
+            .and_then(|api| api.schema(model))
+            .or_else(|| self.plain_schemas.get()?.get(model))
     }
 
     pub fn models(&self) -> Option<&ModelSet> {

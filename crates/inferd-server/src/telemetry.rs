@@ -21,7 +21,8 @@ pub struct Telemetry {
     metrics: Metrics,
     models: OnceLock<Vec<ModelEntry>>,
     collector: OnceLock<Arc<Collector>>,
-    recording: AtomicBool,
+    /// Shared with the models' batch observers, which run on worker threads.
+    recording: Arc<AtomicBool>,
     access_log: AtomicBool,
 }
 
@@ -42,7 +43,7 @@ impl Default for Telemetry {
             metrics: Metrics::new(),
             models: OnceLock::new(),
             collector: OnceLock::new(),
-            recording: AtomicBool::new(true),
+            recording: Arc::new(AtomicBool::new(true)),
             access_log: AtomicBool::new(true),
         }
     }
@@ -81,13 +82,20 @@ impl Telemetry {
         self.collector.get()
     }
 
-    /// Labels each model's handles, once, when the models are set.
+    /// Labels each model's handles, once, when the models are set, and has
+    /// batching models report each run's size to their histogram.
     pub(crate) fn models_loaded(&self, models: &ModelSet) {
         let entries = models
             .iter()
             .map(|served| {
                 let metrics = self.metrics.model(&served.name, served.version);
                 metrics.set_load_duration(served.load_duration);
+                let (sizes, recording) = (metrics.batch_sizes(), self.recording.clone());
+                served.executor.observe_batches(Arc::new(move |requests| {
+                    if recording.load(Ordering::Relaxed) {
+                        sizes.observe(requests);
+                    }
+                }));
                 ModelEntry {
                     served: served.clone(),
                     metrics,

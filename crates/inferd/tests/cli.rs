@@ -1,11 +1,13 @@
 //! The real binary: the registry commands, and `serve` from start to a
 //! scored request to a clean exit on SIGTERM.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+mod support;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
+
+use support::{http, repo_models};
 
 fn inferd(registry: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_inferd"))
@@ -22,10 +24,6 @@ fn stdout(output: &Output) -> String {
 
 fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn repo_models() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models")
 }
 
 #[test]
@@ -173,58 +171,10 @@ fn assert_start_fails(args: &[&str], message: &str) {
     );
 }
 
-/// Starts `inferd serve` on a free port with the given shutdown grace,
-/// waits until it logs that it is ready, and answers the port it bound.
-fn spawn_server(grace_s: &str) -> (Child, u16) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_inferd"))
-        .args([
-            "serve",
-            "--port",
-            "0",
-            "--log-format",
-            "json",
-            "--shutdown-grace-s",
-            grace_s,
-        ])
-        .arg("--registry")
-        .arg(repo_models())
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut port = 0u16;
-    for line in lines.by_ref() {
-        let log: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
-        let fields = &log["fields"];
-        if fields["message"] == "listening" {
-            let address = fields["address"].as_str().unwrap();
-            port = address.rsplit(':').next().unwrap().parse().unwrap();
-        }
-        if fields["message"] == "ready" {
-            break;
-        }
-    }
-    assert_ne!(port, 0, "the server logged its address before it was ready");
-    // Keep draining the logs so the server never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    (child, port)
-}
-
-fn http(port: u16, request: &str) -> String {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
-    answer
-}
-
 #[test]
 fn serve_scores_the_default_model_and_exits_0_on_sigterm() {
-    let (mut child, port) = spawn_server("0");
+    let mut server = support::start(&["--shutdown-grace-s", "0"]);
+    let port = server.port;
     let deadline = Instant::now() + Duration::from_secs(60);
     while !http(
         port,
@@ -248,14 +198,10 @@ fn serve_scores_the_default_model_and_exits_0_on_sigterm() {
     let value: serde_json::Value = serde_json::from_str(json).unwrap();
     assert_eq!(value.as_array().unwrap().len(), 1, "{json}");
 
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    server.sigterm();
     let deadline = Instant::now() + Duration::from_secs(30);
     let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
+        if let Some(status) = server.child.try_wait().unwrap() {
             break status;
         }
         assert!(Instant::now() < deadline, "exits within 30 s of SIGTERM");
@@ -375,17 +321,12 @@ fn config_schema_describes_the_file() {
 
 #[test]
 fn sigterm_turns_ready_off_during_the_grace_period_then_exits_0() {
-    let (mut child, port) = spawn_server("1");
+    let mut server = support::start(&["--shutdown-grace-s", "1"]);
+    let port = server.port;
     let ready = "GET /ready HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
     assert!(http(port, ready).starts_with("HTTP/1.1 200"));
     let signalled = Instant::now();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
+    server.sigterm();
     std::thread::sleep(Duration::from_millis(200));
     let during = http(port, ready);
     assert!(during.starts_with("HTTP/1.1 503"), "{during}");
@@ -396,7 +337,7 @@ fn sigterm_turns_ready_off_during_the_grace_period_then_exits_0() {
         )
         .starts_with("HTTP/1.1 200")
     );
-    let status = child.wait().unwrap();
+    let (status, _) = server.wait();
     assert_eq!(status.code(), Some(0));
     assert!(
         signalled.elapsed() >= Duration::from_secs(1),

@@ -3,31 +3,16 @@
 //! log line, `/metrics` with build info, and collected records written out
 //! on SIGTERM.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+mod support;
 
 const PRIMARY_KEY: &str = "pk-5f3e1c9a7b2d4e6f8a0b1c2d3e4f5a6b";
 const SECONDARY_KEY: &str = "sk-0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d";
 /// A value that appears only in the request body.
 const BODY_MARK: &str = "9876.54321";
 
-fn repo_models() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models")
-}
-
 /// One HTTP/1.1 exchange; the head and the body.
 fn http(port: u16, request: &str) -> (String, String) {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
+    let answer = support::http(port, request);
     let (head, body) = answer.split_once("\r\n\r\n").unwrap();
     (head.to_owned(), body.to_owned())
 }
@@ -56,43 +41,16 @@ fn logs_metrics_and_collection_of_the_real_binary() {
     )
     .unwrap();
     let collected = dir.path().join("collected");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_inferd"))
-        .args(["serve", "--port", "0", "--log-format", "json"])
-        .arg("--registry")
-        .arg(repo_models())
-        .arg("--deployment-config")
-        .arg(&config)
-        .arg("--data-collection-dir")
-        .arg(&collected)
-        .env("RUST_LOG", "debug")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let (lines_tx, lines) = mpsc::channel::<String>();
-    let stderr = child.stderr.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
-            let _ = lines_tx.send(line.unwrap());
-        }
-    });
-    let mut logged: Vec<String> = Vec::new();
-    let mut port = 0u16;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let line = lines
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .expect("the server logs that it is ready within 60 s");
-        let log: serde_json::Value = serde_json::from_str(&line).unwrap();
-        logged.push(line);
-        if log["fields"]["message"] == "listening" {
-            let address = log["fields"]["address"].as_str().unwrap();
-            port = address.rsplit(':').next().unwrap().parse().unwrap();
-        }
-        if log["fields"]["message"] == "ready" {
-            break;
-        }
-    }
+    let mut server = support::start_with_env(
+        &[
+            "--deployment-config",
+            config.to_str().unwrap(),
+            "--data-collection-dir",
+            collected.to_str().unwrap(),
+        ],
+        &[("RUST_LOG", "debug")],
+    );
+    let port = server.port;
 
     let body = format!(r#"{{"data": [[{BODY_MARK},9,8,7,6,5,4,3,2,1]]}}"#);
     let auth = format!("Authorization: Bearer {PRIMARY_KEY}\r\nx-request-id: access-1\r\n");
@@ -127,17 +85,10 @@ fn logs_metrics_and_collection_of_the_real_binary() {
         r#"inferd_requests_total{model="diabetes-ridge",outcome="success",version="1"} 1"#
     ));
 
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let status = child.wait().unwrap();
+    server.sigterm();
+    let (status, log_text) = server.wait();
     assert_eq!(status.code(), Some(0));
-    reader.join().unwrap();
-    logged.extend(lines.try_iter());
+    let logged: Vec<&str> = log_text.lines().collect();
 
     for line in &logged {
         assert!(!line.contains(PRIMARY_KEY), "a key in the log: {line}");

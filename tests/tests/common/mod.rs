@@ -16,7 +16,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use inferd_backend::TractEngine;
-use inferd_engine::{Admission, AdmissionOptions, ExecutorOptions, load_models};
+use inferd_engine::{Admission, AdmissionOptions, ExecutorOptions, ModelSet, load_models};
 use inferd_registry::{ModelRef, Registry};
 use inferd_server::{App, AppState, ServerOptions, serve};
 use tokio::sync::oneshot;
@@ -43,13 +43,16 @@ pub async fn start_with(
     options: ServerOptions,
     executor: ExecutorOptions,
 ) -> TestServer {
-    // Generous admission, so tests of other things are not limited by it.
-    let admission = AdmissionOptions {
+    start_admitted(models, options, executor, generous_admission()).await
+}
+
+/// Admission roomy enough that tests of other things are not limited by it.
+pub fn generous_admission() -> AdmissionOptions {
+    AdmissionOptions {
         max_concurrent: 4,
         max_queue_wait: Duration::from_secs(10),
         max_queue_length: 1024,
-    };
-    start_admitted(models, options, executor, admission).await
+    }
 }
 
 pub async fn start_admitted(
@@ -58,14 +61,24 @@ pub async fn start_admitted(
     executor: ExecutorOptions,
     admission: AdmissionOptions,
 ) -> TestServer {
+    let models = load(models, executor, admission).await;
+    start_state(AppState::with_models(options, models)).await
+}
+
+/// `models` (the first is the default) from the bundled registry on tract,
+/// behind one admission gate; loaded off the async threads.
+pub async fn load(
+    models: &[&str],
+    executor: ExecutorOptions,
+    admission: AdmissionOptions,
+) -> ModelSet {
     let refs: Vec<ModelRef> = models.iter().map(|m| m.parse().unwrap()).collect();
     let admission = Admission::new(admission);
-    let models = tokio::task::spawn_blocking(move || {
+    tokio::task::spawn_blocking(move || {
         load_models(&registry(), &refs, &TractEngine, executor, admission).unwrap()
     })
     .await
-    .unwrap();
-    start_state(AppState::with_models(options, models)).await
+    .unwrap()
 }
 
 /// The repository's example inference config `examples/inference/{name}.json`.
@@ -82,25 +95,17 @@ pub async fn start_inference(
     config: inferd_config::InferenceConfig,
     info: inferd_openapi::ServiceInfo,
 ) -> TestServer {
-    let refs: Vec<ModelRef> = config
-        .models
-        .iter()
-        .map(|m| m.model.parse().unwrap())
-        .collect();
-    let admission = Admission::new(AdmissionOptions {
+    let names: Vec<&str> = config.models.iter().map(|m| m.model.as_str()).collect();
+    let admission = AdmissionOptions {
         max_concurrent: 2,
         max_queue_wait: Duration::from_secs(10),
         max_queue_length: 64,
-    });
+    };
     let executor = ExecutorOptions {
         workers: 1,
         ..ExecutorOptions::default()
     };
-    let models = tokio::task::spawn_blocking(move || {
-        load_models(&registry(), &refs, &TractEngine, executor, admission).unwrap()
-    })
-    .await
-    .unwrap();
+    let models = load(&names, executor, admission).await;
     let api = inferd_server::ServiceApi::build(&info, &models, &config.models).unwrap();
     let state = AppState::with_models(ServerOptions::default(), models);
     state.set_api(api);

@@ -1,16 +1,42 @@
 //! Spawning `inferd serve` for process-level tests: a free port, wait for
-//! `ready`, keep what it wrote to stderr, kill it when dropped.
+//! `ready`, keep what it wrote to stderr, kill it when dropped; and a bare
+//! HTTP/1.1 exchange with it.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
 
 pub struct Server {
     pub child: Child,
     pub port: u16,
     pub stderr: Arc<Mutex<String>>,
+    reader: Option<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Sends SIGTERM (the orchestrator's stop).
+    pub fn sigterm(&self) {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+    }
+
+    /// Waits for the server to exit and for the last of its stderr; its
+    /// exit status and everything it logged.
+    pub fn wait(&mut self) -> (ExitStatus, String) {
+        let status = self.child.wait().unwrap();
+        if let Some(reader) = self.reader.take() {
+            reader.join().unwrap();
+        }
+        (status, self.stderr.lock().unwrap().clone())
+    }
 }
 
 impl Drop for Server {
@@ -62,7 +88,7 @@ pub fn start_with_env(args: &[&str], envs: &[(&str, &str)]) -> Server {
     assert_ne!(port, 0, "{}", stderr.lock().unwrap());
     // Keep reading, so the server never blocks on a full pipe.
     let keep = stderr.clone();
-    std::thread::spawn(move || {
+    let reader = std::thread::spawn(move || {
         for line in lines.map_while(Result::ok) {
             keep.lock().unwrap().push_str(&format!("{line}\n"));
         }
@@ -71,5 +97,19 @@ pub fn start_with_env(args: &[&str], envs: &[(&str, &str)]) -> Server {
         child,
         port,
         stderr,
+        reader: Some(reader),
     }
+}
+
+/// One HTTP/1.1 exchange on a fresh connection (the request should say
+/// `Connection: close`): everything the server answered.
+pub fn http(port: u16, request: &str) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
 }
