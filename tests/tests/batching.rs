@@ -183,7 +183,13 @@ async fn batched_answers_are_bit_for_bit_the_lone_answers() {
             .iter()
             .map(|t| {
                 let (executor, t, ticket) = (executor.clone(), t.clone(), gate.enter().unwrap());
-                tokio::spawn(async move { executor.score(vec![t], ticket).await })
+                // As the server does: counted from arrival to answer.
+                let arrival = executor.arrive();
+                tokio::spawn(async move {
+                    let scored = executor.score(vec![t], ticket).await;
+                    drop(arrival);
+                    scored
+                })
             })
             .collect();
         for (i, task) in tasks.into_iter().enumerate() {
@@ -205,6 +211,52 @@ async fn batched_answers_are_bit_for_bit_the_lone_answers() {
             "{model}: a batch holds one slot: {runs:?}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_waits_for_company_only_while_other_callers_are_in_flight() {
+    let gate = admission(Duration::from_secs(30));
+    let options = ExecutorOptions {
+        workers: 1,
+        ..ExecutorOptions::default()
+    };
+    let executor = Executor::start_batched(
+        "ridge",
+        load("diabetes-ridge"),
+        options,
+        Some(batching(64, Duration::from_millis(400))),
+    )
+    .unwrap();
+    let input = || vec![tensor(&rows("diabetes-ridge")[..1])];
+
+    // One client calling in turn: nobody can join, so nobody is waited for.
+    let alone = executor.arrive();
+    let started = Instant::now();
+    executor
+        .score(input(), gate.enter().unwrap())
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    drop(alone);
+    assert!(
+        took < Duration::from_millis(300),
+        "a lone caller waited {took:?}"
+    );
+
+    // Another caller is in flight (its body still arriving): the batch waits
+    // up to the delay for it.
+    let (mine, other) = (executor.arrive(), executor.arrive());
+    let started = Instant::now();
+    executor
+        .score(input(), gate.enter().unwrap())
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    drop((mine, other));
+    assert!(
+        took >= Duration::from_millis(400),
+        "answered after {took:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

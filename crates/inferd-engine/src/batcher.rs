@@ -12,7 +12,9 @@
 //! 3. A decoded job joins the batch by the executor's compare-and-swap
 //!    (queued -> started), so expired, abandoned and disconnected requests
 //!    never join, and a request's queue wait ends when it joins.
-//! 4. Take whatever else is queued at once, then wait for more until the
+//! 4. Take whatever else is queued at once, then, only while more requests
+//!    for the model are in flight than the batch holds ([`Callers`], counted
+//!    by the server from a request's first byte), wait for more until the
 //!    first job's `max_delay` ends, the batch reaches `max_batch_size` rows
 //!    or a preferred size, or the earliest queue deadline of the batch's
 //!    members comes (so no request is held past it). A job whose tensors do
@@ -28,7 +30,7 @@
 //! Each engine run reports how many requests it served to the model's
 //! [`BatchObserver`], when one is set (the server feeds a histogram with it).
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -74,6 +76,35 @@ impl BatchPolicy {
 /// (1 for a request run alone). Called on the worker thread, after the run
 /// and before the answers go out, so it must be quick.
 pub type BatchObserver = Arc<dyn Fn(usize) + Send + Sync>;
+
+/// The requests for a model that have arrived and not yet been answered,
+/// counted from the moment the server starts handling them (before the
+/// body is read), so the batcher knows whether company may still come.
+#[derive(Debug, Clone, Default)]
+pub struct Callers(Arc<AtomicUsize>);
+
+impl Callers {
+    /// Counts one caller until the guard is dropped.
+    pub fn arrive(&self) -> Arrival {
+        self.0.fetch_add(1, Ordering::AcqRel);
+        Arrival(self.0.clone())
+    }
+
+    /// Callers now.
+    pub fn count(&self) -> usize {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+/// One caller of a model; counted while alive.
+#[derive(Debug)]
+pub struct Arrival(Arc<AtomicUsize>);
+
+impl Drop for Arrival {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
 
 /// A model's observer, shared by its workers. Set once, after the workers
 /// start (the server labels its metrics only once the models are loaded);
@@ -123,6 +154,7 @@ pub(crate) fn work(
     jobs: Receiver<Job>,
     options: BatchOptions,
     observer: ObserverCell,
+    callers: Callers,
 ) {
     let mut carried: Option<Decoded> = None;
     loop {
@@ -155,7 +187,7 @@ pub(crate) fn work(
             },
         };
         let Some(first) = join(first) else { continue };
-        let (batch, next) = gather(first, &jobs, &options);
+        let (batch, next) = gather(first, &jobs, &options, &callers);
         carried = next;
         let answers = run_batch(&model, &mut session, batch, observer.get());
         // The slot covers the whole run; answers go out once it is free.
@@ -222,6 +254,7 @@ fn gather(
     first: Member,
     jobs: &Receiver<Job>,
     options: &BatchOptions,
+    callers: &Callers,
 ) -> (Vec<Member>, Option<Decoded>) {
     let mut close = (Instant::now() + options.max_delay).min(first.deadline);
     let mut rows = first.rows;
@@ -229,6 +262,10 @@ fn gather(
     while rows < options.max_batch_size && !options.preferred_sizes.contains(&rows) {
         let job = match jobs.try_recv() {
             Ok(job) => job,
+            // Nobody else is asking this model right now: waiting for
+            // company would only delay this batch (one client calling in
+            // turn would wait the whole delay every time).
+            Err(_) if callers.count() <= batch.len() => break,
             Err(_) => match jobs.recv_deadline(close) {
                 Ok(job) => job,
                 Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,

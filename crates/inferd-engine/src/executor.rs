@@ -25,7 +25,7 @@ use tokio::sync::oneshot;
 
 use crate::EngineError;
 use crate::admission::Ticket;
-use crate::batcher::{self, BatchObserver, BatchOptions, ObserverCell};
+use crate::batcher::{self, Arrival, BatchObserver, BatchOptions, Callers, ObserverCell};
 
 pub(crate) type Reply = oneshot::Sender<Result<Vec<Tensor>, EngineError>>;
 
@@ -86,6 +86,9 @@ pub struct Executor {
     options: ExecutorOptions,
     /// Shared with batching workers; unused (never read) without batching.
     observer: ObserverCell,
+    /// Requests being handled for this model; batching workers wait for
+    /// company only while there are more than in their batch.
+    callers: Callers,
 }
 
 impl Executor {
@@ -111,15 +114,19 @@ impl Executor {
         let (sender, receiver) = crossbeam_channel::bounded::<Job>(options.queue_capacity.max(1));
         let mut workers = Vec::with_capacity(options.workers);
         let observer = ObserverCell::default();
+        let callers = Callers::default();
         for index in 0..options.workers.max(1) {
             let session = model.new_session()?;
             let (model, receiver) = (model.clone(), receiver.clone());
             let batching = batching.clone();
             let observer = observer.clone();
+            let callers = callers.clone();
             let handle = std::thread::Builder::new()
                 .name(format!("inferd-{label}-{index}"))
                 .spawn(move || match batching {
-                    Some(batching) => batcher::work(model, session, receiver, batching, observer),
+                    Some(batching) => {
+                        batcher::work(model, session, receiver, batching, observer, callers)
+                    }
                     None => work(model, session, receiver),
                 })
                 .map_err(|e| BackendError::Run(format!("cannot start a worker thread: {e}")))?;
@@ -130,7 +137,14 @@ impl Executor {
             workers,
             options,
             observer,
+            callers,
         })
+    }
+
+    /// Counts a request for this model from its first byte to its answer
+    /// (drop the guard then). Only the batcher reads the count.
+    pub fn arrive(&self) -> Arrival {
+        self.callers.arrive()
     }
 
     /// Has every batching worker report each engine run's number of

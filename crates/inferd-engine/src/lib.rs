@@ -24,7 +24,7 @@ pub mod loader;
 pub mod served;
 
 pub use admission::{Admission, AdmissionOptions, Slot, Ticket};
-pub use batcher::{BatchObserver, BatchOptions, BatchPolicy};
+pub use batcher::{Arrival, BatchObserver, BatchOptions, BatchPolicy, Callers};
 pub use error::{EngineError, LoadError};
 pub use executor::{Executor, ExecutorOptions, Prepare, Scored};
 pub use loader::{EngineChoice, load_models, load_models_batched, load_models_with};

@@ -81,6 +81,13 @@ impl ServedModel {
         })
     }
 
+    /// Counts a request for this model while the guard lives: from before
+    /// its body is read until its answer, so a batch knows whether company
+    /// may still come.
+    pub fn arrive(&self) -> crate::batcher::Arrival {
+        self.executor.arrive()
+    }
+
     /// A place in the container's queue (`QueueFull` at once). The request
     /// must start within the queue wait from now.
     pub fn enter(&self) -> Result<Ticket, EngineError> {

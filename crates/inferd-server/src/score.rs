@@ -42,6 +42,7 @@ pub async fn handle(
         return Ok(response);
     }
     let started = Instant::now();
+    let _arrival = model.arrive();
     let entry = state.telemetry.model(&model);
     let _in_flight = entry.map(|e| InFlight::new(&e.metrics));
     let mut seen = Seen::default();
