@@ -135,9 +135,10 @@ impl State {
     fn push_f64(&mut self, x: f64) -> bool {
         match &mut self.data {
             TensorData::F64(v) => v.push(x),
-            // Exactly the float32 range: a number past it is the general
-            // path's to refuse, not ours to round to the largest float.
-            TensorData::F32(v) if x.abs() <= f64::from(f32::MAX) => v.push(x as f32),
+            // Strictly inside the float32 range: a literal at or past
+            // f32::MAX may have been rounded down to it by the parser, and
+            // only the general path reads the literal's text.
+            TensorData::F32(v) if x.abs() < f64::from(f32::MAX) => v.push(x as f32),
             _ => return false,
         }
         true
@@ -361,6 +362,7 @@ mod tests {
             r#"{"data": [[true, 1]]}"#,
             r#"{"data": [[1e39, 1]]}"#,
             r#"{"data": [[-340282356779733661637539395458142568448, 1]]}"#,
+            r#"{"data": [[340282346638528860000000000000000000001, 1]]}"#,
             r#"{"data": []}"#,
             r#"{"data": [[]]}"#,
             r#"{"data": [[1, 2, 3]]}"#,
