@@ -97,20 +97,30 @@ impl Drop for Line {
     }
 }
 
+/// While lines keep coming, the writer drains the queue this often instead
+/// of being woken for each line: a wake-up costs the sending HTTP thread a
+/// system call per request, a pause costs a log line at most this much delay.
+const BUSY_PAUSE: Duration = Duration::from_millis(5);
+
 fn write_lines(receiver: Receiver<Message>) {
     let mut out = BufWriter::with_capacity(64 * 1024, io::stderr());
     let mut reported = 0;
-    while let Ok(message) = receiver.recv() {
-        match message {
-            Message::Line(line) => {
-                let _ = out.write_all(&line);
+    // Idle: block until a line comes (one wake-up). Busy: sleep, then take
+    // everything queued meanwhile without blocking.
+    while let Ok(first) = receiver.recv() {
+        let mut next = Some(first);
+        loop {
+            while let Some(message) = next.take().or_else(|| receiver.try_recv().ok()) {
+                match message {
+                    Message::Line(line) => {
+                        let _ = out.write_all(&line);
+                    }
+                    Message::Flush(done) => {
+                        let _ = out.flush();
+                        let _ = done.send(());
+                    }
+                }
             }
-            Message::Flush(done) => {
-                let _ = out.flush();
-                let _ = done.send(());
-            }
-        }
-        if receiver.is_empty() {
             let dropped = QUEUE.get().map_or(0, |q| q.dropped.load(Ordering::Relaxed));
             if dropped > reported {
                 let _ = writeln!(
@@ -120,6 +130,12 @@ fn write_lines(receiver: Receiver<Message>) {
                 reported = dropped;
             }
             let _ = out.flush();
+            std::thread::sleep(BUSY_PAUSE);
+            match receiver.try_recv() {
+                Ok(message) => next = Some(message),
+                // Nothing came during the pause: idle again.
+                Err(_) => break,
+            }
         }
     }
 }
