@@ -6,6 +6,8 @@
 //! - [`request`]: the request envelope (`{"data": ...}` body, or `?data=` query).
 //! - `envelope`: the top level of a body in one pass (other fields skipped unbuilt, `data` twice refused).
 //! - [`decode`]: a JSON value to one tensor per model input, checked element by element.
+//! - `bound`: float32's range exactly, reading an integer literal's digits again where
+//!   float64 parsing cannot tell it from f32::MAX.
 //! - [`pandas`]: a list of records to tensors, by column.
 //! - [`model_schema`]: [`ModelSchema`], one model's contract (data field,
 //!   input and output layout, samples), built from the inference config.
@@ -16,6 +18,7 @@
 //! expects and what was received. Nothing here panics on any input.
 #![forbid(unsafe_code)]
 
+mod bound;
 pub mod decode;
 pub mod encode;
 mod envelope;

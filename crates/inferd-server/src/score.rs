@@ -7,7 +7,7 @@ use http::{HeaderName, HeaderValue, Method, Request, Response, StatusCode, heade
 use hyper::body::Incoming;
 use inferd_collect::Input;
 use inferd_engine::{EngineError, ServedModel};
-use inferd_schema::{ModelSchema, SchemaError, data_from_body_field, data_from_query_field};
+use inferd_schema::{ModelSchema, SchemaError};
 use inferd_tensor::Tensor;
 
 use crate::body::read_limited;
@@ -167,12 +167,10 @@ impl Payload {
 }
 
 fn decode(payload: Payload, schema: &ModelSchema) -> Result<Vec<Tensor>, SchemaError> {
-    let field = &schema.data_field;
-    let data = match payload {
-        Payload::Query(query) => data_from_query_field(&query, field)?,
-        Payload::Body(body) => data_from_body_field(&body, field)?,
-    };
-    schema.decode(&data)
+    match payload {
+        Payload::Query(query) => schema.decode_query(&query),
+        Payload::Body(body) => schema.decode_body(&body),
+    }
 }
 
 /// `application/json`, or any `+json` type, with any parameters.
