@@ -5,6 +5,7 @@
 mod common;
 
 use common::{TestServer, inference_config, start_inference};
+use hyper::Method;
 use inferd_openapi::ServiceInfo;
 use serde_json::{Value, json};
 
@@ -228,5 +229,95 @@ async fn standard_entry_with_data_field_and_records() {
         reply.message(),
         "data[1]: rows differ in length (ragged); expected a list of 64, received a list of 2"
     );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn every_documented_method_is_served_and_allow_lists_exactly_them() {
+    let server = server("numpy").await;
+    for version in ["2", "3", "3.1"] {
+        let doc = server
+            .get(&format!("/swagger.json?version={version}"))
+            .await
+            .json();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            let mut documented: Vec<String> = item
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(|m| m.to_uppercase())
+                .collect();
+            documented.sort();
+            // A method not documented is refused, and Allow names the documented ones.
+            let refused = server.send(Method::DELETE, path, &[], "").await;
+            assert_eq!(refused.status, 405, "DELETE {path}");
+            let mut allow: Vec<String> = refused
+                .header("allow")
+                .unwrap()
+                .split(", ")
+                .map(str::to_owned)
+                .collect();
+            allow.sort();
+            assert_eq!(allow, documented, "v{version} {path}");
+        }
+    }
+    // Each added method answers as its document says.
+    let head = server.send(Method::HEAD, "/", &[], "").await;
+    assert_eq!((head.status, head.body.len()), (200, 0));
+    let head = server
+        .send(Method::HEAD, "/swagger.json?version=3", &[], "")
+        .await;
+    assert_eq!((head.status, head.body.len()), (200, 0));
+    let options = server.send(Method::OPTIONS, "/score", &[], "").await;
+    assert_eq!(options.status, 200);
+    assert_eq!(options.header("allow"), Some("GET, POST, OPTIONS"));
+    let by_query = server
+        .get("/score?data=%5B%5B10%2C+9%2C+8%2C+7%2C+6%2C+5%2C+4%2C+3%2C+2%2C+1e%2B0%5D%5D")
+        .await;
+    assert_eq!(by_query.status, 200, "{:?}", by_query.body);
+    let by_body = server
+        .post_json("/score", r#"{"data": [[10,9,8,7,6,5,4,3,2,1]]}"#)
+        .await;
+    assert_eq!(by_query.json(), by_body.json());
+    let v3 = server.get("/swagger.json?version=3").await.json();
+    let get = &v3["paths"]["/score"]["get"];
+    assert_eq!(get["operationId"], "RunMLServiceQuery");
+    assert_eq!(get["parameters"][0]["name"], "data");
+    assert_eq!(get["parameters"][0]["in"], "query");
+    assert_eq!(
+        get["parameters"][0]["content"]["application/json"]["schema"],
+        v3["components"]["schemas"]["ServiceInput"]["properties"]["data"]
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn float32_inputs_refuse_an_integer_one_past_their_bound() {
+    let server = server("numpy").await;
+    const AT: &str = "340282346638528859811704183484516925440";
+    const BEYOND: &str = "340282346638528859811704183484516925441";
+    let body = |x: &str| format!(r#"{{"data": [[{x},9,8,7,6,5,4,3,2,1]]}}"#);
+    let reply = server
+        .post_json("/score", body(&format!("-{BEYOND}")))
+        .await;
+    assert_eq!(reply.status, 400);
+    assert_eq!(
+        reply.message(),
+        format!(
+            "data[0][0]: input 'input' expects float32, received -{BEYOND}, which is out of range for float32"
+        )
+    );
+    let reply = server
+        .get(&format!("/score?data=[[1,2,3,4,5,6,7,8,9,{BEYOND}]]"))
+        .await;
+    assert_eq!(reply.status, 400);
+    assert!(
+        reply.message().starts_with("data[0][9]: "),
+        "{}",
+        reply.message()
+    );
+    // The bound itself is in range, whatever the model makes of it.
+    let reply = server.post_json("/score", body(&format!("-{AT}"))).await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
     server.stop().await;
 }

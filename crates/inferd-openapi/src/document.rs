@@ -7,6 +7,7 @@ use serde_json::{Map, Value, json};
 use inferd_schema::ModelSchema;
 
 use crate::model::{service_input, service_output};
+use crate::types::exact_f32_bounds;
 use crate::{ServiceInfo, SpecVersion};
 
 /// A served model, as the document names it.
@@ -30,7 +31,8 @@ impl Documents {
     pub fn render(info: &ServiceInfo, models: &[ModelDoc<'_>]) -> Documents {
         let bytes = |version| {
             let document = render(version, info, models);
-            Bytes::from(serde_json::to_vec_pretty(&document).expect("a JSON value serialises"))
+            let text = serde_json::to_string_pretty(&document).expect("a JSON value serialises");
+            Bytes::from(exact_f32_bounds(text))
         };
         Documents {
             v2: bytes(SpecVersion::V2),
@@ -52,7 +54,12 @@ const JSON: &str = "application/json";
 const SCORE_DESCRIPTION: &str =
     "Scores the model on the data in the request body and answers its predictions.";
 const INPUT_DESCRIPTION: &str = "The data to score, under the model's data field.";
+const QUERY_DESCRIPTION: &str =
+    "Scores the model on the data in the query string and answers its predictions.";
+const QUERY_DATA_DESCRIPTION: &str = "The data to score as JSON text, percent-encoded \
+     (a '+' between values reads as a space, one in an exponent as a plus).";
 const OK_DESCRIPTION: &str = "The model's predictions for the data sent.";
+const ALLOW_DESCRIPTION: &str = "GET, POST, OPTIONS";
 const ERROR_DESCRIPTION: &str =
     "The request was refused or failed; the message says what was wrong and where.";
 
@@ -65,23 +72,25 @@ pub fn render(version: SpecVersion, info: &ServiceInfo, models: &[ModelDoc<'_>])
     let mut score = |path: String, suffix: String, model: &ModelDoc<'_>| {
         let input = format!("ServiceInput{suffix}");
         let output = format!("ServiceOutput{suffix}");
-        schemas.insert(
-            input.clone(),
-            doc.sample_schema(service_input(model.schema, version)),
-        );
+        let body = service_input(model.schema, version);
+        let field = &model.schema.data_field;
+        let query = QueryData {
+            name: field,
+            schema: body["properties"][field.as_str()].clone(),
+            example: model.schema.input_sample.as_ref(),
+        };
+        schemas.insert(input.clone(), doc.sample_schema(body));
         schemas.insert(
             output.clone(),
             doc.sample_schema(service_output(model.schema, version)),
         );
-        paths.insert(
-            path,
-            doc.score(
-                &format!("RunMLService{suffix}"),
-                model.name,
-                &input,
-                &output,
-            ),
-        );
+        let names = ScoreNames {
+            suffix: &suffix,
+            model: model.name,
+            input: &input,
+            output: &output,
+        };
+        paths.insert(path, doc.score(&names, &query));
     };
     if let Some(default) = models.first() {
         score(info.path("/score"), String::new(), default);
@@ -106,6 +115,23 @@ pub fn render(version: SpecVersion, info: &ServiceInfo, models: &[ModelDoc<'_>])
 struct Writer<'a> {
     version: SpecVersion,
     info: &'a ServiceInfo,
+}
+
+/// The names of one scoring path's operations and schemas.
+struct ScoreNames<'a> {
+    /// `_{model}` when several models are served, else empty.
+    suffix: &'a str,
+    model: &'a str,
+    input: &'a str,
+    output: &'a str,
+}
+
+/// The query parameter that carries the data in `GET .../score`.
+struct QueryData<'a> {
+    name: &'a str,
+    /// The schema of the data field's value (the parameter's JSON).
+    schema: Value,
+    example: Option<&'a Value>,
 }
 
 impl Writer<'_> {
@@ -150,19 +176,40 @@ impl Writer<'_> {
             operation["produces"] = json!(["text/plain"]);
         }
         operation["responses"] = json!({"200": ok, "default": self.error_response()});
-        json!({"get": operation})
+        let head = json!({
+            "operationId": "ServiceHealthCheckHead",
+            "description": "Liveness, as GET answers it, without the body.",
+            "responses": {"200": {"description": "The service is up."}}
+        });
+        json!({"get": operation, "head": head})
     }
 
-    fn score(&self, operation_id: &str, model: &str, input: &str, output: &str) -> Value {
-        let mut operation = json!({
-            "operationId": operation_id,
-            "description": format!("{SCORE_DESCRIPTION} Model: {model}."),
+    /// `POST` (the data in the body), `GET` (the data as JSON in the query
+    /// string) and `OPTIONS` (the methods, open even when keys are on).
+    fn score(&self, names: &ScoreNames<'_>, query: &QueryData<'_>) -> Value {
+        let ScoreNames {
+            suffix,
+            model,
+            input,
+            output,
+        } = names;
+        let scoring = |operation_id: String, description: String| {
+            let mut operation = json!({"operationId": operation_id, "description": description});
+            if self.info.auth_required {
+                operation["security"] = json!([{"Bearer": []}]);
+            }
+            operation
+        };
+        let responses = json!({
+            "200": self.content(OK_DESCRIPTION, JSON, self.reference(output)),
+            "default": self.error_response()
         });
-        if self.info.auth_required {
-            operation["security"] = json!([{"Bearer": []}]);
-        }
+        let mut post = scoring(
+            format!("RunMLService{suffix}"),
+            format!("{SCORE_DESCRIPTION} Model: {model}."),
+        );
         if self.is_v2() {
-            operation["parameters"] = json!([{
+            post["parameters"] = json!([{
                 "name": "serviceInputPayload",
                 "in": "body",
                 "required": true,
@@ -170,17 +217,55 @@ impl Writer<'_> {
                 "schema": self.reference(input)
             }]);
         } else {
-            operation["requestBody"] = json!({
+            post["requestBody"] = json!({
                 "description": INPUT_DESCRIPTION,
                 "required": true,
                 "content": {JSON: {"schema": self.reference(input)}}
             });
         }
-        operation["responses"] = json!({
-            "200": self.content(OK_DESCRIPTION, JSON, self.reference(output)),
-            "default": self.error_response()
+        post["responses"] = responses.clone();
+        let mut get = scoring(
+            format!("RunMLServiceQuery{suffix}"),
+            format!("{QUERY_DESCRIPTION} Model: {model}."),
+        );
+        get["parameters"] = json!([self.query_data(query)]);
+        get["responses"] = responses;
+        let allow = if self.is_v2() {
+            json!({"type": "string", "description": ALLOW_DESCRIPTION})
+        } else {
+            json!({"description": ALLOW_DESCRIPTION, "schema": {"type": "string"}})
+        };
+        let options = json!({
+            "operationId": format!("RunMLServiceOptions{suffix}"),
+            "description": "The methods this path answers, in the Allow header; no key needed.",
+            "responses": {"200": {
+                "description": "No body; the Allow header lists the methods.",
+                "headers": {"Allow": allow}
+            }}
         });
-        json!({"post": operation})
+        json!({"post": post, "get": get, "options": options})
+    }
+
+    /// The query parameter holding the data as JSON text. Swagger 2.0 has
+    /// no JSON parameters: there it is a string that says so.
+    fn query_data(&self, query: &QueryData<'_>) -> Value {
+        let mut parameter = json!({
+            "name": query.name,
+            "in": "query",
+            "required": true,
+            "description": QUERY_DATA_DESCRIPTION,
+        });
+        if self.is_v2() {
+            parameter["type"] = json!("string");
+            parameter["format"] = json!("json");
+        } else {
+            let mut media = json!({"schema": query.schema});
+            if let Some(example) = query.example {
+                media["example"] = example.clone();
+            }
+            parameter["content"] = json!({JSON: media});
+        }
+        parameter
     }
 
     fn swagger(&self) -> Value {
@@ -194,15 +279,26 @@ impl Writer<'_> {
             json!({"name": "version", "in": "query", "required": false, "description": description,
                    "schema": {"type": "string", "enum": values}})
         };
-        json!({"get": {
-            "operationId": "GetSwaggerSpec",
-            "description": "This document, in the version asked for.",
-            "parameters": [parameter],
-            "responses": {
-                "200": self.content("The API document.", JSON, json!({"type": "object"})),
-                "default": self.error_response()
+        json!({
+            "get": {
+                "operationId": "GetSwaggerSpec",
+                "description": "This document, in the version asked for.",
+                "parameters": [parameter],
+                "responses": {
+                    "200": self.content("The API document.", JSON, json!({"type": "object"})),
+                    "default": self.error_response()
+                }
+            },
+            "head": {
+                "operationId": "GetSwaggerSpecHead",
+                "description": "As GET, without the body.",
+                "parameters": [parameter],
+                "responses": {
+                    "200": {"description": "The document exists in that version."},
+                    "default": {"description": "An unknown version; no body, as for any HEAD."}
+                }
             }
-        }})
+        })
     }
 
     /// In 3.1, schemas carry `examples` (a list), JSON Schema's own keyword.

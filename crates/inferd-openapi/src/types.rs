@@ -20,6 +20,28 @@ pub enum Direction {
 /// The largest finite float32: the decoder refuses anything beyond it.
 const F32_MAX: f64 = f32::MAX as f64;
 
+/// How serde_json writes [`F32_MAX`] as a member's value, and f32::MAX
+/// exactly, an integer.
+const F32_MAX_WRITTEN: &str = ": 3.4028234663852886e+38";
+const F32_MAX_EXACT: &str = ": 340282346638528859811704183484516925440";
+const MINUS_F32_MAX_WRITTEN: &str = ": -3.4028234663852886e+38";
+const MINUS_F32_MAX_EXACT: &str = ": -340282346638528859811704183484516925440";
+
+/// A rendered document with float32's bounds written exactly. serde_json
+/// writes the float64 f32::MAX in its shortest form, whose decimal value is
+/// 1.9e20 above f32::MAX; a tool that reads a bound as the decimal its text
+/// spells (schemathesis does) would then take integers just past f32::MAX as
+/// in range, which the decoder refuses. Written as the exact integer, the
+/// bound reads the same as decimal and as float64. Only member values are
+/// matched (`": "` cannot occur unescaped inside a JSON string).
+pub(crate) fn exact_f32_bounds(text: String) -> String {
+    if !text.contains(F32_MAX_WRITTEN) && !text.contains(MINUS_F32_MAX_WRITTEN) {
+        return text;
+    }
+    text.replace(F32_MAX_WRITTEN, F32_MAX_EXACT)
+        .replace(MINUS_F32_MAX_WRITTEN, MINUS_F32_MAX_EXACT)
+}
+
 /// The schema of one element of `dtype`.
 pub fn element(dtype: DType, direction: Direction, version: SpecVersion) -> Value {
     let mut schema = match dtype {
@@ -120,6 +142,24 @@ mod tests {
             json!({"type": "array", "items": {"type": "integer", "format": "int64"},
                 "minItems": 2, "maxItems": 2})
         );
+    }
+
+    #[test]
+    fn float32_bounds_are_written_exactly() {
+        let schema = element(DType::F32, Direction::Request, SpecVersion::V3);
+        let text = exact_f32_bounds(serde_json::to_string_pretty(&schema).unwrap());
+        assert!(
+            text.contains(r#""maximum": 340282346638528859811704183484516925440"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#""minimum": -340282346638528859811704183484516925440"#),
+            "{text}"
+        );
+        // Read back as float64, the bound is f32::MAX itself.
+        let read: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(read["maximum"].as_f64(), Some(F32_MAX));
+        assert_eq!(read["minimum"].as_f64(), Some(-F32_MAX));
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! The shape is read from the nesting (the first element at each level),
 //! checked against the declared shape, then every element is visited once:
 //! ragged rows, wrong element types, out-of-range numbers and non-integers
-//! for integer inputs are all rejected with the element's path.
+//! for integer inputs are all rejected with the element's path. A float32
+//! element must lie within ±f32::MAX exactly (see the `bound` module).
 
 use serde_json::Value;
 
@@ -11,6 +12,7 @@ use inferd_tensor::signature::format_dims;
 use inferd_tensor::{Tensor, TensorData, TensorSpec};
 
 use crate::SchemaError;
+use crate::bound::{F32_MAX, NEAR_ABOVE, NEAR_BELOW, RawData};
 use crate::error::json_kind;
 use crate::request::DATA_FIELD;
 
@@ -21,14 +23,28 @@ pub fn decode_inputs(data: &Value, inputs: &[TensorSpec]) -> Result<Vec<Tensor>,
 }
 
 /// [`decode_inputs`] for data that came under the field `root`, which
-/// starts every path in errors.
+/// starts every path in errors. Without the request's text, a value near
+/// ±f32::MAX is judged by its parsed float64 (see the `bound` module for why
+/// that can be a step off).
 pub fn decode_inputs_at(
     data: &Value,
     inputs: &[TensorSpec],
     root: &str,
 ) -> Result<Vec<Tensor>, SchemaError> {
+    decode_inputs_in(data, inputs, root, None)
+}
+
+/// [`decode_inputs_at`], with the text `data` was parsed from, so that
+/// float32's bound is exact for integer literals too.
+pub(crate) fn decode_inputs_in(
+    data: &Value,
+    inputs: &[TensorSpec],
+    root: &str,
+    raw: Option<&RawData<'_>>,
+) -> Result<Vec<Tensor>, SchemaError> {
     if let [only] = inputs {
-        return Ok(vec![decode_one(data, only, root.to_owned())?]);
+        let place = Place { raw, key: None };
+        return Ok(vec![decode_one(data, only, root.to_owned(), place)?]);
     }
     let names = || format_names(inputs);
     let Value::Object(fields) = data else {
@@ -56,9 +72,21 @@ pub fn decode_inputs_at(
                     path: root.to_owned(),
                     input: spec.name.clone(),
                 })?;
-            decode_one(value, spec, format!("{root}.{}", spec.name))
+            let place = Place {
+                raw,
+                key: Some(&spec.name),
+            };
+            decode_one(value, spec, format!("{root}.{}", spec.name), place)
         })
         .collect()
+}
+
+/// Where an input's value sits in the request's text, when that is known.
+#[derive(Clone, Copy)]
+struct Place<'a> {
+    raw: Option<&'a RawData<'a>>,
+    /// The input's key in the data object (several inputs).
+    key: Option<&'a str>,
 }
 
 fn format_names(inputs: &[TensorSpec]) -> String {
@@ -66,7 +94,12 @@ fn format_names(inputs: &[TensorSpec]) -> String {
     names.join(", ")
 }
 
-fn decode_one(value: &Value, spec: &TensorSpec, path: String) -> Result<Tensor, SchemaError> {
+fn decode_one(
+    value: &Value,
+    spec: &TensorSpec,
+    path: String,
+    place: Place<'_>,
+) -> Result<Tensor, SchemaError> {
     let shape = shape_of(value);
     let wrong_shape = |path: String| SchemaError::WrongShape {
         path,
@@ -93,9 +126,25 @@ fn decode_one(value: &Value, spec: &TensorSpec, path: String) -> Result<Tensor, 
         spec,
         shape: &shape,
         data: TensorData::with_capacity(spec.dtype, count),
+        text_known: place.raw.is_some(),
+        near_bound: Vec::new(),
     };
     let mut path = path;
+    // On success `fill` leaves `path` as it was: the input's.
     filler.fill(value, 0, &mut path)?;
+    if let Some(raw) = place.raw
+        && !filler.near_bound.is_empty()
+    {
+        let keys: Vec<&str> = place.key.into_iter().collect();
+        if let Some((index, literal)) = raw.beyond_f32_in_list(&keys, &filler.near_bound) {
+            return Err(SchemaError::WrongType {
+                path: index_path(path, &shape, index),
+                input: spec.name.clone(),
+                dtype: spec.dtype.to_string(),
+                received: format!("{literal}, which is out of range for float32"),
+            });
+        }
+    }
     let data = filler.data;
     Ok(Tensor::new(shape, data).expect("filled exactly the counted elements"))
 }
@@ -113,10 +162,35 @@ fn shape_of(mut value: &Value) -> Vec<usize> {
     shape
 }
 
+/// `path` and the place of the element at row-major `index` in `shape`
+/// (`data[1][0]`).
+fn index_path(mut path: String, shape: &[usize], index: usize) -> String {
+    let mut rest = index;
+    let mut indexes: Vec<usize> = shape
+        .iter()
+        .rev()
+        .map(|&len| {
+            let i = rest % len;
+            rest /= len;
+            i
+        })
+        .collect();
+    indexes.reverse();
+    for i in indexes {
+        use std::fmt::Write;
+        let _ = write!(path, "[{i}]");
+    }
+    path
+}
+
 struct Filler<'a> {
     spec: &'a TensorSpec,
     shape: &'a [usize],
     data: TensorData,
+    /// Whether the request's text is at hand to judge values near ±f32::MAX.
+    text_known: bool,
+    /// Row-major indexes of the float32 values whose literal decides.
+    near_bound: Vec<usize>,
 }
 
 impl Filler<'_> {
@@ -162,7 +236,14 @@ impl Filler<'_> {
                 Ok(())
             }
             (TensorData::Bool(_), other) => Err(wrong(json_kind(other).to_owned())),
-            (data, Value::Number(number)) => push_number(data, number).map_err(wrong),
+            (data, Value::Number(number)) => {
+                let index = data.len();
+                if push_number(data, number, self.text_known).map_err(wrong)? == Pushed::NearF32Max
+                {
+                    self.near_bound.push(index);
+                }
+                Ok(())
+            }
             (_, Value::Array(_)) => Err(SchemaError::Ragged {
                 path: path.to_owned(),
                 expected: "a number".to_owned(),
@@ -173,12 +254,25 @@ impl Filler<'_> {
     }
 }
 
+/// What [`push_number`] appended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pushed {
+    Value,
+    /// A float32 within a few float64 steps of ±f32::MAX, with the request's
+    /// text known: its literal decides whether it is in range (see
+    /// [`crate::bound`]); the caller checks it.
+    NearF32Max,
+}
+
 /// Appends a JSON number to numeric storage; the error text says what was
-/// received when it does not fit.
+/// received when it does not fit. `text_known`: the request's text can be
+/// read again, so a float32 near ±f32::MAX is left to the caller to judge by
+/// its literal; without it the parsed float64 decides.
 pub(crate) fn push_number(
     data: &mut TensorData,
     number: &serde_json::Number,
-) -> Result<(), String> {
+    text_known: bool,
+) -> Result<Pushed, String> {
     let dtype = data.dtype();
     if dtype.is_float() {
         let x = number
@@ -187,15 +281,23 @@ pub(crate) fn push_number(
         match data {
             TensorData::F64(v) => v.push(x),
             TensorData::F32(v) => {
-                let narrowed = x as f32;
-                if !narrowed.is_finite() {
+                // Judged before narrowing: a float64 just past f32::MAX
+                // rounds to it as a float32, yet is out of range.
+                let magnitude = x.abs();
+                let near = (NEAR_BELOW..=NEAR_ABOVE).contains(&magnitude);
+                if magnitude > NEAR_ABOVE || (near && !text_known && magnitude > F32_MAX) {
                     return Err(format!("{number}, which is out of range for float32"));
                 }
-                v.push(narrowed);
+                // Within the range (or judged by its literal), this is
+                // finite: near the bound it narrows to ±f32::MAX.
+                v.push(x as f32);
+                if near && text_known {
+                    return Ok(Pushed::NearF32Max);
+                }
             }
             _ => unreachable!("is_float covers F32 and F64"),
         }
-        return Ok(());
+        return Ok(Pushed::Value);
     }
     let integer: i128 = if let Some(i) = number.as_i64() {
         i.into()
@@ -228,7 +330,7 @@ pub(crate) fn push_number(
             unreachable!("handled above")
         }
     }
-    Ok(())
+    Ok(Pushed::Value)
 }
 
 #[cfg(test)]

@@ -8,6 +8,8 @@
 //! - [`decode`]: a JSON value to one tensor per model input, checked element by element.
 //! - [`direct`]: the fast path, a body's data straight into the one input tensor
 //!   (no JSON tree), leaving every doubtful request to `request` + `decode`.
+//! - `bound`: float32's range exactly, reading an integer literal's digits again where
+//!   float64 parsing cannot tell it from f32::MAX.
 //! - [`pandas`]: a list of records to tensors, by column.
 //! - [`model_schema`]: [`ModelSchema`], one model's contract (data field,
 //!   input and output layout, samples), built from the inference config.
@@ -18,6 +20,7 @@
 //! expects and what was received. Nothing here panics on any input.
 #![forbid(unsafe_code)]
 
+mod bound;
 pub mod decode;
 pub mod direct;
 pub mod encode;

@@ -8,8 +8,11 @@ use serde_json::Value;
 use inferd_config::{ModelEntry, OutputLayout, Sample, SampleKind};
 use inferd_tensor::{Signature, Tensor};
 
+use crate::bound::RawData;
+use crate::decode::decode_inputs_in;
 use crate::pandas::{Column, ColumnKind, PandasLayout, PandasTarget};
-use crate::{DATA_FIELD, SchemaError, decode_inputs_at, encode_outputs};
+use crate::request::query_data;
+use crate::{DATA_FIELD, SchemaError, data_from_body_field, decode_inputs_at, encode_outputs};
 
 /// How a request's data becomes the model's inputs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,27 +107,53 @@ impl ModelSchema {
         Ok(schema)
     }
 
-    /// The model's inputs from a POST body: straight into the tensor when
-    /// the model has one input and the body is plainly valid, else through
-    /// the JSON value, which gives the answer or the error with its path.
+    /// The model's inputs from a request's data. Without the request's text,
+    /// a value near ±f32::MAX is judged by its parsed float64, which can be
+    /// a step off (see `bound`): requests go through
+    /// [`ModelSchema::decode_body`] or [`ModelSchema::decode_query`].
+    pub fn decode(&self, data: &Value) -> Result<Vec<Tensor>, SchemaError> {
+        self.decode_in(data, None)
+    }
+
+    /// The model's inputs from a POST body's data field: straight into the
+    /// tensor when the model has one input and the body is plainly valid
+    /// (`direct`), else through the JSON value, which gives the answer or
+    /// the error with its path.
     pub fn decode_body(&self, body: &[u8]) -> Result<Vec<Tensor>, SchemaError> {
         if let (InputLayout::Tensors, [only]) = (&self.input, self.signature.inputs.as_slice())
             && let Some(tensor) = crate::direct::tensor_from_body(body, &self.data_field, only)
         {
             return Ok(vec![tensor]);
         }
-        self.decode(&crate::data_from_body_field(body, &self.data_field)?)
+        let data = data_from_body_field(body, &self.data_field)?;
+        // Checked as UTF-8 by the line above.
+        let text = std::str::from_utf8(body).unwrap_or_default();
+        let raw = RawData {
+            text,
+            field: Some(&self.data_field),
+        };
+        self.decode_in(&data, Some(&raw))
     }
 
-    /// The model's inputs from a request's data.
-    pub fn decode(&self, data: &Value) -> Result<Vec<Tensor>, SchemaError> {
+    /// The model's inputs from a query string's data parameter.
+    pub fn decode_query(&self, query: &str) -> Result<Vec<Tensor>, SchemaError> {
+        let (data, text) = query_data(query, &self.data_field)?;
+        let raw = RawData {
+            text: &text,
+            field: None,
+        };
+        self.decode_in(&data, Some(&raw))
+    }
+
+    fn decode_in(
+        &self,
+        data: &Value,
+        raw: Option<&RawData<'_>>,
+    ) -> Result<Vec<Tensor>, SchemaError> {
+        let inputs = &self.signature.inputs;
         match &self.input {
-            InputLayout::Tensors => {
-                decode_inputs_at(data, &self.signature.inputs, &self.data_field)
-            }
-            InputLayout::Pandas(layout) => {
-                layout.decode(data, &self.signature.inputs, &self.data_field)
-            }
+            InputLayout::Tensors => decode_inputs_in(data, inputs, &self.data_field, raw),
+            InputLayout::Pandas(layout) => layout.decode_in(data, inputs, &self.data_field, raw),
         }
     }
 
@@ -292,5 +321,121 @@ fn check_output_sample(sample: &Value, schema: &ModelSchema) -> Result<(), Strin
             }
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use inferd_tensor::{DType, Dim, TensorData, TensorSpec};
+
+    /// f32::MAX + 1 and f32::MAX, written as integers.
+    const BEYOND: &str = "340282346638528859811704183484516925441";
+    const AT: &str = "340282346638528859811704183484516925440";
+
+    fn input(name: &str) -> TensorSpec {
+        TensorSpec {
+            name: name.into(),
+            dtype: DType::F32,
+            shape: Some(vec![Dim::Free(None), Dim::Fixed(2)]),
+        }
+    }
+
+    fn schema(inputs: Vec<TensorSpec>) -> ModelSchema {
+        let outputs = vec![input("y")];
+        ModelSchema::from_signature(Signature { inputs, outputs })
+    }
+
+    fn body_error(schema: &ModelSchema, body: &str) -> String {
+        schema.decode_body(body.as_bytes()).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn float32_takes_its_bound_and_refuses_one_past_it_exactly() {
+        let one = schema(vec![input("x")]);
+        for at in [
+            format!(r#"{{"data": [[{AT}, -{AT}]]}}"#),
+            r#"{"data": [[3.4028234663852886e38, -3.4028234663852886e+38]]}"#.to_owned(),
+        ] {
+            let t = one.decode_body(at.as_bytes()).unwrap();
+            assert_eq!(
+                t[0].data(),
+                &TensorData::F32(vec![f32::MAX, -f32::MAX]),
+                "{at}"
+            );
+        }
+        assert_eq!(
+            body_error(&one, &format!(r#"{{"data": [[1, 2], [3, -{BEYOND}]]}}"#)),
+            format!(
+                "data[1][1]: input 'x' expects float32, received -{BEYOND}, which is out of range for float32"
+            )
+        );
+        assert!(
+            body_error(&one, &format!(r#"{{"data": [[{BEYOND}, 0]]}}"#)).starts_with(&format!(
+                "data[0][0]: input 'x' expects float32, received {BEYOND}, which"
+            ))
+        );
+        // The next float64 past f32::MAX still rounds to f32::MAX as a
+        // float32, yet is out of range; so is a large exponent.
+        for beyond in ["3.402823466385289e38", "-1e39", "1E+300"] {
+            let message = body_error(&one, &format!(r#"{{"data": [[0, {beyond}]]}}"#));
+            assert!(
+                message.starts_with("data[0][1]: input 'x' expects float32, received ")
+                    && message.ends_with(", which is out of range for float32"),
+                "{beyond}: {message}"
+            );
+        }
+        // The query string reads its own text.
+        let query = format!("data=%5B%5B{AT},-{BEYOND}%5D%5D");
+        assert!(
+            one.decode_query(&query)
+                .unwrap_err()
+                .to_string()
+                .starts_with(&format!(
+                    "data[0][1]: input 'x' expects float32, received -{BEYOND}"
+                ))
+        );
+        let query = format!("data=[[{AT},-{AT}]]");
+        assert!(one.decode_query(&query).is_ok());
+    }
+
+    #[test]
+    fn the_bound_is_exact_under_named_inputs_and_records() {
+        let two = schema(vec![input("a"), input("b")]);
+        let body =
+            format!(r#"{{"data": {{"b": [[1, {BEYOND}]], "a": [[{AT}, 1]]}}, "x": [{BEYOND}]}}"#);
+        assert!(
+            body_error(&two, &body).starts_with(&format!(
+                "data.b[0][1]: input 'b' expects float32, received {BEYOND}"
+            )),
+            "{body}"
+        );
+        let fine =
+            format!(r#"{{"data": {{"b": [[1, {AT}]], "a": [[{AT}, 1]]}}, "x": [{BEYOND}]}}"#);
+        assert!(two.decode_body(fine.as_bytes()).is_ok());
+
+        let mut records = schema(vec![input("x")]);
+        records.input = InputLayout::Pandas(PandasLayout {
+            columns: vec![
+                Column {
+                    name: "p".into(),
+                    kind: ColumnKind::Number,
+                },
+                Column {
+                    name: "q".into(),
+                    kind: ColumnKind::Integer,
+                },
+            ],
+            target: PandasTarget::Stacked { input: 0 },
+        });
+        let body = format!(r#"{{"data": [{{"p": 1, "q": 2}}, {{"q": -{BEYOND}, "p": {AT}}}]}}"#);
+        assert!(
+            body_error(&records, &body).starts_with("data[1].q: column 'q' "),
+            "{}",
+            body_error(&records, &body)
+        );
+        assert!(body_error(&records, &body).contains(&format!("-{BEYOND}, which is out of range")));
+        let fine = format!(r#"{{"data": [{{"q": -{AT}, "p": {AT}}}]}}"#);
+        assert!(records.decode_body(fine.as_bytes()).is_ok());
     }
 }

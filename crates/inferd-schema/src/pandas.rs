@@ -13,7 +13,8 @@ use serde_json::Value;
 use inferd_tensor::{DType, Tensor, TensorData, TensorSpec};
 
 use crate::SchemaError;
-use crate::decode::push_number;
+use crate::bound::RawData;
+use crate::decode::{Pushed, push_number};
 use crate::error::json_kind;
 
 /// The type of a column, from the sample.
@@ -70,11 +71,25 @@ pub struct PandasLayout {
 
 impl PandasLayout {
     /// Decodes the records under `root` (the data field's name, for paths).
+    /// Without the request's text, a value near ±f32::MAX is judged by its
+    /// parsed float64 (see the `bound` module for why that can be a step off).
     pub fn decode(
         &self,
         data: &Value,
         specs: &[TensorSpec],
         root: &str,
+    ) -> Result<Vec<Tensor>, SchemaError> {
+        self.decode_in(data, specs, root, None)
+    }
+
+    /// [`PandasLayout::decode`], with the text `data` was parsed from, so
+    /// that float32's bound is exact for integer literals too.
+    pub(crate) fn decode_in(
+        &self,
+        data: &Value,
+        specs: &[TensorSpec],
+        root: &str,
+        raw: Option<&RawData<'_>>,
     ) -> Result<Vec<Tensor>, SchemaError> {
         let rows = match data {
             Value::Array(rows) if !rows.is_empty() => rows,
@@ -103,6 +118,8 @@ impl PandasLayout {
                 .collect(),
         };
         let mut path = String::with_capacity(root.len() + 32);
+        // Cells near ±f32::MAX, (record, column), judged by their literal.
+        let mut near_bound: Vec<(usize, &Column)> = Vec::new();
         for (index, row) in rows.iter().enumerate() {
             path.clear();
             use std::fmt::Write;
@@ -120,7 +137,28 @@ impl PandasLayout {
                     PandasTarget::Stacked { .. } => 0,
                     PandasTarget::ByName { .. } => c,
                 };
-                push_cell(&mut storage[slot], column, value, &path)?;
+                if push_cell(&mut storage[slot], column, value, &path, raw.is_some())?
+                    == Pushed::NearF32Max
+                {
+                    near_bound.push((index, column));
+                }
+            }
+        }
+        if let Some(raw) = raw
+            && !near_bound.is_empty()
+        {
+            let cells: Vec<(usize, &str)> = near_bound
+                .iter()
+                .map(|(row, column)| (*row, column.name.as_str()))
+                .collect();
+            if let Some((at, literal)) = raw.beyond_f32_in_records(&cells) {
+                let (row, column) = near_bound[at];
+                return Err(SchemaError::WrongColumnType {
+                    path: format!("{root}[{row}].{}", column.name),
+                    column: column.name.clone(),
+                    expected: column.kind.name(),
+                    received: format!("{literal}, which is out of range for float32"),
+                });
             }
         }
         let tensors = match &self.target {
@@ -188,7 +226,8 @@ fn push_cell(
     column: &Column,
     value: &Value,
     record_path: &str,
-) -> Result<(), SchemaError> {
+    text_known: bool,
+) -> Result<Pushed, SchemaError> {
     let wrong = |received: String| SchemaError::WrongColumnType {
         path: format!("{record_path}.{}", column.name),
         column: column.name.clone(),
@@ -199,7 +238,7 @@ fn push_cell(
         (ColumnKind::Boolean, Value::Bool(b)) => match data {
             TensorData::Bool(v) => {
                 v.push(*b);
-                Ok(())
+                Ok(Pushed::Value)
             }
             _ => unreachable!("the layout puts boolean columns in bool tensors only"),
         },
@@ -210,9 +249,11 @@ fn push_cell(
             if !integral {
                 return Err(wrong(format!("{number}, which is not an integer")));
             }
-            push_number(data, number).map_err(wrong)
+            push_number(data, number, text_known).map_err(wrong)
         }
-        (ColumnKind::Number, Value::Number(number)) => push_number(data, number).map_err(wrong),
+        (ColumnKind::Number, Value::Number(number)) => {
+            push_number(data, number, text_known).map_err(wrong)
+        }
         (_, other) => Err(wrong(json_kind(other).to_owned())),
     }
 }

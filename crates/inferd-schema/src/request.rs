@@ -51,7 +51,13 @@ pub fn data_from_query(query: &str) -> Result<Value, SchemaError> {
 
 /// The value of the query parameter `field`, parsed as JSON.
 pub fn data_from_query_field(query: &str, field: &str) -> Result<Value, SchemaError> {
+    query_data(query, field).map(|(data, _)| data)
+}
+
+/// [`data_from_query_field`], and the parameter's (percent-decoded) text.
+pub(crate) fn query_data(query: &str, field: &str) -> Result<(Value, String), SchemaError> {
     let mut fields = Map::new();
+    let mut data_text = None;
     for (name, text) in form_urlencoded_pairs(query) {
         let value: Value =
             serde_json::from_str(&text).map_err(|e| SchemaError::MalformedQuery {
@@ -59,12 +65,16 @@ pub fn data_from_query_field(query: &str, field: &str) -> Result<Value, SchemaEr
                 reason: e.to_string(),
             })?;
         // Only the data field is read; another repeated parameter is harmless.
-        if name == field && fields.contains_key(field) {
-            return Err(SchemaError::DuplicateData(field.to_owned()));
+        if name == field {
+            if fields.contains_key(field) {
+                return Err(SchemaError::DuplicateData(field.to_owned()));
+            }
+            data_text = Some(text);
         }
         fields.insert(name, value);
     }
-    take_data(Value::Object(fields), field)
+    let data = take_data(Value::Object(fields), field)?;
+    Ok((data, data_text.unwrap_or_default()))
 }
 
 fn take_data(value: Value, field: &str) -> Result<Value, SchemaError> {
@@ -78,16 +88,45 @@ fn take_data(value: Value, field: &str) -> Result<Value, SchemaError> {
     }
 }
 
-/// `application/x-www-form-urlencoded` pairs, without the `+`-means-space
-/// rule: a JSON exponent such as `1e+5` must survive.
+/// `application/x-www-form-urlencoded` pairs. A `+` is a space, as form
+/// encoding has it (clients such as Python's `requests` send the spaces of
+/// `json.dumps` that way), except right after a number's exponent mark, so
+/// that a hand-written `1e+5` keeps its sign (`1e 5` is no JSON anyway).
 fn form_urlencoded_pairs(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
     query
         .split('&')
         .filter(|part| !part.is_empty())
         .map(|part| {
             let (name, value) = part.split_once('=').unwrap_or((part, ""));
-            (percent_decode(name), percent_decode(value))
+            (
+                percent_decode(&plus_as_space(name)),
+                percent_decode(&plus_as_space(value)),
+            )
         })
+}
+
+/// Each `+` as a space, but one that follows `e`/`E` after a digit or `.`.
+fn plus_as_space(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains('+') {
+        return text.into();
+    }
+    let bytes = text.as_bytes();
+    let exponent_sign = |i: usize| {
+        i >= 2
+            && matches!(bytes[i - 1], b'e' | b'E')
+            && (bytes[i - 2].is_ascii_digit() || bytes[i - 2] == b'.')
+    };
+    let spaced: String = text
+        .char_indices()
+        .map(|(i, c)| {
+            if c == '+' && !exponent_sign(i) {
+                ' '
+            } else {
+                c
+            }
+        })
+        .collect();
+    spaced.into()
 }
 
 fn percent_decode(text: &str) -> String {
@@ -154,6 +193,10 @@ mod tests {
     fn query_parameters_are_json() {
         let data = data_from_query("data=%5B%5B1,2.5e+1%5D%5D&other=1").unwrap();
         assert_eq!(data, json!([[1, 25.0]]));
+        // What Python's requests sends for json.dumps([[1, 2e+3, -4E+1]]).
+        let data = data_from_query("data=%5B%5B1%2C+2e%2B3%2C+-4E+1%5D%5D").unwrap();
+        assert_eq!(data, json!([[1, 2000.0, -40.0]]));
+        assert_eq!(plus_as_space("+1+e+5+.e+"), " 1 e 5 .e+");
         assert_eq!(
             data_from_query("").unwrap_err(),
             SchemaError::MissingData("data".into())

@@ -7,7 +7,7 @@ use http::{HeaderName, HeaderValue, Method, Request, Response, StatusCode, heade
 use hyper::body::Incoming;
 use inferd_collect::Input;
 use inferd_engine::{EngineError, ServedModel};
-use inferd_schema::{ModelSchema, SchemaError, data_from_query_field};
+use inferd_schema::{ModelSchema, SchemaError};
 use inferd_tensor::Tensor;
 
 use crate::body::read_limited;
@@ -169,7 +169,7 @@ impl Payload {
 
 fn decode(payload: Payload, schema: &ModelSchema) -> Result<Vec<Tensor>, SchemaError> {
     match payload {
-        Payload::Query(query) => schema.decode(&data_from_query_field(&query, &schema.data_field)?),
+        Payload::Query(query) => schema.decode_query(&query),
         Payload::Body(body) => schema.decode_body(&body),
     }
 }
