@@ -174,12 +174,22 @@ impl InferenceConfig {
             source,
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
-        InferenceConfig::from_json(&text, &shown, base)
+        InferenceConfig::from_text(&text, &shown, base)
     }
 
     /// Parses JSON text; `origin` names it in errors, `base` is the folder
     /// relative paths start from.
     pub fn from_json(
+        text: &str,
+        origin: &str,
+        base: &Path,
+    ) -> Result<InferenceConfig, InferenceConfigError> {
+        InferenceConfig::from_text(text, origin, base)
+    }
+
+    /// Parses the text of `origin`: TOML when its name ends in `.toml`,
+    /// JSON otherwise; `base` is the folder relative paths start from.
+    fn from_text(
         text: &str,
         origin: &str,
         base: &Path,
@@ -206,12 +216,12 @@ impl InferenceConfig {
                 ));
             }
             (Some(script), true) => {
-                if !script.ends_with(".json") {
+                if !(script.ends_with(".json") || script.ends_with(".toml")) {
                     return Err(invalid(
                         "entryScript".into(),
                         format!(
-                            "'{script}' is not a JSON entry; inferd's scoring entry is declarative \
-                             ({{\"models\": [...]}} in a .json file), it does not run Python scripts"
+                            "'{script}' is not a JSON or TOML entry; inferd's scoring entry is declarative \
+                             ({{\"models\": [...]}} in a .json or .toml file), it does not run Python scripts"
                         ),
                     ));
                 }
@@ -392,7 +402,12 @@ fn parse<T: serde::de::DeserializeOwned>(
     text: &str,
     origin: &str,
 ) -> Result<T, InferenceConfigError> {
-    crate::json::parse(text).map_err(|e| InferenceConfigError::Invalid {
+    let parsed = if origin.ends_with(".toml") {
+        crate::json::parse_toml(text)
+    } else {
+        crate::json::parse(text)
+    };
+    parsed.map_err(|e| InferenceConfigError::Invalid {
         path: origin.to_owned(),
         field: e.field,
         reason: e.reason,
@@ -434,6 +449,49 @@ mod tests {
     }
 
     #[test]
+    fn a_toml_config_reads_as_its_json_twin() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("inferenceconfig.toml");
+        std::fs::write(
+            &path,
+            r#"
+runtime = "onnxruntime"
+
+[[models]]
+model = "diabetes-ridge:1"
+runtime = "tract"
+batching = { maxBatchSize = 16, maxBatchDelayMs = 2 }
+inputSample = { kind = "numpy", value = [[1, 2]] }
+
+[[models]]
+model = "onehot-4"
+outputLayout = "records"
+"#,
+        )
+        .unwrap();
+        let toml = InferenceConfig::from_path(&path).unwrap();
+        let json = load(
+            r#"{"runtime": "onnxruntime",
+                "models": [{"model": "diabetes-ridge:1", "runtime": "tract",
+                            "batching": {"maxBatchSize": 16, "maxBatchDelayMs": 2},
+                            "inputSample": {"kind": "numpy", "value": [[1, 2]]}},
+                           {"model": "onehot-4", "outputLayout": "records"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            serde_json::to_value(&toml).unwrap(),
+            serde_json::to_value(&json).unwrap()
+        );
+
+        std::fs::write(&path, "[[models]]\nmodel = \"m\"\nruntime = \"python\"\n").unwrap();
+        let err = InferenceConfig::from_path(&path).unwrap_err().to_string();
+        assert!(err.contains("models[0].runtime"), "{err}");
+        std::fs::write(&path, "models = [ {").unwrap();
+        let err = InferenceConfig::from_path(&path).unwrap_err().to_string();
+        assert!(err.contains("not valid TOML"), "{err}");
+    }
+
+    #[test]
     fn errors_name_the_key() {
         let cases = [
             (
@@ -444,7 +502,7 @@ mod tests {
             (r#"{"models": []}"#, "models: no model named"),
             (
                 r#"{"entryScript": "score.py"}"#,
-                "entryScript: 'score.py' is not a JSON entry",
+                "entryScript: 'score.py' is not a JSON or TOML entry",
             ),
             (
                 r#"{"models": [{"model": "m", "inputSample": {"kind": "tensor", "value": 1}}]}"#,
