@@ -52,31 +52,84 @@ fn ms(duration: Duration) -> f64 {
     (duration.as_secs_f64() * 1_000_000.0).round() / 1000.0
 }
 
-/// Logs the access line of `response`, which carries its request id.
-pub fn log(arrival: Arrival, response: &Response<Body>) {
-    let request_id = response
-        .headers()
-        .get(X_REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    let status = response.status().as_u16();
-    let bytes_out = response.body().size_hint().exact().unwrap_or(0);
-    let total_ms = ms(arrival.at.elapsed());
-    let method = arrival.method.as_str();
-    let path = arrival.uri.path();
-    match response.extensions().get::<AccessNote>() {
-        Some(note) => tracing::info!(
+/// The facts of one access line, for an [`AccessSink`].
+pub struct AccessLine<'a> {
+    pub request_id: &'a str,
+    pub method: &'a str,
+    pub path: &'a str,
+    pub status: u16,
+    /// Name and version of the model, for scoring requests.
+    pub model: Option<(&'a str, u32)>,
+    pub queue_ms: Option<f64>,
+    pub score_ms: Option<f64>,
+    pub total_ms: f64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+}
+
+/// Where access lines go instead of a `tracing` event: the binary writes
+/// them itself in its JSON log format, at a fraction of the generic
+/// formatter's cost (this line is written once per request).
+pub trait AccessSink: Send + Sync {
+    fn write(&self, line: &AccessLine<'_>);
+}
+
+/// Logs the access line of `response`, which carries its request id: to
+/// `sink` when one is set, else as a `tracing` event (target
+/// `inferd::access`). Either way, only when that target is enabled.
+pub fn log(arrival: Arrival, response: &Response<Body>, sink: Option<&dyn AccessSink>) {
+    if !tracing::enabled!(target: "inferd::access", tracing::Level::INFO) {
+        return;
+    }
+    let note = response.extensions().get::<AccessNote>();
+    let line = AccessLine {
+        request_id: response
+            .headers()
+            .get(X_REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default(),
+        method: arrival.method.as_str(),
+        path: arrival.uri.path(),
+        status: response.status().as_u16(),
+        model: note.map(|n| (n.model.name.as_str(), n.model.version)),
+        queue_ms: note.and_then(|n| n.queue.map(ms)),
+        score_ms: note.and_then(|n| n.score.map(ms)),
+        total_ms: ms(arrival.at.elapsed()),
+        bytes_in: note.map_or(arrival.bytes_in, |n| n.bytes_in),
+        bytes_out: response.body().size_hint().exact().unwrap_or(0),
+    };
+    match sink {
+        Some(sink) => sink.write(&line),
+        None => event(&line),
+    }
+}
+
+fn event(line: &AccessLine<'_>) {
+    let AccessLine {
+        request_id,
+        method,
+        path,
+        status,
+        model,
+        queue_ms,
+        score_ms,
+        total_ms,
+        bytes_in,
+        bytes_out,
+    } = *line;
+    match model {
+        Some((model, version)) => tracing::info!(
             target: "inferd::access",
             request_id,
             method,
             path,
             status,
-            model = note.model.name.as_str(),
-            version = note.model.version,
-            queue_ms = note.queue.map(ms),
-            score_ms = note.score.map(ms),
+            model,
+            version,
+            queue_ms,
+            score_ms,
             total_ms,
-            bytes_in = note.bytes_in,
+            bytes_in,
             bytes_out,
             "access"
         ),
@@ -87,7 +140,7 @@ pub fn log(arrival: Arrival, response: &Response<Body>) {
             path,
             status,
             total_ms,
-            bytes_in = arrival.bytes_in,
+            bytes_in,
             bytes_out,
             "access"
         ),

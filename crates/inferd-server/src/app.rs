@@ -60,7 +60,7 @@ impl App {
         let response = self.respond(request).await;
         telemetry.responded(response.status());
         if let Some(arrival) = arrival {
-            access::log(arrival, &response);
+            access::log(arrival, &response, telemetry.access_sink());
         }
         response
     }

@@ -14,7 +14,7 @@ use inferd_engine::{EngineError, ModelSet, Scored, ServedModel};
 use inferd_metrics::{BuildInfo, Metrics, ModelMetrics, Outcome};
 
 use crate::ApiError;
-use crate::access::AccessNote;
+use crate::access::{AccessNote, AccessSink};
 
 /// The server's telemetry. Lives in [`crate::AppState`].
 pub struct Telemetry {
@@ -24,6 +24,7 @@ pub struct Telemetry {
     /// Shared with the models' batch observers, which run on worker threads.
     recording: Arc<AtomicBool>,
     access_log: AtomicBool,
+    access_sink: OnceLock<Arc<dyn AccessSink>>,
 }
 
 /// The request's id, handed to the scoring handler for data collection.
@@ -45,6 +46,7 @@ impl Default for Telemetry {
             collector: OnceLock::new(),
             recording: Arc::new(AtomicBool::new(true)),
             access_log: AtomicBool::new(true),
+            access_sink: OnceLock::new(),
         }
     }
 }
@@ -71,6 +73,15 @@ impl Telemetry {
 
     pub fn access_log(&self) -> bool {
         self.access_log.load(Ordering::Relaxed)
+    }
+
+    /// Sends access lines to `sink` instead of `tracing`. Set once.
+    pub fn set_access_sink(&self, sink: Arc<dyn AccessSink>) {
+        let _ = self.access_sink.set(sink);
+    }
+
+    pub fn access_sink(&self) -> Option<&dyn AccessSink> {
+        self.access_sink.get().map(|s| s.as_ref())
     }
 
     /// Collects every scored request from now on. Set once.

@@ -140,6 +140,23 @@ fn write_lines(receiver: Receiver<Message>) {
     }
 }
 
+/// Queues one whole line (newline included) written outside the
+/// subscriber; dropped and counted when the writer is behind, written to
+/// stderr directly when there is no writer thread.
+pub fn queue_line(line: Vec<u8>) {
+    match QUEUE.get() {
+        Some(queue) => match queue.sender.try_send(Message::Line(line)) {
+            Ok(()) | Err(TrySendError::Disconnected(_)) => {}
+            Err(TrySendError::Full(_)) => {
+                queue.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        },
+        None => {
+            let _ = io::stderr().write_all(&line);
+        }
+    }
+}
+
 /// Writes out every queued line, waiting at most `timeout`.
 pub fn flush(timeout: Duration) {
     let Some(queue) = QUEUE.get() else {

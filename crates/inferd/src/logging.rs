@@ -12,6 +12,14 @@ pub enum LogFormat {
     Json,
 }
 
+/// The format chosen at start, for the parts that write lines themselves.
+static FORMAT: std::sync::OnceLock<LogFormat> = std::sync::OnceLock::new();
+
+/// The log format in effect, once `init` has run.
+pub fn format() -> Option<LogFormat> {
+    FORMAT.get().copied()
+}
+
 pub fn init(format: Option<LogFormat>) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let format = format.unwrap_or(if std::io::stderr().is_terminal() {
@@ -28,6 +36,7 @@ pub fn init(format: Option<LogFormat>) {
             BoxMakeWriter::new(std::io::stderr)
         }
     };
+    let _ = FORMAT.set(format);
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer);

@@ -15,6 +15,7 @@
 //! - [`security`]: keys and TLS options, resolved to a gate and a TLS config.
 //! - [`observe`]: metrics and access-log switches, data collection.
 
+mod access_lines;
 mod batching;
 mod cli;
 mod config_command;

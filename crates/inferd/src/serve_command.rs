@@ -109,6 +109,11 @@ async fn serve_until_signal(
         max_body_bytes: args.max_body_bytes,
         body_read_timeout: Duration::from_millis(args.body_read_timeout_ms),
     });
+    if crate::logging::format() == Some(crate::logging::LogFormat::Json) {
+        state
+            .telemetry
+            .set_access_sink(Arc::new(crate::access_lines::JsonAccessLines));
+    }
     let collector = crate::observe::setup(&args.observe, file, &state, Engines::built_in())?;
     let (stop, stopped) = watch::channel(false);
     let failure = spawn_loading(&args, &limits, api, state.clone(), stop, started);
