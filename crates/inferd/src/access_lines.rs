@@ -45,9 +45,9 @@ fn format_line(line: &AccessLine<'_>) -> Vec<u8> {
             field_ms(&mut out, name, ms);
         }
     }
-    let _ = write!(
+    let _ = writeln!(
         out,
-        ",\"bytes_in\":{},\"bytes_out\":{}}},\"target\":\"inferd::access\"}}\n",
+        ",\"bytes_in\":{},\"bytes_out\":{}}},\"target\":\"inferd::access\"}}",
         line.bytes_in, line.bytes_out
     );
     out
