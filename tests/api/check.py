@@ -138,20 +138,30 @@ class Server:
         self.process.wait(timeout=30)
 
 
+# A CPython 3.11 bug inside hypothesis (describing a lambda from its parsed
+# source), not a finding about the server: seen once in CI with --workers 2.
+TOOL_BUG = "AST constructor recursion depth mismatch"
+
+
 def fuzz(sample, version, examples):
-    server = Server(sample)
-    try:
-        run = subprocess.run(
-            [Path(sys.executable).parent / "st", "run", f"{server.base}/swagger.json?version={version}",
-             "--checks", "all", "--max-examples", str(examples), "--seed", "4",
-             # onehot-4 panics inside tract on indices outside 0..4 (a 500 for that
-             # request; found by this run, see the issue-4 notes): left out here.
-             "--exclude-path-regex", "onehot",
-             "--phases", "examples,coverage,fuzzing", "--workers", "2",
-             "--request-timeout", "10", "--no-color", "--generation-database", "none"],
-            cwd=ROOT / "target", capture_output=True, text=True)
-    finally:
-        server.close()
+    for attempt in (1, 2):
+        server = Server(sample)
+        try:
+            run = subprocess.run(
+                [Path(sys.executable).parent / "st", "run", f"{server.base}/swagger.json?version={version}",
+                 "--checks", "all", "--max-examples", str(examples), "--seed", "4",
+                 # onehot-4 panics inside tract on indices outside 0..4 (a 500 for that
+                 # request; found by this run, see the issue-4 notes): left out here.
+                 "--exclude-path-regex", "onehot",
+                 "--phases", "examples,coverage,fuzzing", "--workers", "2",
+                 "--request-timeout", "10", "--no-color", "--generation-database", "none"],
+                cwd=ROOT / "target", capture_output=True, text=True)
+        finally:
+            server.close()
+        if run.returncode != 0 and TOOL_BUG in run.stdout and attempt == 1:
+            print(f"schemathesis hit its own runtime error ({TOOL_BUG}); running it again")
+            continue
+        break
     tail = "\n".join(run.stdout.splitlines()[-40:])
     assert run.returncode == 0, f"schemathesis found problems ({sample}, version {version}):\n{run.stdout}\n{run.stderr}"
     print(f"fuzzed: {sample} sample, version {version}\n{tail}")

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Instructions per request, counted by callgrind (repeatable whatever else
+# the machine does, unlike req/s on a shared VM): the release server under
+# callgrind serving MODEL for SECONDS at one connection, minus a run that
+# serves nothing, divided by the requests answered. Extra arguments go to
+# `inferd serve` (e.g. --no-access-log --no-metrics), so configurations can
+# be compared:
+#
+#   benches/instructions_per_request.sh diabetes-ridge 10 --no-access-log --no-metrics
+#   benches/instructions_per_request.sh diabetes-ridge 10
+#
+# Needs valgrind and the release binaries (cargo build --release -p inferd -p inferd-bench).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mkdir -p target/profile
+model=$1; secs=$2; shift 2
+port=5981
+body=target/profile/$model-body.json
+python3 - "$model" "$body" <<'PY'
+import json, pathlib, sys
+case = json.loads(pathlib.Path(f"models/{sys.argv[1]}/1/files/expected.json").read_text())["cases"][0]
+pathlib.Path(sys.argv[2]).write_text(json.dumps({"data": case["data"]}))
+PY
+run() { # seconds -> prints "total requests"
+  local out=target/profile/ci.$$; rm -f $out
+  valgrind --tool=callgrind --callgrind-out-file=$out target/release/inferd serve --model $model --port $port --log-format json "$@" 2>target/profile/srv.log >/dev/null &
+  local pid=$!
+  for _ in $(seq 600); do grep -q '"ready"' target/profile/srv.log 2>/dev/null && break; sleep 0.5; done
+  local n=0
+  if [ "$S" != 0 ]; then
+    target/release/inferd-bench --url http://127.0.0.1:$port/score --body $body -c 1 -d $S --warmup 0 --json target/profile/b.json >/dev/null
+    n=$(python3 -c "import json;print(json.load(open('target/profile/b.json'))['steps'][0]['requests'])")
+  fi
+  kill -TERM $pid; wait $pid || true
+  local tot=$(callgrind_annotate $out 2>/dev/null | grep "PROGRAM TOTALS" | awk '{gsub(",","",$1); print $1}')
+  echo "$tot $n"
+}
+S=0; read t0 n0 < <(run "$@")
+S=$secs; read t1 n1 < <(run "$@")
+echo "args: $* | idle: $t0 | run: $t1 over $n1 requests | per request: $(( (t1 - t0) / n1 ))"
