@@ -143,6 +143,18 @@ class Server:
 TOOL_BUG = "AST constructor recursion depth mismatch"
 
 
+def only_the_tool_bug(stdout):
+    """True when the run's one error is TOOL_BUG and every generated case passed."""
+    counts = re.search(r"(\d+) generated, (\d+) passed", stdout)
+    return (
+        TOOL_BUG in stdout
+        and "FAILURES" not in stdout
+        and "Runtime Error: 1" in stdout
+        and counts is not None
+        and counts.group(1) == counts.group(2)
+    )
+
+
 def fuzz(sample, version, examples):
     for attempt in (1, 2):
         server = Server(sample)
@@ -163,7 +175,11 @@ def fuzz(sample, version, examples):
             continue
         break
     tail = "\n".join(run.stdout.splitlines()[-40:])
-    assert run.returncode == 0, f"schemathesis found problems ({sample}, version {version}):\n{run.stdout}\n{run.stderr}"
+    assert run.returncode == 0 or only_the_tool_bug(run.stdout), \
+        f"schemathesis found problems ({sample}, version {version}):\n{run.stdout}\n{run.stderr}"
+    if run.returncode != 0:
+        print(f"NOTE: schemathesis stopped one coverage walk on its own {TOOL_BUG}; "
+              "every case it generated passed")
     print(f"fuzzed: {sample} sample, version {version}\n{tail}")
 
 
