@@ -173,10 +173,7 @@ async fn batched_answers_are_bit_for_bit_the_lone_answers() {
 
         let gate = admission(Duration::from_secs(10));
         let (recording, runs) = Recording::new(loaded, &gate);
-        let options = ExecutorOptions {
-            workers: 1,
-            ..ExecutorOptions::default()
-        };
+        let options = one_worker();
         let batch = Some(batching(64, Duration::from_millis(300)));
         let executor = Arc::new(Executor::start_batched(model, recording, options, batch).unwrap());
         let tasks: Vec<_> = requests
@@ -213,13 +210,18 @@ async fn batched_answers_are_bit_for_bit_the_lone_answers() {
     }
 }
 
+/// One worker thread: every batch comes from the same queue, in order.
+fn one_worker() -> ExecutorOptions {
+    ExecutorOptions {
+        workers: 1,
+        ..ExecutorOptions::default()
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_waits_for_company_only_while_other_callers_are_in_flight() {
     let gate = admission(Duration::from_secs(30));
-    let options = ExecutorOptions {
-        workers: 1,
-        ..ExecutorOptions::default()
-    };
+    let options = one_worker();
     let executor = Executor::start_batched(
         "ridge",
         load("diabetes-ridge"),
@@ -263,10 +265,7 @@ async fn a_batch_waits_for_company_only_while_other_callers_are_in_flight() {
 async fn a_request_is_not_held_past_its_queue_deadline() {
     // The delay allows 10 s of waiting for company; the queue wait only 300 ms.
     let gate = admission(Duration::from_millis(300));
-    let options = ExecutorOptions {
-        workers: 1,
-        ..ExecutorOptions::default()
-    };
+    let options = one_worker();
     let batch = Some(batching(64, Duration::from_secs(10)));
     let executor =
         Executor::start_batched("ridge", load("diabetes-ridge"), options, batch).unwrap();
@@ -287,10 +286,7 @@ async fn a_request_is_not_held_past_its_queue_deadline() {
 async fn expired_requests_are_dropped_before_the_run() {
     let gate = admission(Duration::from_millis(200));
     let (recording, runs) = Recording::new(load("diabetes-ridge"), &gate);
-    let options = ExecutorOptions {
-        workers: 1,
-        ..ExecutorOptions::default()
-    };
+    let options = one_worker();
     let batch = Some(batching(64, Duration::from_millis(50)));
     let executor = Arc::new(Executor::start_batched("ridge", recording, options, batch).unwrap());
     // Hold the only slot past every request's deadline.
@@ -381,10 +377,7 @@ async fn the_batch_size_histogram_counts_each_run_and_its_requests() {
         sha256: String::new(),
         engine: "tract",
     };
-    let options = ExecutorOptions {
-        workers: 1,
-        ..ExecutorOptions::default()
-    };
+    let options = one_worker();
     let batch = Some(batching(64, Duration::from_millis(200)));
     let served = ServedModel::start_batched(identity, recording, options, batch, gate).unwrap();
     let state = AppState::with_models(ServerOptions::default(), ModelSet::new(vec![served]));

@@ -5,34 +5,23 @@
 //! CPU fallback the user may allow.
 #![cfg(feature = "ort")]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+mod support;
 
-fn repo_models() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models")
-}
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use support::{Server, repo_models};
 
 fn ort_library() -> PathBuf {
     inferd_conformance::engines::ort_library()
         .expect("no ONNX Runtime library: run scripts/onnxruntime.sh (scripts/test.sh does)")
 }
 
-/// A running `inferd serve`, killed when dropped.
-struct Server {
-    child: Child,
-    port: u16,
-    logs: Arc<Mutex<String>>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+fn serve(registry: &Path, args: &[&str], envs: &[(&str, &Path)]) -> Result<Server, String> {
+    let library = ort_library();
+    let mut all: Vec<(&str, &str)> = vec![("ORT_DYLIB_PATH", library.to_str().unwrap())];
+    all.extend(envs.iter().map(|(k, v)| (*k, v.to_str().unwrap())));
+    support::try_start(registry, args, &all)
 }
 
 fn command(registry: &Path, args: &[&str], envs: &[(&str, &Path)]) -> Command {
@@ -44,47 +33,6 @@ fn command(registry: &Path, args: &[&str], envs: &[(&str, &Path)]) -> Command {
         .arg(registry)
         .args(args);
     command
-}
-
-/// Starts the server and waits for `ready`; `Err` holds its logs when it
-/// exited instead.
-fn serve(registry: &Path, args: &[&str], envs: &[(&str, &Path)]) -> Result<Server, String> {
-    let mut child = command(registry, args, envs)
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let logs = Arc::new(Mutex::new(String::new()));
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut port = 0;
-    let mut ready = false;
-    for line in lines.by_ref().map_while(Result::ok) {
-        logs.lock().unwrap().push_str(&format!("{line}\n"));
-        let Ok(log) = serde_json::from_str::<serde_json::Value>(&line) else {
-            continue;
-        };
-        let fields = &log["fields"];
-        if fields["message"] == "listening" {
-            let address = fields["address"].as_str().unwrap();
-            port = address.rsplit(':').next().unwrap().parse().unwrap();
-        }
-        if fields["message"] == "ready" {
-            ready = true;
-            break;
-        }
-    }
-    if !ready {
-        let status = child.wait().unwrap();
-        let logs = logs.lock().unwrap().clone();
-        return Err(format!("exit {:?}\n{logs}", status.code()));
-    }
-    let keep = logs.clone();
-    std::thread::spawn(move || {
-        for line in lines.map_while(Result::ok) {
-            keep.lock().unwrap().push_str(&format!("{line}\n"));
-        }
-    });
-    Ok(Server { child, port, logs })
 }
 
 /// `inferd serve` must exit 1 before serving, saying each of `says`.
@@ -101,19 +49,14 @@ fn assert_refused(registry: &Path, args: &[&str], envs: &[(&str, &Path)], says: 
 }
 
 fn post(port: u16, path: &str, body: &str) -> (u16, serde_json::Value) {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    write!(
-        stream,
-        "POST {path} HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
+    let answer = support::http(
+        port,
+        &format!(
+            "POST {path} HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    );
     let status = answer[9..12].parse().unwrap();
     let body = answer.split_once("\r\n\r\n").unwrap().1;
     (
@@ -189,7 +132,7 @@ fn each_model_runs_on_the_engine_its_entry_names() {
             }
         }
     }
-    let logs = server.logs.lock().unwrap().clone();
+    let logs = server.stderr.lock().unwrap().clone();
     let ridge = loaded_line(&logs, "diabetes-ridge");
     assert_eq!(ridge["fields"]["engine"], "onnxruntime", "{ridge}");
     assert_eq!(ridge["fields"]["device"], "cpu", "{ridge}");
@@ -317,7 +260,7 @@ fn cuda_asked_of_a_cpu_build_stops_start_up_unless_cpu_fallback_is_allowed() {
     let (status, answer) = post(server.port, "/score", &body);
     assert_eq!(status, 200, "{answer}");
     assert_close(&answer, &case["outputs"]["predictions"]);
-    let logs = server.logs.lock().unwrap().clone();
+    let logs = server.stderr.lock().unwrap().clone();
     let line = loaded_line(&logs, "diabetes-ridge");
     assert_eq!(line["fields"]["engine"], "onnxruntime", "{line}");
     assert!(

@@ -5,7 +5,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -57,11 +57,17 @@ pub fn start(args: &[&str]) -> Server {
 
 /// [`start`], with extra environment variables for the server process.
 pub fn start_with_env(args: &[&str], envs: &[(&str, &str)]) -> Server {
+    try_start(&repo_models(), args, envs).unwrap_or_else(|logs| panic!("{logs}"))
+}
+
+/// `inferd serve` on a free port with the registry `registry`, waiting for
+/// `ready`; `Err` holds its exit status and logs when it exited instead.
+pub fn try_start(registry: &Path, args: &[&str], envs: &[(&str, &str)]) -> Result<Server, String> {
     let mut child = Command::new(env!("CARGO_BIN_EXE_inferd"))
         .envs(envs.iter().copied())
         .args(["serve", "--port", "0", "--log-format", "json"])
         .arg("--registry")
-        .arg(repo_models())
+        .arg(registry)
         .args(args)
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
@@ -69,9 +75,8 @@ pub fn start_with_env(args: &[&str], envs: &[(&str, &str)]) -> Server {
         .unwrap();
     let stderr = Arc::new(Mutex::new(String::new()));
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut port = 0;
-    for line in lines.by_ref() {
-        let line = line.unwrap();
+    let (mut port, mut ready) = (0, false);
+    for line in lines.by_ref().map_while(Result::ok) {
         stderr.lock().unwrap().push_str(&format!("{line}\n"));
         let Ok(log) = serde_json::from_str::<serde_json::Value>(&line) else {
             continue;
@@ -82,10 +87,15 @@ pub fn start_with_env(args: &[&str], envs: &[(&str, &str)]) -> Server {
             port = address.rsplit(':').next().unwrap().parse().unwrap();
         }
         if fields["message"] == "ready" {
+            ready = true;
             break;
         }
     }
-    assert_ne!(port, 0, "{}", stderr.lock().unwrap());
+    if !ready || port == 0 {
+        let status = child.wait().unwrap();
+        let logs = stderr.lock().unwrap().clone();
+        return Err(format!("exit {:?}\n{logs}", status.code()));
+    }
     // Keep reading, so the server never blocks on a full pipe.
     let keep = stderr.clone();
     let reader = std::thread::spawn(move || {
@@ -93,12 +103,12 @@ pub fn start_with_env(args: &[&str], envs: &[(&str, &str)]) -> Server {
             keep.lock().unwrap().push_str(&format!("{line}\n"));
         }
     });
-    Server {
+    Ok(Server {
         child,
         port,
         stderr,
         reader: Some(reader),
-    }
+    })
 }
 
 /// One HTTP/1.1 exchange on a fresh connection (the request should say
