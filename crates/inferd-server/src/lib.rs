@@ -18,6 +18,7 @@
 //! - [`telemetry`]: per-model metrics, the HTTP response counter, the
 //!   access-log switch and data collection ([`Telemetry`]).
 //! - [`access`]: the access line logged for every request.
+//! - [`millis`]: durations as milliseconds text, without float formatting.
 //!
 //! Only this crate knows hyper. Handlers never block: scoring is handed to
 //! the engine's own threads and awaited with a bound.
@@ -27,6 +28,7 @@ pub mod api;
 pub mod app;
 pub mod body;
 pub mod error;
+pub mod millis;
 pub mod request_id;
 pub mod response;
 pub mod routes;

@@ -1,7 +1,7 @@
 //! The scoring handler: from a request to the model's outputs as JSON.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use http::{HeaderName, HeaderValue, Method, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
@@ -13,7 +13,7 @@ use inferd_tensor::Tensor;
 use crate::body::read_limited;
 use crate::response::{self, Body};
 use crate::telemetry::{DecodeTime, InFlight, RequestId, Seen};
-use crate::{ApiError, AppState};
+use crate::{ApiError, AppState, millis};
 
 const SCORE_METHODS: &str = "GET, POST, OPTIONS";
 const RUN_FN_EXEC_MS: HeaderName = HeaderName::from_static("x-ms-run-fn-exec-ms");
@@ -127,18 +127,22 @@ async fn score(
         state.telemetry.collect(&model, Some(&id.0), input, &body);
     }
     let mut response = response::json(StatusCode::OK, body);
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    let timing = format!(
-        "queue;dur={:.3}, score;dur={:.3}, total;dur={:.3}",
-        ms(scored.queue),
-        ms(scored.score),
-        ms(started.elapsed())
-    );
+    let mut timing = Vec::with_capacity(64);
+    for (name, duration) in [
+        (&b"queue;dur="[..], scored.queue),
+        (b", score;dur=", scored.score),
+        (b", total;dur=", started.elapsed()),
+    ] {
+        timing.extend_from_slice(name);
+        millis::push(&mut timing, millis::micros(duration));
+    }
     let headers = response.headers_mut();
-    if let Ok(value) = HeaderValue::from_str(&format!("{:.3}", ms(scored.score))) {
+    if let Ok(value) =
+        HeaderValue::from_maybe_shared(bytes::Bytes::from(millis::text(scored.score)))
+    {
         headers.insert(RUN_FN_EXEC_MS, value);
     }
-    if let Ok(value) = HeaderValue::from_str(&timing) {
+    if let Ok(value) = HeaderValue::from_maybe_shared(bytes::Bytes::from(timing)) {
         headers.insert(SERVER_TIMING, value);
     }
     Ok(response)
