@@ -39,7 +39,7 @@ use inferd_backend::{LoadedModel, Session};
 use inferd_tensor::{Dim, Signature, Tensor};
 
 use crate::EngineError;
-use crate::executor::{Job, QUEUED, Reply, STARTED, run_guarded};
+use crate::executor::{Job, Reply, run_guarded};
 
 /// How a model's requests are gathered into batches.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -200,7 +200,7 @@ pub(crate) fn work(
 
 /// The caller left, or gave up at its deadline.
 fn gone(job: &Job) -> bool {
-    job.reply.is_closed() || job.state.load(Ordering::Acquire) != QUEUED
+    job.reply.is_closed() || !job.progress.is_queued()
 }
 
 /// Decodes a job's inputs. A request that does not decode is answered at
@@ -214,7 +214,6 @@ fn decode(mut job: Job) -> Option<Decoded> {
         }
         Err(e) => {
             if claim(&job) {
-                let _ = job.started.send(Instant::now());
                 let _ = job.reply.send(Err(e));
             }
             None
@@ -224,12 +223,7 @@ fn decode(mut job: Job) -> Option<Decoded> {
 
 /// Queued -> started, unless the caller left, gave up, or its deadline passed.
 fn claim(job: &Job) -> bool {
-    Instant::now() <= job.ticket.deadline
-        && !job.reply.is_closed()
-        && job
-            .state
-            .compare_exchange(QUEUED, STARTED, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
+    Instant::now() <= job.ticket.deadline && !job.reply.is_closed() && job.progress.start()
 }
 
 /// Starts a decoded job as a member of the batch; `None` when it may not
@@ -239,7 +233,6 @@ fn join(decoded: Decoded) -> Option<Member> {
     if !claim(&job) {
         return None;
     }
-    let _ = job.started.send(Instant::now());
     Some(Member {
         reply: job.reply,
         inputs,

@@ -3,10 +3,10 @@
 //! Each worker thread owns one engine session (engines' per-run state is
 //! mutable, and one session per thread needs no lock). A job arrives with
 //! its admission [`Ticket`]; the worker takes a container-wide [`Slot`]
-//! itself (waiting at most until the ticket's deadline), marks the job
-//! started, and tells the caller when, so the scoring timeout counts from
-//! the real start. The caller races the worker at the queue deadline with a
-//! compare-and-swap on the job's state: exactly one of "refused" or
+//! itself (waiting at most until the ticket's deadline) and marks the job
+//! started in its shared [`Progress`], where the caller reads when, so the
+//! scoring timeout counts from the real start. The caller races the worker
+//! at the queue deadline on that same state: exactly one of "refused" or
 //! "started" wins, so a refused request never runs. A job whose caller has
 //! gone (disconnected) is skipped. A panic inside the engine is caught,
 //! answered as an error for that job alone, and the worker starts a fresh
@@ -14,7 +14,6 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -26,12 +25,9 @@ use tokio::sync::oneshot;
 use crate::EngineError;
 use crate::admission::Ticket;
 use crate::batcher::{self, Arrival, BatchObserver, BatchOptions, Callers, ObserverCell};
+use crate::progress::Progress;
 
 pub(crate) type Reply = oneshot::Sender<Result<Vec<Tensor>, EngineError>>;
-
-pub(crate) const QUEUED: u8 = 0;
-pub(crate) const STARTED: u8 = 1;
-const ABANDONED: u8 = 2;
 
 /// Turns a request into the model's inputs. Runs on the worker thread once
 /// the request holds a slot, so requests refused under overload cost no
@@ -41,8 +37,7 @@ pub type Prepare = Box<dyn FnOnce() -> Result<Vec<Tensor>, EngineError> + Send>;
 pub(crate) struct Job {
     pub(crate) prepare: Prepare,
     pub(crate) reply: Reply,
-    pub(crate) started: oneshot::Sender<Instant>,
-    pub(crate) state: Arc<AtomicU8>,
+    pub(crate) progress: Arc<Progress>,
     /// The request's place in the queue, given up when it starts.
     pub(crate) ticket: Ticket,
 }
@@ -170,15 +165,14 @@ impl Executor {
     ) -> Result<Scored, EngineError> {
         let (entered, deadline) = (ticket.entered, ticket.deadline);
         let max_wait = ticket.admission().options().max_queue_wait;
-        let state = Arc::new(AtomicU8::new(QUEUED));
+        let timeout = self.options.timeout;
+        let progress = Arc::new(Progress::new(entered));
         let (reply, mut answer) = oneshot::channel();
-        let (started, mut started_at) = oneshot::channel();
         let sender = self.sender.as_ref().ok_or(EngineError::Stopped)?;
         let job = Job {
             prepare,
             reply,
-            started,
-            state: state.clone(),
+            progress: progress.clone(),
             ticket,
         };
         sender.try_send(job).map_err(|e| match e {
@@ -188,31 +182,45 @@ impl Executor {
             TrySendError::Disconnected(_) => EngineError::Stopped,
         })?;
         let refused = || EngineError::QueueTimeout { waited: max_wait };
-        let start = tokio::select! {
-            biased;
-            at = &mut started_at => match at {
-                Ok(at) => at,
-                // Dropped unstarted: its deadline passed while waiting for a slot.
-                Err(_) if Instant::now() >= deadline => return Err(refused()),
-                Err(_) => return Err(EngineError::Stopped),
-            },
-            () = tokio::time::sleep_until(deadline.into()) => {
-                if state.compare_exchange(QUEUED, ABANDONED, Ordering::AcqRel, Ordering::Acquire).is_ok() {
-                    return Err(refused());
-                }
-                // The worker started it just in time.
-                started_at.await.map_err(|_| EngineError::Stopped)?
+        // One wait for the answer, woken early only to act on a deadline:
+        // the queue's while the job is queued, the run's once it started.
+        // A job not started by `now` cannot end its run before
+        // `now + timeout`, so waking then is never late.
+        let mut now = Instant::now();
+        loop {
+            let wake = match progress.started_at() {
+                Some(start) => start + timeout,
+                None => deadline.min(now + timeout),
+            };
+            tokio::select! {
+                biased;
+                answer = &mut answer => return match answer {
+                    Ok(result) => {
+                        let start = progress.started_at().unwrap_or(entered);
+                        result.map(|outputs| Scored {
+                            outputs,
+                            queue: start.saturating_duration_since(entered),
+                            score: start.elapsed(),
+                        })
+                    }
+                    // Dropped unstarted: its deadline passed while waiting for a slot.
+                    Err(_) if progress.started_at().is_none() && Instant::now() >= deadline => {
+                        Err(refused())
+                    }
+                    Err(_) => Err(EngineError::Stopped),
+                },
+                () = tokio::time::sleep_until(wake.into()) => {}
             }
-        };
-        let end = start + self.options.timeout;
-        match tokio::time::timeout_at(end.into(), &mut answer).await {
-            Ok(Ok(result)) => result.map(|outputs| Scored {
-                outputs,
-                queue: start.saturating_duration_since(entered),
-                score: start.elapsed(),
-            }),
-            Ok(Err(_)) => Err(EngineError::Stopped),
-            Err(_) => Err(EngineError::Timeout(self.options.timeout)),
+            now = Instant::now();
+            match progress.started_at() {
+                Some(start) if now >= start + timeout => {
+                    return Err(EngineError::Timeout(timeout));
+                }
+                Some(_) => {}
+                None if now >= deadline && progress.abandon() => return Err(refused()),
+                // Not yet at the deadline, or started just now: wait on.
+                None => {}
+            }
         }
     }
 
@@ -235,12 +243,11 @@ fn work(model: Arc<dyn LoadedModel>, mut session: Box<dyn Session>, jobs: Receiv
         let Job {
             prepare,
             reply,
-            started,
-            state,
+            progress,
             ticket,
         } = job;
         // The caller left (disconnected) or gave up at its deadline.
-        if reply.is_closed() || state.load(Ordering::Acquire) != QUEUED {
+        if reply.is_closed() || !progress.is_queued() {
             continue;
         }
         let Some(slot) = ticket.admission().take_slot_until(ticket.deadline) else {
@@ -248,16 +255,10 @@ fn work(model: Arc<dyn LoadedModel>, mut session: Box<dyn Session>, jobs: Receiv
         };
         // Deadline passed, or the caller gave up while we waited: never run.
         let late = Instant::now() > ticket.deadline;
-        if late
-            || reply.is_closed()
-            || state
-                .compare_exchange(QUEUED, STARTED, Ordering::AcqRel, Ordering::Acquire)
-                .is_err()
-        {
+        if late || reply.is_closed() || !progress.start() {
             continue;
         }
         drop(ticket);
-        let _ = started.send(Instant::now());
         let result = run_guarded(&model, &mut session, |session| {
             let inputs = prepare()?;
             session.run(inputs).map_err(EngineError::from)

@@ -7,6 +7,8 @@
 //!   its own engine session, fed by a bounded queue; answers through a oneshot.
 //! - [`batcher`]: optional dynamic batching: concurrent requests for a
 //!   model stacked into one run and cut back into each answer.
+//! - `progress`: a job's state (queued, started and when, abandoned), the
+//!   one place the caller and the worker race at the queue deadline.
 //! - [`served`]: a [`ServedModel`] (identity, signature, executor) and the
 //!   [`ModelSet`] the server routes into.
 //! - [`loader`]: resolves `name[:version]` in the registry, finds the ONNX
@@ -21,6 +23,7 @@ pub mod batcher;
 pub mod error;
 pub mod executor;
 pub mod loader;
+mod progress;
 pub mod served;
 
 pub use admission::{Admission, AdmissionOptions, Slot, Ticket};
