@@ -153,6 +153,19 @@ impl Limits {
         (cores / self.engine_threads()).max(1)
     }
 
+    /// Threads for HTTP (the async runtime's workers): one per core the
+    /// container has (or per CPU asked for, when set). Measured on 2 cores
+    /// with the load generator on the same machine, one HTTP thread served
+    /// ~14% more requests at 64 connections but answered one connection
+    /// ~15% slower (benches/RESULTS.md); `--http-threads` picks.
+    pub fn http_threads(&self) -> usize {
+        let mut cores = self.container_cores;
+        if self.cpu.source != Source::Default {
+            cores = cores.min(self.cpu.value.ceil() as usize);
+        }
+        cores.max(1)
+    }
+
     /// `name = value (source)` lines, for `inferd config show` and the start-up log.
     pub fn report(&self) -> Vec<(&'static str, String, Source)> {
         vec![
@@ -275,13 +288,31 @@ mod tests {
         }
     }
 
+    /// The limits a deployment config gives on a machine with `cores`.
+    fn limits(text: &str, cores: usize) -> Limits {
+        Limits::resolve(&LimitOverrides::default(), Some(&file(text)), cores).unwrap()
+    }
+
+    #[test]
+    fn http_threads_follow_the_cores_or_the_cpu_asked() {
+        let threads = |text: &str, cores| limits(text, cores).http_threads();
+        assert_eq!(threads("{}", 2), 2);
+        assert_eq!(threads("{}", 1), 1);
+        assert_eq!(threads(r#"{"maxConcurrentRequestsPerContainer": 8}"#, 8), 8);
+        assert_eq!(
+            threads(r#"{"containerResourceRequirements": {"cpu": 2.5}}"#, 16),
+            3,
+            "an explicit cpu caps the cores"
+        );
+        assert_eq!(
+            threads(r#"{"containerResourceRequirements": {"cpu": 0.1}}"#, 16),
+            1
+        );
+    }
+
     #[test]
     fn engine_threads_never_exceed_cores_or_the_cpu_asked() {
-        let threads = |text: &str, cores| {
-            Limits::resolve(&LimitOverrides::default(), Some(&file(text)), cores)
-                .unwrap()
-                .engine_threads()
-        };
+        let threads = |text: &str, cores| limits(text, cores).engine_threads();
         assert_eq!(threads("{}", 8), 1);
         assert_eq!(
             threads(r#"{"maxConcurrentRequestsPerContainer": 4}"#, 8),

@@ -97,6 +97,11 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub engines: crate::engines::EngineArgs,
 
+    /// Threads serving HTTP. Default: one per core of the container (or per
+    /// CPU asked for in the deployment config).
+    #[arg(long, env = "INFERD_HTTP_THREADS", value_parser = clap::value_parser!(u16).range(1..))]
+    pub http_threads: Option<u16>,
+
     /// Log format: `text` for people, `json` for collectors; default: text on a terminal.
     #[arg(long, env = "INFERD_LOG_FORMAT")]
     pub log_format: Option<crate::logging::LogFormat>,

@@ -60,7 +60,16 @@ pub fn run(args: ServeArgs, matches: &ArgMatches) -> Result<()> {
         .port
         .or(file.as_ref().and_then(|f| f.port))
         .unwrap_or(DEFAULT_PORT);
+    let http_threads = args
+        .http_threads
+        .map_or_else(|| limits.http_threads(), usize::from);
+    tracing::info!(
+        http_threads,
+        engine_workers = limits.engine_threads(),
+        "threads"
+    );
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(http_threads)
         .enable_all()
         .thread_name("inferd-http")
         .build()
