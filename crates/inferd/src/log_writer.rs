@@ -29,6 +29,15 @@ struct Queue {
 
 static QUEUE: OnceLock<Queue> = OnceLock::new();
 
+impl Queue {
+    /// Queues one line without waiting: dropped and counted when full.
+    fn push(&self, line: Vec<u8>) {
+        if let Err(TrySendError::Full(_)) = self.sender.try_send(Message::Line(line)) {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
 /// The subscriber's writer: each event's formatted bytes become one queued line.
 #[derive(Clone, Copy)]
 pub struct QueuedStderr {
@@ -86,14 +95,7 @@ impl Drop for Line {
         if self.bytes.is_empty() {
             return;
         }
-        let line = std::mem::take(&mut self.bytes);
-        match self.queue.sender.try_send(Message::Line(line)) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => {
-                self.queue.dropped.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(TrySendError::Disconnected(_)) => {}
-        }
+        self.queue.push(std::mem::take(&mut self.bytes));
     }
 }
 
@@ -145,12 +147,7 @@ fn write_lines(receiver: Receiver<Message>) {
 /// stderr directly when there is no writer thread.
 pub fn queue_line(line: Vec<u8>) {
     match QUEUE.get() {
-        Some(queue) => match queue.sender.try_send(Message::Line(line)) {
-            Ok(()) | Err(TrySendError::Disconnected(_)) => {}
-            Err(TrySendError::Full(_)) => {
-                queue.dropped.fetch_add(1, Ordering::Relaxed);
-            }
-        },
+        Some(queue) => queue.push(line),
         None => {
             let _ = io::stderr().write_all(&line);
         }
