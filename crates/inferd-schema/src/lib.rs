@@ -8,6 +8,7 @@
 //! - [`decode`]: a JSON value to one tensor per model input, checked element by element.
 //! - [`direct`]: the fast path, a body's data straight into the one input tensor
 //!   (no JSON tree), leaving every doubtful request to `request` + `decode`.
+//! - `number`: one JSON number literal read to the bit as serde_json reads it, for `direct`.
 //! - `bound`: float32's range exactly, reading an integer literal's digits again where
 //!   float64 parsing cannot tell it from f32::MAX.
 //! - [`pandas`]: a list of records to tensors, by column.
@@ -27,6 +28,7 @@ pub mod encode;
 mod envelope;
 pub mod error;
 pub mod model_schema;
+mod number;
 pub mod pandas;
 pub mod request;
 
