@@ -14,6 +14,7 @@
 //! - [`log_writer`]: log lines written by a thread of their own, never blocking a request.
 //! - [`security`]: keys and TLS options, resolved to a gate and a TLS config.
 //! - [`observe`]: metrics and access-log switches, data collection.
+//! - [`startup_pages`]: the code only start-up ran, out of the resident set once ready.
 
 mod access_lines;
 mod batching;
@@ -28,6 +29,7 @@ mod observe;
 mod security;
 mod serve_command;
 mod service_api;
+mod startup_pages;
 mod swagger_command;
 
 use std::process::ExitCode;

@@ -224,6 +224,11 @@ fn spawn_loading(
                         "model loaded"
                     );
                 }
+                // Before readiness, so a ready server's resident set is
+                // what serving needs.
+                if let Some((before_kib, after_kib)) = crate::startup_pages::release() {
+                    tracing::debug!(before_kib, after_kib, "start-up code pages released");
+                }
                 // The API first: a ready server always has its documents.
                 state.set_api(built);
                 state.set_models(models);
