@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender, TrySendError};
+use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError};
 use inferd_backend::{BackendError, LoadedModel, Session};
 use inferd_tensor::Tensor;
 use tokio::sync::oneshot;
@@ -26,6 +26,7 @@ use crate::EngineError;
 use crate::admission::Ticket;
 use crate::batcher::{self, Arrival, BatchObserver, BatchOptions, Callers, ObserverCell};
 use crate::progress::Progress;
+use crate::spin;
 
 pub(crate) type Reply = oneshot::Sender<Result<Vec<Tensor>, EngineError>>;
 
@@ -49,7 +50,15 @@ pub struct ExecutorOptions {
     pub queue_capacity: usize,
     /// The longest a run may take, counted from its start (504 past it).
     pub timeout: Duration,
+    /// How long an idle worker polls its queue before it sleeps, while the
+    /// model has at most one caller (see `spin`); zero never polls.
+    pub idle_poll: Duration,
 }
+
+/// The default of [`ExecutorOptions::idle_poll`]: longer than a lone
+/// client's round trip on loopback, short enough to cost little CPU to a
+/// client that calls now and then.
+pub const DEFAULT_IDLE_POLL: Duration = Duration::from_micros(200);
 
 impl Default for ExecutorOptions {
     fn default() -> ExecutorOptions {
@@ -58,6 +67,7 @@ impl Default for ExecutorOptions {
             workers,
             queue_capacity: 1024,
             timeout: Duration::from_millis(60_000),
+            idle_poll: DEFAULT_IDLE_POLL,
         }
     }
 }
@@ -122,7 +132,7 @@ impl Executor {
                     Some(batching) => {
                         batcher::work(model, session, receiver, batching, observer, callers)
                     }
-                    None => work(model, session, receiver),
+                    None => work(model, session, receiver, callers, options.idle_poll),
                 })
                 .map_err(|e| BackendError::Run(format!("cannot start a worker thread: {e}")))?;
             workers.push(handle);
@@ -238,8 +248,14 @@ impl Drop for Executor {
     }
 }
 
-fn work(model: Arc<dyn LoadedModel>, mut session: Box<dyn Session>, jobs: Receiver<Job>) {
-    while let Ok(job) = jobs.recv() {
+fn work(
+    model: Arc<dyn LoadedModel>,
+    mut session: Box<dyn Session>,
+    jobs: Receiver<Job>,
+    callers: Callers,
+    idle_poll: Duration,
+) {
+    while let Some(job) = next_job(&jobs, &callers, idle_poll) {
         let Job {
             prepare,
             reply,
@@ -268,6 +284,23 @@ fn work(model: Arc<dyn LoadedModel>, mut session: Box<dyn Session>, jobs: Receiv
         drop(slot);
         let _ = reply.send(result);
     }
+}
+
+/// The next job: polled for a moment first while the model has one caller
+/// at most (see [`spin`]), so a lone client's next request does not have
+/// to wake this thread; `None` once the queue is closed.
+fn next_job(jobs: &Receiver<Job>, callers: &Callers, idle_poll: Duration) -> Option<Job> {
+    if !idle_poll.is_zero() && callers.count() <= 1 {
+        let polled = spin::poll_until(Instant::now() + idle_poll, || match jobs.try_recv() {
+            Ok(job) => Some(Some(job)),
+            Err(TryRecvError::Disconnected) => Some(None),
+            Err(TryRecvError::Empty) => None,
+        });
+        if let Some(job) = polled {
+            return job;
+        }
+    }
+    jobs.recv().ok()
 }
 
 /// Runs `f` with the session, turning a panic into an error for this call
@@ -413,6 +446,7 @@ mod tests {
             workers: 1,
             queue_capacity: 1,
             timeout: Duration::from_millis(100),
+            ..ExecutorOptions::default()
         };
         let executor = Arc::new(Executor::start("t", doubler(), options).unwrap());
         let slow = {

@@ -7,6 +7,7 @@
 //!   its own engine session, fed by a bounded queue; answers through a oneshot.
 //! - [`batcher`]: optional dynamic batching: concurrent requests for a
 //!   model stacked into one run and cut back into each answer.
+//! - `spin`: an idle worker's bounded poll of its queue while a model has one caller.
 //! - `progress`: a job's state (queued, started and when, abandoned), the
 //!   one place the caller and the worker race at the queue deadline.
 //! - [`served`]: a [`ServedModel`] (identity, signature, executor) and the
@@ -25,10 +26,11 @@ pub mod executor;
 pub mod loader;
 mod progress;
 pub mod served;
+mod spin;
 
 pub use admission::{Admission, AdmissionOptions, Slot, Ticket};
 pub use batcher::{Arrival, BatchObserver, BatchOptions, BatchPolicy, Callers};
 pub use error::{EngineError, LoadError};
-pub use executor::{Executor, ExecutorOptions, Prepare, Scored};
+pub use executor::{DEFAULT_IDLE_POLL, Executor, ExecutorOptions, Prepare, Scored};
 pub use loader::{EngineChoice, load_models, load_models_batched, load_models_with};
 pub use served::{ModelIdentity, ModelSet, ServedModel};

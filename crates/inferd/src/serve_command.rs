@@ -66,6 +66,7 @@ pub fn run(args: ServeArgs, matches: &ArgMatches) -> Result<()> {
     tracing::info!(
         http_threads,
         engine_workers = limits.engine_threads(),
+        worker_poll_us = args.worker_poll_us,
         "threads"
     );
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -185,6 +186,7 @@ fn spawn_loading(
         // Admission's queue places bound what can wait in any executor.
         queue_capacity: limits.max_queue_length.value.max(1),
         timeout: Duration::from_millis(limits.scoring_timeout_ms.value),
+        idle_poll: Duration::from_micros(args.worker_poll_us),
     };
     let admission = Admission::new(AdmissionOptions {
         max_concurrent,

@@ -81,6 +81,7 @@ pub fn sleeper_set(
         workers: threads,
         queue_capacity: admission.max_queue_length.max(1),
         timeout: scoring_timeout,
+        ..ExecutorOptions::default()
     };
     let served = ServedModel::start(identity, model, options, Admission::new(admission)).unwrap();
     (ModelSet::new(vec![served]), counters)
