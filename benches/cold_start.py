@@ -45,7 +45,7 @@ def first_score(port: int) -> bool:
 def once(port: int) -> float:
     start = time.perf_counter()
     server = subprocess.Popen(
-        [BIN, "serve", "--port", str(port), "--log-format", "json"] + (["--model", MODEL] if MODEL else []),
+        [BIN, "serve", "--port", str(port), "--log-format", "json", "--shutdown-grace-s", "0"] + (["--model", MODEL] if MODEL else []),
         stderr=subprocess.DEVNULL,
     )
     try:
