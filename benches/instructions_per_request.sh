@@ -9,6 +9,10 @@
 #   benches/instructions_per_request.sh diabetes-ridge 10 --no-access-log --no-metrics
 #   benches/instructions_per_request.sh diabetes-ridge 10
 #
+# The worker's idle poll is off (--worker-poll-us 0): at one connection it
+# would spin between requests, and callgrind would count the spinning as
+# the request's work.
+#
 # Needs valgrind and the release binaries (cargo build --release -p inferd -p inferd-bench).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,7 +27,7 @@ pathlib.Path(sys.argv[2]).write_text(json.dumps({"data": case["data"]}))
 PY
 run() { # seconds -> prints "total requests"
   local out=target/profile/ci.$$; rm -f $out
-  valgrind --tool=callgrind --callgrind-out-file=$out target/release/inferd serve --model $model --port $port --log-format json "$@" 2>target/profile/srv.log >/dev/null &
+  valgrind --tool=callgrind --callgrind-out-file=$out target/release/inferd serve --model $model --port $port --log-format json --worker-poll-us 0 "$@" 2>target/profile/srv.log >/dev/null &
   local pid=$!
   for _ in $(seq 600); do grep -q '"ready"' target/profile/srv.log 2>/dev/null && break; sleep 0.5; done
   local n=0

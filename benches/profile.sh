@@ -9,6 +9,8 @@
 # Writes benches/results/profile-MODEL.txt (the summary) and keeps the raw
 # callgrind file under target/profile/. Needs the release binaries
 # (cargo build --release -p inferd -p inferd-bench) and valgrind.
+# The worker's idle poll is off: callgrind would count its spinning between
+# requests as the request's work.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 model="${1:-mlp-784}"
@@ -27,7 +29,7 @@ PY
 raw="$out/callgrind-$model.out"
 rm -f "$raw"
 valgrind --tool=callgrind --callgrind-out-file="$raw" \
-  "$bin/inferd" serve --model "$model" --port "$port" --log-format json --no-access-log \
+  "$bin/inferd" serve --model "$model" --port "$port" --log-format json --no-access-log --worker-poll-us 0 \
   2> "$out/server-$model.log" &
 server=$!
 trap 'kill "$server" 2>/dev/null || true' EXIT
