@@ -130,6 +130,18 @@ fn integer(negative: bool, significand: u64, exact: bool, literal: &[u8]) -> Opt
     })
 }
 
+/// A fixed xorshift sequence for generated test inputs: deterministic,
+/// each call a number below its argument.
+#[cfg(test)]
+pub(crate) fn sequence(mut seed: u64) -> impl FnMut(u64) -> u64 {
+    move |below| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % below
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,15 +229,9 @@ mod tests {
 
     #[test]
     fn agrees_with_serde_json_on_many_generated_literals() {
-        // A fixed xorshift sequence: deterministic, and wide enough to cover
-        // the exact fast case, its edges, and the hand-over to serde_json.
-        let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
-        let mut next = move |below: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % below
-        };
+        // Wide enough to cover the exact fast case, its edges, and the
+        // hand-over to serde_json.
+        let mut next = sequence(0x9E37_79B9_7F4A_7C15);
         let digits = |n: u64, next: &mut dyn FnMut(u64) -> u64| -> String {
             (0..n).map(|_| char::from(b'0' + next(10) as u8)).collect()
         };
