@@ -27,10 +27,13 @@
 //!    runs alone instead, so each answer is exactly what the request alone
 //!    would get.
 //!
+//! Between batches an idle worker polls its queue for a moment while the
+//! model has one caller at most, as unbatched workers do (see
+//! [`crate::spin`]).
+//!
 //! Each engine run reports how many requests it served to the model's
 //! [`BatchObserver`], when one is set (the server feeds a histogram with it).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -39,7 +42,8 @@ use inferd_backend::{LoadedModel, Session};
 use inferd_tensor::{Dim, Signature, Tensor};
 
 use crate::EngineError;
-use crate::executor::{Job, Reply, run_guarded};
+use crate::callers::Callers;
+use crate::executor::{Job, Reply, next_job, run_guarded};
 
 /// How a model's requests are gathered into batches.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,35 +80,6 @@ impl BatchPolicy {
 /// (1 for a request run alone). Called on the worker thread, after the run
 /// and before the answers go out, so it must be quick.
 pub type BatchObserver = Arc<dyn Fn(usize) + Send + Sync>;
-
-/// The requests for a model that have arrived and not yet been answered,
-/// counted from the moment the server starts handling them (before the
-/// body is read), so the batcher knows whether company may still come.
-#[derive(Debug, Clone, Default)]
-pub struct Callers(Arc<AtomicUsize>);
-
-impl Callers {
-    /// Counts one caller until the guard is dropped.
-    pub fn arrive(&self) -> Arrival {
-        self.0.fetch_add(1, Ordering::AcqRel);
-        Arrival(self.0.clone())
-    }
-
-    /// Callers now.
-    pub fn count(&self) -> usize {
-        self.0.load(Ordering::Acquire)
-    }
-}
-
-/// One caller of a model; counted while alive.
-#[derive(Debug)]
-pub struct Arrival(Arc<AtomicUsize>);
-
-impl Drop for Arrival {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
-}
 
 /// A model's observer, shared by its workers. Set once, after the workers
 /// start (the server labels its metrics only once the models are loaded);
@@ -155,14 +130,15 @@ pub(crate) fn work(
     options: BatchOptions,
     observer: ObserverCell,
     callers: Callers,
+    idle_poll: Duration,
 ) {
     let mut carried: Option<Decoded> = None;
     loop {
         let (first, decoded) = match carried.take() {
             Some(d) => (d.job, Some((d.inputs, d.rows))),
-            None => match jobs.recv() {
-                Ok(job) => (job, None),
-                Err(_) => return,
+            None => match next_job(&jobs, &callers, idle_poll) {
+                Some(job) => (job, None),
+                None => return,
             },
         };
         if gone(&first) {

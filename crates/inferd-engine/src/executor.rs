@@ -24,7 +24,8 @@ use tokio::sync::oneshot;
 
 use crate::EngineError;
 use crate::admission::Ticket;
-use crate::batcher::{self, Arrival, BatchObserver, BatchOptions, Callers, ObserverCell};
+use crate::batcher::{self, BatchObserver, BatchOptions, ObserverCell};
+use crate::callers::{Arrival, Callers};
 use crate::progress::Progress;
 use crate::spin;
 
@@ -50,8 +51,9 @@ pub struct ExecutorOptions {
     pub queue_capacity: usize,
     /// The longest a run may take, counted from its start (504 past it).
     pub timeout: Duration,
-    /// How long an idle worker polls its queue before it sleeps, while the
-    /// model has at most one caller (see `spin`); zero never polls.
+    /// While the model has at most one caller, how long an idle worker
+    /// polls its queue before it sleeps, and the caller its answer before
+    /// it awaits it (see `spin`); zero never polls.
     pub idle_poll: Duration,
 }
 
@@ -129,9 +131,15 @@ impl Executor {
             let handle = std::thread::Builder::new()
                 .name(format!("inferd-{label}-{index}"))
                 .spawn(move || match batching {
-                    Some(batching) => {
-                        batcher::work(model, session, receiver, batching, observer, callers)
-                    }
+                    Some(batching) => batcher::work(
+                        model,
+                        session,
+                        receiver,
+                        batching,
+                        observer,
+                        callers,
+                        options.idle_poll,
+                    ),
                     None => work(model, session, receiver, callers, options.idle_poll),
                 })
                 .map_err(|e| BackendError::Run(format!("cannot start a worker thread: {e}")))?;
@@ -192,6 +200,23 @@ impl Executor {
             TrySendError::Disconnected(_) => EngineError::Stopped,
         })?;
         let refused = || EngineError::QueueTimeout { waited: max_wait };
+        // `None`: the worker dropped the job without an answer.
+        let finish = |answer: Option<Result<Vec<Tensor>, EngineError>>| match answer {
+            Some(result) => {
+                let start = progress.started_at().unwrap_or(entered);
+                result.map(|outputs| Scored {
+                    outputs,
+                    queue: start.saturating_duration_since(entered),
+                    score: start.elapsed(),
+                })
+            }
+            // Dropped unstarted: its deadline passed while waiting for a slot.
+            None if progress.started_at().is_none() && Instant::now() >= deadline => Err(refused()),
+            None => Err(EngineError::Stopped),
+        };
+        if let Some(answer) = self.poll_alone(&mut answer, deadline) {
+            return finish(answer);
+        }
         // One wait for the answer, woken early only to act on a deadline:
         // the queue's while the job is queued, the run's once it started.
         // A job not started by `now` cannot end its run before
@@ -204,21 +229,7 @@ impl Executor {
             };
             tokio::select! {
                 biased;
-                answer = &mut answer => return match answer {
-                    Ok(result) => {
-                        let start = progress.started_at().unwrap_or(entered);
-                        result.map(|outputs| Scored {
-                            outputs,
-                            queue: start.saturating_duration_since(entered),
-                            score: start.elapsed(),
-                        })
-                    }
-                    // Dropped unstarted: its deadline passed while waiting for a slot.
-                    Err(_) if progress.started_at().is_none() && Instant::now() >= deadline => {
-                        Err(refused())
-                    }
-                    Err(_) => Err(EngineError::Stopped),
-                },
+                answer = &mut answer => return finish(answer.ok()),
                 () = tokio::time::sleep_until(wake.into()) => {}
             }
             now = Instant::now();
@@ -232,6 +243,28 @@ impl Executor {
                 None => {}
             }
         }
+    }
+
+    /// A lone caller polls for its answer for a moment (at most
+    /// `idle_poll`, never past the queue deadline) before it awaits it, so
+    /// its thread is still awake when a short run ends (see [`spin`]).
+    /// `None`: no answer yet, or not alone; `Some(None)`: the job was
+    /// dropped unanswered.
+    fn poll_alone(
+        &self,
+        answer: &mut oneshot::Receiver<Result<Vec<Tensor>, EngineError>>,
+        deadline: Instant,
+    ) -> Option<Option<Result<Vec<Tensor>, EngineError>>> {
+        let poll = self.options.idle_poll;
+        if poll.is_zero() || !self.callers.alone() {
+            return None;
+        }
+        let until = (Instant::now() + poll).min(deadline);
+        spin::poll_until(until, || match answer.try_recv() {
+            Ok(result) => Some(Some(result)),
+            Err(oneshot::error::TryRecvError::Closed) => Some(None),
+            Err(oneshot::error::TryRecvError::Empty) => None,
+        })
     }
 
     pub fn options(&self) -> ExecutorOptions {
@@ -289,8 +322,12 @@ fn work(
 /// The next job: polled for a moment first while the model has one caller
 /// at most (see [`spin`]), so a lone client's next request does not have
 /// to wake this thread; `None` once the queue is closed.
-fn next_job(jobs: &Receiver<Job>, callers: &Callers, idle_poll: Duration) -> Option<Job> {
-    if !idle_poll.is_zero() && callers.count() <= 1 {
+pub(crate) fn next_job(
+    jobs: &Receiver<Job>,
+    callers: &Callers,
+    idle_poll: Duration,
+) -> Option<Job> {
+    if !idle_poll.is_zero() && callers.alone() {
         let polled = spin::poll_until(Instant::now() + idle_poll, || match jobs.try_recv() {
             Ok(job) => Some(Some(job)),
             Err(TryRecvError::Disconnected) => Some(None),

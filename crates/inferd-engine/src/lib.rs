@@ -7,7 +7,10 @@
 //!   its own engine session, fed by a bounded queue; answers through a oneshot.
 //! - [`batcher`]: optional dynamic batching: concurrent requests for a
 //!   model stacked into one run and cut back into each answer.
-//! - `spin`: an idle worker's bounded poll of its queue while a model has one caller.
+//! - [`callers`]: the requests in flight for a model, and whether a client
+//!   calls alone.
+//! - `spin`: bounded polling while a client calls alone: the idle worker
+//!   for its next job, the caller for its answer.
 //! - `progress`: a job's state (queued, started and when, abandoned), the
 //!   one place the caller and the worker race at the queue deadline.
 //! - [`served`]: a [`ServedModel`] (identity, signature, executor) and the
@@ -21,6 +24,7 @@
 
 pub mod admission;
 pub mod batcher;
+pub mod callers;
 pub mod error;
 pub mod executor;
 pub mod loader;
@@ -29,7 +33,8 @@ pub mod served;
 mod spin;
 
 pub use admission::{Admission, AdmissionOptions, Slot, Ticket};
-pub use batcher::{Arrival, BatchObserver, BatchOptions, BatchPolicy, Callers};
+pub use batcher::{BatchObserver, BatchOptions, BatchPolicy};
+pub use callers::{Arrival, Callers};
 pub use error::{EngineError, LoadError};
 pub use executor::{DEFAULT_IDLE_POLL, Executor, ExecutorOptions, Prepare, Scored};
 pub use loader::{EngineChoice, load_models, load_models_batched, load_models_with};

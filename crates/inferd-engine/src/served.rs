@@ -84,7 +84,7 @@ impl ServedModel {
     /// Counts a request for this model while the guard lives: from before
     /// its body is read until its answer, so a batch knows whether company
     /// may still come.
-    pub fn arrive(&self) -> crate::batcher::Arrival {
+    pub fn arrive(&self) -> crate::callers::Arrival {
         self.executor.arrive()
     }
 

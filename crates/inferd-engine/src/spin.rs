@@ -1,17 +1,22 @@
-//! Brief busy-polling by an idle engine worker before it sleeps, while
-//! one caller alone uses the model.
+//! Brief busy-polling before a thread sleeps, while one caller alone uses
+//! the model: by an idle engine worker (for the next job), and by the lone
+//! caller's task (for its answer).
 //!
 //! A thread that sleeps must be woken, and on a virtual machine waking an
 //! idle CPU costs tens of microseconds (the host schedules the vCPU back
 //! in): at one connection that was most of a small model's latency.
-//! Polling the queue for a bounded time after each job keeps the worker's
-//! CPU awake until a lone client's next request. Measured on the 2-core
-//! VM (diabetes-ridge, one connection): p50 0.09-0.13 ms -> 0.05 ms. It only
-//! happens while the model has at most one caller: with more, queues are
-//! rarely empty and CPU time is what counts (polling the caller's side as
-//! well was tried, and cost a third of the throughput at 4 to 16
-//! connections with the load generator on the same cores). Every poll ends
-//! at its bound, then the worker sleeps as before.
+//! - The worker polls its queue for a bounded time after each job, so its
+//!   CPU is awake for a lone client's next request. Measured on the 2-core
+//!   VM (diabetes-ridge, one connection): p50 0.09-0.13 ms -> 0.05 ms.
+//! - The caller polls for its answer for the same bound before it awaits
+//!   it, so its thread is awake when a run of tens of microseconds ends.
+//!   Measured (mlp-784, one connection): p50 0.113 -> 0.080 ms.
+//!
+//! Both only happen while the model has at most one caller: with more,
+//! queues are rarely empty and CPU time is what counts (an earlier caller-side
+//! poll that did not check for company cost a third of the throughput at
+//! 4 to 16 connections with the load generator on the same cores). Every
+//! poll ends at its bound, then the thread sleeps as before.
 
 use std::time::Instant;
 

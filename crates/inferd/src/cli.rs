@@ -102,10 +102,11 @@ pub struct ServeArgs {
     #[arg(long, env = "INFERD_HTTP_THREADS", value_parser = clap::value_parser!(u16).range(1..))]
     pub http_threads: Option<u16>,
 
-    /// How long an idle engine worker keeps polling for the next request
-    /// before it sleeps, in microseconds, while a model has at most one
-    /// request in flight (a lone client): waking a sleeping thread costs
-    /// tens of microseconds on a virtual machine. 0 never polls.
+    /// While a model has at most one request in flight (a lone client),
+    /// how long, in microseconds, an idle engine worker keeps polling for
+    /// the next request before it sleeps, and the request's task for its
+    /// answer before it awaits it: waking a sleeping thread costs tens of
+    /// microseconds on a virtual machine. 0 never polls.
     #[arg(long, env = "INFERD_WORKER_POLL_US", default_value_t = inferd_engine::DEFAULT_IDLE_POLL.as_micros() as u64)]
     pub worker_poll_us: u64,
 
