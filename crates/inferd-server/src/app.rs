@@ -14,7 +14,7 @@ use hyper::body::Incoming;
 
 use inferd_auth::Gate;
 
-use crate::access::{self, Arrival};
+use crate::access::{self, AccessNote, Arrival};
 use crate::request_id::RequestIds;
 use crate::response::{self, Body};
 use crate::telemetry::RequestId;
@@ -57,15 +57,21 @@ impl App {
     pub async fn handle(&self, request: Request<Incoming>) -> Response<Body> {
         let telemetry = &self.state.telemetry;
         let arrival = telemetry.access_log().then(|| Arrival::new(&request));
-        let response = self.respond(request).await;
+        // What a scoring handler tells the access line (set only when it is on).
+        let mut note = None;
+        let response = self.respond(request, &mut note).await;
         telemetry.responded(response.status());
         if let Some(arrival) = arrival {
-            access::log(arrival, &response, telemetry.access_sink());
+            access::log(arrival, &response, note.as_ref(), telemetry.access_sink());
         }
         response
     }
 
-    async fn respond(&self, mut request: Request<Incoming>) -> Response<Body> {
+    async fn respond(
+        &self,
+        mut request: Request<Incoming>,
+        note: &mut Option<AccessNote>,
+    ) -> Response<Body> {
         let ids = match RequestIds::from_headers(request.headers()) {
             Ok(ids) => ids,
             Err(refused) => {
@@ -86,7 +92,7 @@ impl App {
                 .extensions_mut()
                 .insert(RequestId(ids.request_id.clone()));
         }
-        let mut response = routes::route(&self.state, request)
+        let mut response = routes::route(&self.state, request, note)
             .await
             .unwrap_or_else(|e| response::error(&e));
         ids.write_to(response.headers_mut());

@@ -18,6 +18,7 @@ use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use inferd_engine::{ModelSet, ServedModel};
 
+use crate::access::AccessNote;
 use crate::response::{self, Body};
 use crate::{ApiError, AppState, score, swagger};
 
@@ -26,6 +27,7 @@ const PROBE_METHODS: &str = "GET, HEAD";
 pub async fn route(
     state: &AppState,
     request: Request<Incoming>,
+    note: &mut Option<AccessNote>,
 ) -> Result<Response<Body>, ApiError> {
     let path = request.uri().path();
     let path = state.api().map_or(path, |api| api.local_path(path));
@@ -51,13 +53,13 @@ pub async fn route(
         "/score" => {
             score::check_method(request.method())?;
             let model = ready(state)?.default_model().clone();
-            score::handle(state, model, request).await
+            score::handle(state, model, request, note).await
         }
         _ => match path.strip_prefix("/models/").map(model_path) {
             Some(Some((name, version))) => {
                 score::check_method(request.method())?;
                 let model = find(ready(state)?, name, version)?;
-                score::handle(state, model, request).await
+                score::handle(state, model, request, note).await
             }
             _ => Err(ApiError::RouteNotFound),
         },

@@ -10,6 +10,7 @@ use inferd_engine::{EngineError, ServedModel};
 use inferd_schema::{ModelSchema, SchemaError};
 use inferd_tensor::Tensor;
 
+use crate::access::AccessNote;
 use crate::body::read_limited;
 use crate::response::{self, Body};
 use crate::telemetry::{DecodeTime, InFlight, RequestId, Seen};
@@ -33,6 +34,7 @@ pub async fn handle(
     state: &AppState,
     model: Arc<ServedModel>,
     request: Request<Incoming>,
+    note: &mut Option<AccessNote>,
 ) -> Result<Response<Body>, ApiError> {
     if request.method() == Method::OPTIONS {
         let mut response = response::empty(StatusCode::OK);
@@ -63,7 +65,7 @@ pub async fn handle(
         HeaderValue::from_static(if failed { "True" } else { "False" }),
     );
     if state.telemetry.access_log() {
-        response.extensions_mut().insert(seen.note(model));
+        *note = Some(seen.note(model));
     }
     Ok(response)
 }
