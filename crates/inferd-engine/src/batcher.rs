@@ -27,9 +27,8 @@
 //!    runs alone instead, so each answer is exactly what the request alone
 //!    would get.
 //!
-//! Between batches an idle worker polls its queue for a moment while the
-//! model has one caller at most, as unbatched workers do (see
-//! [`crate::spin`]).
+//! Between batches an idle worker polls its queue for a moment while a
+//! client calls alone, as unbatched workers do (see `spin`).
 //!
 //! Each engine run reports how many requests it served to the model's
 //! [`BatchObserver`], when one is set (the server feeds a histogram with it).

@@ -51,9 +51,9 @@ pub struct ExecutorOptions {
     pub queue_capacity: usize,
     /// The longest a run may take, counted from its start (504 past it).
     pub timeout: Duration,
-    /// While the model has at most one caller, how long an idle worker
-    /// polls its queue before it sleeps, and the caller its answer before
-    /// it awaits it (see `spin`); zero never polls.
+    /// While a client calls the model alone (`Callers::alone`), how long an
+    /// idle worker polls its queue before it sleeps, and the caller its
+    /// answer before it awaits it (see `spin`); zero never polls.
     pub idle_poll: Duration,
 }
 
@@ -248,19 +248,16 @@ impl Executor {
     /// A lone caller polls for its answer for a moment (at most
     /// `idle_poll`, never past the queue deadline) before it awaits it, so
     /// its thread is still awake when a short run ends (see [`spin`]).
-    /// `None`: no answer yet, or not alone; `Some(None)`: the job was
+    /// `None`: no answer yet, or not alone (or the deadline has passed); `Some(None)`: the job was
     /// dropped unanswered.
     fn poll_alone(
         &self,
         answer: &mut oneshot::Receiver<Result<Vec<Tensor>, EngineError>>,
         deadline: Instant,
     ) -> Option<Option<Result<Vec<Tensor>, EngineError>>> {
-        let poll = self.options.idle_poll;
-        if poll.is_zero() || !self.callers.alone() {
-            return None;
-        }
-        let until = (Instant::now() + poll).min(deadline);
-        spin::poll_until(until, || match answer.try_recv() {
+        let to_deadline = deadline.saturating_duration_since(Instant::now());
+        let bound = self.options.idle_poll.min(to_deadline);
+        spin::poll_if_alone(&self.callers, bound, || match answer.try_recv() {
             Ok(result) => Some(Some(result)),
             Err(oneshot::error::TryRecvError::Closed) => Some(None),
             Err(oneshot::error::TryRecvError::Empty) => None,
@@ -319,25 +316,20 @@ fn work(
     }
 }
 
-/// The next job: polled for a moment first while the model has one caller
-/// at most (see [`spin`]), so a lone client's next request does not have
-/// to wake this thread; `None` once the queue is closed.
+/// The next job: polled for a moment first while a client calls alone (see
+/// [`spin`]), so its next request does not have to wake this thread;
+/// `None` once the queue is closed.
 pub(crate) fn next_job(
     jobs: &Receiver<Job>,
     callers: &Callers,
     idle_poll: Duration,
 ) -> Option<Job> {
-    if !idle_poll.is_zero() && callers.alone() {
-        let polled = spin::poll_until(Instant::now() + idle_poll, || match jobs.try_recv() {
-            Ok(job) => Some(Some(job)),
-            Err(TryRecvError::Disconnected) => Some(None),
-            Err(TryRecvError::Empty) => None,
-        });
-        if let Some(job) = polled {
-            return job;
-        }
-    }
-    jobs.recv().ok()
+    let polled = spin::poll_if_alone(callers, idle_poll, || match jobs.try_recv() {
+        Ok(job) => Some(Some(job)),
+        Err(TryRecvError::Disconnected) => Some(None),
+        Err(TryRecvError::Empty) => None,
+    });
+    polled.unwrap_or_else(|| jobs.recv().ok())
 }
 
 /// Runs `f` with the session, turning a panic into an error for this call

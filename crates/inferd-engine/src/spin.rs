@@ -12,16 +12,31 @@
 //!   it, so its thread is awake when a run of tens of microseconds ends.
 //!   Measured (mlp-784, one connection): p50 0.113 -> 0.080 ms.
 //!
-//! Both only happen while the model has at most one caller: with more,
-//! queues are rarely empty and CPU time is what counts (an earlier caller-side
-//! poll that did not check for company cost a third of the throughput at
-//! 4 to 16 connections with the load generator on the same cores). Every
-//! poll ends at its bound, then the thread sleeps as before.
+//! Both only happen while a client calls the model alone
+//! ([`Callers::alone`]): with company, queues are rarely empty and CPU time
+//! is what counts (polling whenever one request was in flight cost a third
+//! of the throughput at 16 connections with the load generator on the same
+//! cores). Every poll ends at its bound, then the thread sleeps as before.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use crate::callers::Callers;
+
+/// [`poll_until`] for at most `bound`, only while a client calls alone;
+/// `None` at once otherwise (or when `bound` is zero).
+pub fn poll_if_alone<T>(
+    callers: &Callers,
+    bound: Duration,
+    poll: impl FnMut() -> Option<T>,
+) -> Option<T> {
+    if bound.is_zero() || !callers.alone() {
+        return None;
+    }
+    poll_until(Instant::now() + bound, poll)
+}
 
 /// Calls `poll` until it answers `Some` or `until` passes (then `None`).
-pub fn poll_until<T>(until: Instant, mut poll: impl FnMut() -> Option<T>) -> Option<T> {
+fn poll_until<T>(until: Instant, mut poll: impl FnMut() -> Option<T>) -> Option<T> {
     loop {
         if let Some(found) = poll() {
             return Some(found);

@@ -18,7 +18,6 @@ use crate::response::Body;
 /// What the scoring handler knows and the access line states; handed back
 /// to [`log`] through the handler's arguments (a response extension would
 /// cost two allocations a request).
-#[derive(Clone)]
 pub struct AccessNote {
     pub model: Arc<ServedModel>,
     pub queue: Option<Duration>,

@@ -1,9 +1,10 @@
 //! The access line in the JSON log format, written by hand straight onto
-//! the thread's log shelf (see `log_writer`; no buffer of its own): the same shape as every other JSON log
-//! line (`timestamp`, `level`, `fields`, `target`), at a fraction of the
-//! generic formatter's cost. callgrind counted ~27,000 instructions per
-//! request for this line through tracing-subscriber's JSON formatter, more
-//! than a third of serving a small model.
+//! the thread's log shelf (see `log_writer`; no buffer of its own): the
+//! same shape as every other JSON log line (`timestamp`, `level`,
+//! `fields`, `target`), at a fraction of the generic formatter's cost.
+//! callgrind counted ~27,000 instructions per request for this line
+//! through tracing-subscriber's JSON formatter, more than a third of
+//! serving a small model.
 
 use std::cell::RefCell;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -71,7 +72,7 @@ fn string(out: &mut Vec<u8>, value: &str) {
         out.extend_from_slice(value.as_bytes());
         return;
     }
-    for (i, byte) in value.bytes().enumerate() {
+    for byte in value.bytes() {
         match byte {
             b'"' => out.extend_from_slice(b"\\\""),
             b'\\' => out.extend_from_slice(b"\\\\"),
@@ -90,7 +91,7 @@ fn string(out: &mut Vec<u8>, value: &str) {
                 ]);
             }
             // Bytes of multi-byte characters pass as they are: `value` is UTF-8.
-            _ => out.push(value.as_bytes()[i]),
+            _ => out.push(byte),
         }
     }
 }

@@ -102,8 +102,8 @@ pub struct ServeArgs {
     #[arg(long, env = "INFERD_HTTP_THREADS", value_parser = clap::value_parser!(u16).range(1..))]
     pub http_threads: Option<u16>,
 
-    /// While a model has at most one request in flight (a lone client),
-    /// how long, in microseconds, an idle engine worker keeps polling for
+    /// While a client calls a model alone (at most one request in flight,
+    /// and none arrived to find company for 20 ms), how long, in microseconds, an idle engine worker keeps polling for
     /// the next request before it sleeps, and the request's task for its
     /// answer before it awaits it: waking a sleeping thread costs tens of
     /// microseconds on a virtual machine. 0 never polls.
