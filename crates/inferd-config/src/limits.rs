@@ -146,19 +146,27 @@ impl Limits {
     /// once, so threads per run x concurrent runs never exceed the cores.
     /// At least one.
     pub fn engine_intra_threads(&self) -> usize {
-        let mut cores = self.container_cores;
-        if self.cpu.source != Source::Default {
-            cores = cores.min(self.cpu.value.ceil() as usize);
-        }
-        (cores / self.engine_threads()).max(1)
+        (self.cpu_cores() / self.engine_threads()).max(1)
     }
 
-    /// Threads for HTTP (the async runtime's workers): one per core the
-    /// container has (or per CPU asked for, when set). Measured on 2 cores
-    /// with the load generator on the same machine, one HTTP thread served
-    /// ~14% more requests at 64 connections but answered one connection
-    /// ~15% slower (benches/RESULTS.md); `--http-threads` picks.
+    /// Threads for HTTP (the async runtime's workers): the cores left over
+    /// by the engine runs that may be busy at once ([`Limits::engine_threads`]),
+    /// so HTTP and engine threads together match the cores instead of
+    /// taking turns on them; but never fewer than half the cores (rounded
+    /// up), since for small models HTTP is most of the work. At least one.
+    /// On 2 cores with the default concurrency of 1 that is one HTTP thread
+    /// beside one engine thread: 15% less CPU per request at 64 connections
+    /// than two HTTP threads, and no slower at one (benches/RESULTS.md).
+    /// `--http-threads` picks.
     pub fn http_threads(&self) -> usize {
+        let cores = self.cpu_cores();
+        let left_over = cores.saturating_sub(self.engine_threads());
+        left_over.max(cores.div_ceil(2)).max(1)
+    }
+
+    /// The cores the container has, or the CPU asked for (rounded up) when
+    /// a CPU figure was given and is smaller.
+    fn cpu_cores(&self) -> usize {
         let mut cores = self.container_cores;
         if self.cpu.source != Source::Default {
             cores = cores.min(self.cpu.value.ceil() as usize);
@@ -294,15 +302,26 @@ mod tests {
     }
 
     #[test]
-    fn http_threads_follow_the_cores_or_the_cpu_asked() {
+    fn http_threads_take_the_cores_the_engines_leave() {
         let threads = |text: &str, cores| limits(text, cores).http_threads();
-        assert_eq!(threads("{}", 2), 2);
+        assert_eq!(
+            threads("{}", 2),
+            1,
+            "one engine thread beside one HTTP thread"
+        );
         assert_eq!(threads("{}", 1), 1);
-        assert_eq!(threads(r#"{"maxConcurrentRequestsPerContainer": 8}"#, 8), 8);
+        assert_eq!(threads("{}", 8), 7);
+        assert_eq!(threads(r#"{"maxConcurrentRequestsPerContainer": 2}"#, 8), 6);
+        assert_eq!(
+            threads(r#"{"maxConcurrentRequestsPerContainer": 8}"#, 8),
+            4,
+            "never fewer than half the cores"
+        );
+        assert_eq!(threads(r#"{"maxConcurrentRequestsPerContainer": 4}"#, 3), 2);
         assert_eq!(
             threads(r#"{"containerResourceRequirements": {"cpu": 2.5}}"#, 16),
-            3,
-            "an explicit cpu caps the cores"
+            2,
+            "an explicit cpu caps the cores: 3, less one engine thread"
         );
         assert_eq!(
             threads(r#"{"containerResourceRequirements": {"cpu": 0.1}}"#, 16),

@@ -97,8 +97,9 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub engines: crate::engines::EngineArgs,
 
-    /// Threads serving HTTP. Default: one per core of the container (or per
-    /// CPU asked for in the deployment config).
+    /// Threads serving HTTP. Default: the container's cores (or the CPU
+    /// asked for in the deployment config) less the engine runs that may be
+    /// busy at once, but at least half of them.
     #[arg(long, env = "INFERD_HTTP_THREADS", value_parser = clap::value_parser!(u16).range(1..))]
     pub http_threads: Option<u16>,
 
