@@ -15,8 +15,10 @@
 //! - [`security`]: keys and TLS options, resolved to a gate and a TLS config.
 //! - [`observe`]: metrics and access-log switches, data collection.
 //! - [`startup_pages`]: the code only start-up ran, out of the resident set once ready.
+//! - [`allocator`]: mimalloc, and handing start-up's freed memory back.
 
 mod access_lines;
+mod allocator;
 mod batching;
 mod cli;
 mod config_command;

@@ -228,6 +228,7 @@ fn spawn_loading(
                 }
                 // Before readiness, so a ready server's resident set is
                 // what serving needs.
+                crate::allocator::release_freed();
                 if let Some((before_kib, after_kib)) = crate::startup_pages::release() {
                     tracing::debug!(before_kib, after_kib, "start-up code pages released");
                 }
