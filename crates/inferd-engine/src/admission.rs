@@ -37,8 +37,8 @@ impl Default for AdmissionOptions {
 /// The container-wide gate in front of every model.
 pub struct Admission {
     options: AdmissionOptions,
-    /// Slots in use; waiters block on `freed`.
-    busy: Mutex<usize>,
+    /// Slots in use and the workers waiting for one (on `freed`).
+    slots: Mutex<Slots>,
     freed: Condvar,
     waiting: AtomicUsize,
 }
@@ -50,7 +50,7 @@ impl Admission {
                 max_concurrent: options.max_concurrent.max(1),
                 ..options
             },
-            busy: Mutex::new(0),
+            slots: Mutex::new(Slots::default()),
             freed: Condvar::new(),
             waiting: AtomicUsize::new(0),
         })
@@ -62,7 +62,7 @@ impl Admission {
 
     /// Slots in use, timed-out computations that still run included.
     pub fn busy(&self) -> usize {
-        *self.busy.lock().expect("admission lock")
+        self.slots.lock().expect("admission lock").busy
     }
 
     /// Requests queued and not yet started.
@@ -92,18 +92,20 @@ impl Admission {
     /// Blocks the calling (worker) thread until a slot is free or
     /// `deadline` passes. Never call it from an async task.
     pub fn take_slot_until(self: &Arc<Self>, deadline: Instant) -> Option<Slot> {
-        let mut busy = self.busy.lock().expect("admission lock");
-        while *busy >= self.options.max_concurrent {
+        let mut slots = self.slots.lock().expect("admission lock");
+        while slots.busy >= self.options.max_concurrent {
             let left = deadline
                 .checked_duration_since(Instant::now())
                 .filter(|d| !d.is_zero())?;
-            busy = self
+            slots.sleeping += 1;
+            slots = self
                 .freed
-                .wait_timeout(busy, left)
+                .wait_timeout(slots, left)
                 .expect("admission lock")
                 .0;
+            slots.sleeping -= 1;
         }
-        *busy += 1;
+        slots.busy += 1;
         Some(Slot {
             admission: self.clone(),
         })
@@ -137,9 +139,24 @@ pub struct Slot {
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        *self.admission.busy.lock().expect("admission lock") -= 1;
-        self.admission.freed.notify_one();
+        let mut slots = self.admission.slots.lock().expect("admission lock");
+        slots.busy -= 1;
+        let anyone_sleeping = slots.sleeping > 0;
+        drop(slots);
+        // A notification is a system call even with nobody waiting (std's
+        // condition variable keeps no count); most slots are freed with
+        // nobody waiting.
+        if anyone_sleeping {
+            self.admission.freed.notify_one();
+        }
     }
+}
+
+/// What the admission lock guards.
+#[derive(Debug, Default)]
+struct Slots {
+    busy: usize,
+    sleeping: usize,
 }
 
 #[cfg(test)]
