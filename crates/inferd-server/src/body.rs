@@ -4,6 +4,9 @@
 //! A request with both `Content-Length` and `Transfer-Encoding` is read as
 //! chunked by hyper (RFC 9112 6.3: Transfer-Encoding overrides the length).
 
+use std::future::Future;
+use std::task::Poll;
+
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
@@ -25,12 +28,16 @@ pub async fn read_limited(
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(ApiError::BodyTooLarge { limit });
     }
-    let read = tokio::time::timeout(
-        options.body_read_timeout,
-        Limited::new(body, limit).collect(),
-    );
-    let Ok(read) = read.await else {
-        return Err(ApiError::BodyTimeout(options.body_read_timeout));
+    let mut read = std::pin::pin!(Limited::new(body, limit).collect());
+    // A small body has mostly arrived with its headers: one poll reads it
+    // whole, and no timer need be set (arming and cancelling one takes the
+    // timer wheel's lock twice).
+    let read = match std::future::poll_fn(|cx| Poll::Ready(read.as_mut().poll(cx))).await {
+        Poll::Ready(read) => read,
+        Poll::Pending => match tokio::time::timeout(options.body_read_timeout, read).await {
+            Ok(read) => read,
+            Err(_) => return Err(ApiError::BodyTimeout(options.body_read_timeout)),
+        },
     };
     match read {
         Ok(collected) => Ok(collected.to_bytes()),
