@@ -182,7 +182,10 @@ fn gone(job: &Job) -> bool {
 /// once (its error is the client's), and `None` returned.
 fn decode(mut job: Job) -> Option<Decoded> {
     let prepare = std::mem::replace(&mut job.prepare, Box::new(|| Ok(Vec::new())));
-    match prepare() {
+    let started = Instant::now();
+    let prepared = prepare();
+    job.progress.set_prepare(started.elapsed());
+    match prepared {
         Ok(inputs) => {
             let rows = inputs.first().and_then(Tensor::rows).unwrap_or(0);
             Some(Decoded { job, inputs, rows })

@@ -80,8 +80,11 @@ pub struct Scored {
     pub outputs: Vec<Tensor>,
     /// From entering the queue to the start of the run.
     pub queue: Duration,
-    /// From the start of the run to the answer.
+    /// From the start of the run to the answer, `prepare` included.
     pub score: Duration,
+    /// What `prepare` (decoding the request) took; with batching it ran
+    /// before the start.
+    pub prepare: Duration,
 }
 
 /// A model's worker threads and the queue in front of them. Dropping it
@@ -208,6 +211,7 @@ impl Executor {
                     outputs,
                     queue: start.saturating_duration_since(entered),
                     score: start.elapsed(),
+                    prepare: progress.prepare(),
                 })
             }
             // Dropped unstarted: its deadline passed while waiting for a slot.
@@ -300,14 +304,15 @@ fn work(
             continue;
         };
         // Deadline passed, or the caller gave up while we waited: never run.
-        let late = Instant::now() > ticket.deadline;
-        if late || reply.is_closed() || !progress.start() {
+        let now = Instant::now();
+        if now > ticket.deadline || reply.is_closed() || !progress.start_at(now) {
             continue;
         }
         drop(ticket);
         let result = run_guarded(&model, &mut session, |session| {
-            let inputs = prepare()?;
-            session.run(inputs).map_err(EngineError::from)
+            let inputs = prepare();
+            progress.set_prepare(now.elapsed());
+            session.run(inputs?).map_err(EngineError::from)
         });
         // The slot is held until here, so it counts as busy for as long as
         // the core really is, even after the caller timed out.

@@ -22,6 +22,9 @@ pub(crate) struct Progress {
     /// Nanoseconds from `entered` to the start, written before `state`
     /// turns to started (the compare-and-swap publishes it).
     started_after: AtomicU64,
+    /// Nanoseconds the job's `prepare` took, written by the worker before it
+    /// answers (the answer's channel publishes it).
+    prepare_nanos: AtomicU64,
 }
 
 impl Progress {
@@ -30,17 +33,32 @@ impl Progress {
             state: AtomicU8::new(QUEUED),
             entered,
             started_after: AtomicU64::new(0),
+            prepare_nanos: AtomicU64::new(0),
         }
     }
 
     /// Worker: queued -> started, now. False when the caller gave up first.
     pub(crate) fn start(&self) -> bool {
-        let after = Instant::now().saturating_duration_since(self.entered);
-        let nanos = u64::try_from(after.as_nanos()).unwrap_or(u64::MAX);
-        self.started_after.store(nanos, Ordering::Relaxed);
+        self.start_at(Instant::now())
+    }
+
+    /// As [`Progress::start`], with the time already read.
+    pub(crate) fn start_at(&self, now: Instant) -> bool {
+        let after = now.saturating_duration_since(self.entered);
+        self.started_after.store(nanos(after), Ordering::Relaxed);
         self.state
             .compare_exchange(QUEUED, STARTED, Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
+    }
+
+    /// Worker: how long the job's `prepare` took.
+    pub(crate) fn set_prepare(&self, took: Duration) {
+        self.prepare_nanos.store(nanos(took), Ordering::Relaxed);
+    }
+
+    /// Caller, once answered: how long the job's `prepare` took.
+    pub(crate) fn prepare(&self) -> Duration {
+        Duration::from_nanos(self.prepare_nanos.load(Ordering::Relaxed))
     }
 
     /// Caller: queued -> abandoned. False when the worker started it first.
@@ -60,6 +78,10 @@ impl Progress {
             self.entered + Duration::from_nanos(self.started_after.load(Ordering::Relaxed))
         })
     }
+}
+
+fn nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]

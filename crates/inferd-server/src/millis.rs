@@ -24,19 +24,14 @@ pub fn push(out: &mut Vec<u8>, micros: u64) {
     ]);
 }
 
-/// `duration` as milliseconds with three decimals.
-pub fn text(duration: Duration) -> Vec<u8> {
-    let mut out = Vec::with_capacity(12);
-    push(&mut out, micros(duration));
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn shown(duration: Duration) -> String {
-        String::from_utf8(text(duration)).unwrap()
+        let mut out = Vec::new();
+        push(&mut out, micros(duration));
+        String::from_utf8(out).unwrap()
     }
 
     #[test]

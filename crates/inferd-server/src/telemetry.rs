@@ -4,7 +4,7 @@
 //! relaxed load per request; with everything off a request costs nothing
 //! more.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -257,8 +257,8 @@ pub(crate) struct Seen {
 }
 
 impl Seen {
-    pub fn observe(&mut self, scored: &Scored, decoding: Option<DecodeTime>, encode: Duration) {
-        let decode = decoding.map(|d| d.get()).unwrap_or_default();
+    pub fn observe(&mut self, scored: &Scored, encode: Duration) {
+        let decode = scored.prepare;
         self.timings = Timings {
             queue: scored.queue,
             decode,
@@ -280,21 +280,6 @@ impl Seen {
             score: self.run,
             bytes_in: self.bytes_in,
         }
-    }
-}
-
-/// Decoding's duration, written on the worker thread, read by the handler
-/// once the run has answered.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct DecodeTime(Arc<AtomicU64>);
-
-impl DecodeTime {
-    pub fn set(&self, duration: Duration) {
-        self.0.store(duration.as_nanos() as u64, Ordering::Relaxed);
-    }
-
-    fn get(&self) -> Duration {
-        Duration::from_nanos(self.0.load(Ordering::Relaxed))
     }
 }
 
