@@ -12,7 +12,6 @@ use http::{Method, Request, Response, Uri};
 use hyper::body::Body as _;
 use inferd_engine::ServedModel;
 
-use crate::request_id::X_REQUEST_ID;
 use crate::response::Body;
 
 /// What the scoring handler knows and the access line states; handed back
@@ -63,15 +62,19 @@ fn ms(duration: Duration) -> f64 {
 
 /// The facts of one access line, for an [`AccessSink`].
 pub struct AccessLine<'a> {
+    /// The client's, or one the server made up: may hold any visible byte.
     pub request_id: &'a str,
+    /// An HTTP token (hyper refuses any other method), so never a byte
+    /// that JSON must escape.
     pub method: &'a str,
     pub path: &'a str,
     pub status: u16,
-    /// Name and version of the model, for scoring requests.
+    /// Name and version of the model, for scoring requests. The registry
+    /// admits only ASCII letters, digits, `-`, `_` and `.` in names.
     pub model: Option<(&'a str, u32)>,
-    pub queue_ms: Option<f64>,
-    pub score_ms: Option<f64>,
-    pub total_ms: f64,
+    pub queue: Option<Duration>,
+    pub score: Option<Duration>,
+    pub total: Duration,
     pub bytes_in: u64,
     pub bytes_out: u64,
 }
@@ -83,12 +86,13 @@ pub trait AccessSink: Send + Sync {
     fn write(&self, line: &AccessLine<'_>);
 }
 
-/// Logs the access line of `response`, which carries its request id: to
-/// `sink` when one is set, else as a `tracing` event (target
-/// `inferd::access`). Either way, only when that target is enabled.
+/// Logs the access line of `response` to `sink` when one is set, else as a
+/// `tracing` event (target `inferd::access`). Either way, only when that
+/// target is enabled.
 pub fn log(
     arrival: Arrival,
     response: &Response<Body>,
+    request_id: &str,
     note: Option<&AccessNote>,
     sink: Option<&dyn AccessSink>,
 ) {
@@ -96,18 +100,14 @@ pub fn log(
         return;
     }
     let line = AccessLine {
-        request_id: response
-            .headers()
-            .get(X_REQUEST_ID)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default(),
+        request_id,
         method: arrival.method.as_str(),
         path: &arrival.path,
         status: response.status().as_u16(),
         model: note.map(|n| (n.model.name.as_str(), n.model.version)),
-        queue_ms: note.and_then(|n| n.queue.map(ms)),
-        score_ms: note.and_then(|n| n.score.map(ms)),
-        total_ms: ms(arrival.at.elapsed()),
+        queue: note.and_then(|n| n.queue),
+        score: note.and_then(|n| n.score),
+        total: arrival.at.elapsed(),
         bytes_in: note.map_or(arrival.bytes_in, |n| n.bytes_in),
         bytes_out: response.body().size_hint().exact().unwrap_or(0),
     };
@@ -124,12 +124,13 @@ fn event(line: &AccessLine<'_>) {
         path,
         status,
         model,
-        queue_ms,
-        score_ms,
-        total_ms,
+        queue,
+        score,
+        total,
         bytes_in,
         bytes_out,
     } = *line;
+    let (queue_ms, score_ms, total_ms) = (queue.map(ms), score.map(ms), ms(total));
     match model {
         Some((model, version)) => tracing::info!(
             target: "inferd::access",

@@ -61,44 +61,42 @@ impl App {
         let arrival = telemetry.access_log().then(|| Arrival::new(&request));
         // What a scoring handler tells the access line (set only when it is on).
         let mut note = None;
-        let response = self.respond(request, &mut note).await;
+        let (mut response, ids) = self.respond(request, &mut note).await;
         telemetry.responded(response.status());
         if let Some(arrival) = arrival {
-            access::log(arrival, &response, note.as_ref(), telemetry.access_sink());
+            let request_id = ids.request_id.to_str().unwrap_or_default();
+            let sink = telemetry.access_sink();
+            access::log(arrival, &response, request_id, note.as_ref(), sink);
         }
+        ids.write_to(response.headers_mut());
         response
     }
 
+    /// The response, and the ids it is to carry (written by the caller,
+    /// once the access line has them).
     async fn respond(
         &self,
         mut request: Request<Incoming>,
         note: &mut Option<AccessNote>,
-    ) -> Response<Body> {
+    ) -> (Response<Body>, RequestIds) {
         let ids = match RequestIds::from_headers(request.headers()) {
             Ok(ids) => ids,
-            Err(refused) => {
-                let mut response = response::error(&refused);
-                RequestIds::fresh().write_to(response.headers_mut());
-                return response;
-            }
+            Err(refused) => return (response::error(&refused), RequestIds::fresh()),
         };
         if let Err(refused) = self.check_key(&request) {
             self.state.telemetry.count_unauthorized(None);
             drain_small_body(request).await;
-            let mut response = response::error(&refused);
-            ids.write_to(response.headers_mut());
-            return response;
+            return (response::error(&refused), ids);
         }
         if self.state.telemetry.collector().is_some() {
             request
                 .extensions_mut()
                 .insert(RequestId(ids.request_id.clone()));
         }
-        let mut response = routes::route(&self.state, request, note)
+        let response = routes::route(&self.state, request, note)
             .await
             .unwrap_or_else(|e| response::error(&e));
-        ids.write_to(response.headers_mut());
-        response
+        (response, ids)
     }
 }
 

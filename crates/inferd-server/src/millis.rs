@@ -14,14 +14,18 @@ pub fn micros(duration: Duration) -> u64 {
 /// Appends `micros` as milliseconds with exactly three decimals.
 pub fn push(out: &mut Vec<u8>, micros: u64) {
     let mut digits = itoa::Buffer::new();
-    out.extend_from_slice(digits.format(micros / 1000).as_bytes());
+    let whole = digits.format(micros / 1000).as_bytes();
     let fraction = micros % 1000;
-    out.extend_from_slice(&[
+    // Composed on the stack and appended once (a u64 has at most 20 digits).
+    let mut text = [0u8; 24];
+    text[..whole.len()].copy_from_slice(whole);
+    text[whole.len()..whole.len() + 4].copy_from_slice(&[
         b'.',
         b'0' + (fraction / 100) as u8,
         b'0' + (fraction / 10 % 10) as u8,
         b'0' + (fraction % 10) as u8,
     ]);
+    out.extend_from_slice(&text[..whole.len() + 4]);
 }
 
 #[cfg(test)]
