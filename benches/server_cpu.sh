@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Throughput and server CPU per request, servers side by side: each round
+# starts every server command in turn on one port, runs `inferd bench`
+# against it (closed loop, CONC connections, DUR seconds), and prints its
+# req/s, the server's CPU microseconds per request (user + system, all its
+# threads, from /proc), the load generator's, and the server's context
+# switches per request. CPU per request moves far less than req/s on this
+# shared VM; compare within a round.
+#
+#   benches/server_cpu.sh ROUNDS 'COMMAND' ['COMMAND' ...]
+#   benches/server_cpu.sh 6 \
+#     'target/release/inferd-bare $PORT "[4042.2642,4042.2642]"' \
+#     'target/release/inferd serve --port $PORT --model diabetes-ridge --log-format json'
+#
+# Each COMMAND is run with `eval`, $PORT set. BODY (default: the two-row
+# diabetes-ridge body of benches/peers/bodies.py), CONC (64), DUR (5).
+# Needs the release binaries (cargo build --release -p inferd -p inferd-bench -p inferd-bare).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rounds=$1; shift
+CONC=${CONC:-64}; DUR=${DUR:-5}; PORT=${PORT:-5931}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+if [[ -z "${BODY:-}" ]]; then
+  python3 benches/peers/bodies.py "$work"
+  BODY=$work/ridge-aml.json
+fi
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+switches() { cat /proc/"$1"/task/*/status | awk '/ctxt_switches/ {n += $2} END {print n}'; }
+hz=$(getconf CLK_TCK)
+echo "round server req/s server_us/req bench_us/req switches/req"
+for round in $(seq "$rounds"); do
+  index=0
+  for command in "$@"; do
+    index=$((index + 1))
+    eval "exec $command" >/dev/null 2>"$work/server.log" &
+    pid=$!
+    for _ in $(seq 200); do curl -sf -o /dev/null "http://127.0.0.1:$PORT/ready" && break; sleep 0.05; done
+    t0=$(ticks $pid); s0=$(switches $pid)
+    /usr/bin/time -f "%U %S" -o "$work/bench.time" target/release/inferd-bench \
+      --url "http://127.0.0.1:$PORT/score" --body "$BODY" -c "$CONC" -d "$DUR" --warmup 0 \
+      >"$work/bench.out" 2>/dev/null
+    t1=$(ticks $pid); s1=$(switches $pid)
+    kill -9 $pid; wait $pid 2>/dev/null || true
+    rps=$(awk -v c="$CONC" '$1 == c {print $3}' "$work/bench.out")
+    awk -v r="$round" -v i="$index" -v rps="$rps" -v d="$DUR" -v t=$((t1 - t0)) -v hz="$hz" \
+        -v b="$(awk '{print $1 + $2}' "$work/bench.time")" -v x=$((s1 - s0)) \
+      'BEGIN {n = rps * d; printf "%d %d %d %.1f %.1f %.3f\n", r, i, rps, t * 1e6 / hz / n, b * 1e6 / n, x / n}'
+  done
+done
