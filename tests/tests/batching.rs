@@ -181,7 +181,7 @@ async fn batched_answers_are_bit_for_bit_the_lone_answers() {
             .map(|t| {
                 let (executor, t, ticket) = (executor.clone(), t.clone(), gate.enter().unwrap());
                 // As the server does: counted from arrival to answer.
-                let arrival = executor.arrive();
+                let arrival = executor.arrive(Instant::now());
                 tokio::spawn(async move {
                     let scored = executor.score(vec![t], ticket).await;
                     drop(arrival);
@@ -232,7 +232,7 @@ async fn a_batch_waits_for_company_only_while_other_callers_are_in_flight() {
     let input = || vec![tensor(&rows("diabetes-ridge")[..1])];
 
     // One client calling in turn: nobody can join, so nobody is waited for.
-    let alone = executor.arrive();
+    let alone = executor.arrive(Instant::now());
     let started = Instant::now();
     executor
         .score(input(), gate.enter().unwrap())
@@ -247,7 +247,10 @@ async fn a_batch_waits_for_company_only_while_other_callers_are_in_flight() {
 
     // Another caller is in flight (its body still arriving): the batch waits
     // up to the delay for it.
-    let (mine, other) = (executor.arrive(), executor.arrive());
+    let (mine, other) = (
+        executor.arrive(Instant::now()),
+        executor.arrive(Instant::now()),
+    );
     let started = Instant::now();
     executor
         .score(input(), gate.enter().unwrap())

@@ -321,3 +321,69 @@ async fn chunked_bodies_with_lying_sizes() {
     still_serves(&server).await;
     still_serves(&small).await;
 }
+
+/// Reads one HTTP/1.1 answer with a `Content-Length` body off a kept-alive
+/// connection.
+async fn read_answer(stream: &mut TcpStream) -> String {
+    let mut answer = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut chunk))
+            .await
+            .expect("answered in time")
+            .unwrap();
+        assert!(n > 0, "closed before a whole answer: {answer:?}");
+        answer.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&answer);
+        if let Some(head_end) = text.find("\r\n\r\n") {
+            let length: usize = text[..head_end]
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length: "))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            if answer.len() >= head_end + 4 + length {
+                return text.into_owned();
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_and_unfinished_heads_are_closed() {
+    let limit = Duration::from_millis(300);
+    let options = ServerOptions {
+        idle_timeout: limit,
+        ..ServerOptions::default()
+    };
+    let server = common::start_with(&["diabetes-ridge"], options, ExecutorOptions::default()).await;
+    let started = std::time::Instant::now();
+    // Half a head, then nothing: closed after one or two limits, unanswered.
+    let mut unfinished = TcpStream::connect(server.addr).await.unwrap();
+    unfinished
+        .write_all(b"POST /score HTTP/1.1\r\nHost: t\r\nContent-Ty")
+        .await
+        .unwrap();
+    // A keep-alive client that sends a request every third of the limit,
+    // for four limits: never idle for a whole one, so never closed.
+    let body = format!(r#"{{"data": [{ROW}]}}"#);
+    let mut busy = TcpStream::connect(server.addr).await.unwrap();
+    while started.elapsed() < limit * 4 {
+        busy.write_all(post(&body, "").as_bytes()).await.unwrap();
+        let answer = read_answer(&mut busy).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        tokio::time::sleep(limit / 3).await;
+    }
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(5), unfinished.read_to_end(&mut rest))
+        .await
+        .expect("the unfinished head's connection is closed");
+    assert!(closed.is_err() || rest.is_empty(), "{rest:?}");
+    // Then left alone, the kept-alive one is closed too.
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(5), busy.read_to_end(&mut rest))
+        .await
+        .expect("the idle connection is closed");
+    assert!(closed.is_err() || rest.is_empty(), "{rest:?}");
+    still_serves(&server).await;
+    server.stop().await;
+}

@@ -35,12 +35,13 @@ impl Default for Callers {
 }
 
 impl Callers {
-    /// Counts one caller until the guard is dropped.
-    pub fn arrive(&self) -> Arrival {
+    /// Counts one caller, arrived at `now` (the caller's own clock
+    /// reading: under load every arrival finds company, and a clock read of
+    /// its own would cost each one), until the guard is dropped.
+    pub fn arrive(&self, now: Instant) -> Arrival {
         if self.0.count.fetch_add(1, Ordering::AcqRel) > 0 {
-            self.0
-                .crowded_at
-                .store(self.0.since_origin(), Ordering::Relaxed);
+            let since = now.saturating_duration_since(self.0.origin);
+            self.0.crowded_at.store(nanos(since), Ordering::Relaxed);
         }
         Arrival(self.0.clone())
     }
@@ -53,16 +54,17 @@ impl Callers {
     /// At most one caller now, and no arrival found company for [`QUIET`]:
     /// one client calling in turn, not a crowd that happens to be thin.
     pub fn alone(&self) -> bool {
+        // Saturating: an arrival on another thread may have stored a
+        // reading taken after this thread's.
         self.count() <= 1
-            && self.0.since_origin() - self.0.crowded_at.load(Ordering::Relaxed)
+            && nanos(self.0.origin.elapsed())
+                .saturating_sub(self.0.crowded_at.load(Ordering::Relaxed))
                 > QUIET.as_nanos() as u64
     }
 }
 
-impl Inner {
-    fn since_origin(&self) -> u64 {
-        u64::try_from(self.origin.elapsed().as_nanos()).unwrap_or(u64::MAX)
-    }
+fn nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// One caller of a model; counted while alive.
@@ -82,8 +84,8 @@ mod tests {
     #[test]
     fn counted_while_alive() {
         let callers = Callers::default();
-        let first = callers.arrive();
-        let second = callers.arrive();
+        let first = callers.arrive(Instant::now());
+        let second = callers.arrive(Instant::now());
         assert_eq!(callers.count(), 2);
         drop(first);
         assert_eq!(callers.count(), 1);
@@ -95,9 +97,9 @@ mod tests {
     fn alone_only_after_a_quiet_spell_without_company() {
         let callers = Callers::default();
         std::thread::sleep(QUIET * 2);
-        let lone = callers.arrive();
+        let lone = callers.arrive(Instant::now());
         assert!(callers.alone(), "one caller, never crowded");
-        let crowd = callers.arrive();
+        let crowd = callers.arrive(Instant::now());
         assert!(!callers.alone(), "two callers");
         drop(crowd);
         assert!(!callers.alone(), "one caller left, but company just now");
@@ -105,5 +107,18 @@ mod tests {
         assert!(callers.alone(), "one caller, quiet since");
         drop(lone);
         assert!(callers.alone(), "nobody");
+    }
+
+    #[test]
+    fn a_crowd_seen_at_a_later_reading_is_not_alone() {
+        let callers = Callers::default();
+        std::thread::sleep(QUIET * 2);
+        // Another thread's reading, later than the one `alone` takes next.
+        let later = Instant::now() + Duration::from_secs(1);
+        let first = callers.arrive(later);
+        let second = callers.arrive(later);
+        drop(second);
+        assert!(!callers.alone(), "company found at `later`");
+        drop(first);
     }
 }

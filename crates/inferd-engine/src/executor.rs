@@ -85,6 +85,9 @@ pub struct Scored {
     /// What `prepare` (decoding the request) took; with batching it ran
     /// before the start.
     pub prepare: Duration,
+    /// When the caller saw the answer: the end of `score`, and the start
+    /// of whatever the caller does next (one clock read for both).
+    pub answered: Instant,
 }
 
 /// A model's worker threads and the queue in front of them. Dropping it
@@ -159,8 +162,8 @@ impl Executor {
 
     /// Counts a request for this model from its first byte to its answer
     /// (drop the guard then). Only the batcher reads the count.
-    pub fn arrive(&self) -> Arrival {
-        self.callers.arrive()
+    pub fn arrive(&self, now: Instant) -> Arrival {
+        self.callers.arrive(now)
     }
 
     /// Has every batching worker report each engine run's number of
@@ -207,11 +210,13 @@ impl Executor {
         let finish = |answer: Option<Result<Vec<Tensor>, EngineError>>| match answer {
             Some(result) => {
                 let start = progress.started_at().unwrap_or(entered);
+                let answered = Instant::now();
                 result.map(|outputs| Scored {
                     outputs,
                     queue: start.saturating_duration_since(entered),
-                    score: start.elapsed(),
+                    score: answered.saturating_duration_since(start),
                     prepare: progress.prepare(),
+                    answered,
                 })
             }
             // Dropped unstarted: its deadline passed while waiting for a slot.
@@ -224,8 +229,9 @@ impl Executor {
         // One wait for the answer, woken early only to act on a deadline:
         // the queue's while the job is queued, the run's once it started.
         // A job not started by `now` cannot end its run before
-        // `now + timeout`, so waking then is never late.
-        let mut now = Instant::now();
+        // `now + timeout`, so waking then is never late (the first wait
+        // takes `entered` for `now`: earlier, so no later, and no clock read).
+        let mut now = entered;
         loop {
             let wake = match progress.started_at() {
                 Some(start) => start + timeout,
@@ -259,6 +265,10 @@ impl Executor {
         answer: &mut oneshot::Receiver<Result<Vec<Tensor>, EngineError>>,
         deadline: Instant,
     ) -> Option<Option<Result<Vec<Tensor>, EngineError>>> {
+        // `alone` first: under load it says no at once, before a clock read.
+        if self.options.idle_poll.is_zero() || !self.callers.alone() {
+            return None;
+        }
         let to_deadline = deadline.saturating_duration_since(Instant::now());
         let bound = self.options.idle_poll.min(to_deadline);
         spin::poll_if_alone(&self.callers, bound, || match answer.try_recv() {

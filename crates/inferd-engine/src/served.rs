@@ -1,7 +1,7 @@
 //! The models a server serves, and how a request finds one.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use inferd_backend::LoadedModel;
 use inferd_tensor::Signature;
@@ -84,8 +84,8 @@ impl ServedModel {
     /// Counts a request for this model while the guard lives: from before
     /// its body is read until its answer, so a batch knows whether company
     /// may still come.
-    pub fn arrive(&self) -> crate::callers::Arrival {
-        self.executor.arrive()
+    pub fn arrive(&self, now: Instant) -> crate::callers::Arrival {
+        self.executor.arrive(now)
     }
 
     /// A place in the container's queue (`QueueFull` at once). The request

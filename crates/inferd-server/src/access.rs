@@ -8,7 +8,8 @@ use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http::{Method, Request, Response, Uri};
+use http::request::Parts;
+use http::{Method, Response, Uri};
 use hyper::body::Body as _;
 use inferd_engine::ServedModel;
 
@@ -33,13 +34,14 @@ pub struct Arrival {
 }
 
 impl Arrival {
-    pub fn new<B: hyper::body::Body>(request: &Request<B>) -> Arrival {
+    /// A request that arrived `at` (the caller's clock reading).
+    pub fn new<B: hyper::body::Body>(head: &Parts, body: &B, at: Instant) -> Arrival {
         Arrival {
-            at: Instant::now(),
-            method: request.method().clone(),
-            path: path_of(request.uri()),
+            at,
+            method: head.method.clone(),
+            path: path_of(&head.uri),
             // The declared length, as hyper read it (no header lookup).
-            bytes_in: request.body().size_hint().exact().unwrap_or(0),
+            bytes_in: body.size_hint().exact().unwrap_or(0),
         }
     }
 }

@@ -2,7 +2,6 @@
 //! each model's contract ([`ModelSchema`]: data field, input and output
 //! layout) and the API documents rendered from them, served as bytes.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -13,8 +12,28 @@ use inferd_schema::{ModelSchema, SampleError};
 
 pub struct ServiceApi {
     documents: Documents,
-    schemas: HashMap<String, Arc<ModelSchema>>,
+    schemas: Schemas,
     path_prefix: String,
+}
+
+/// Each served model's contract by name. A container serves a handful of
+/// models, and every scoring request looks its contract up: comparing a
+/// few names costs less than hashing one with the standard hasher.
+pub(crate) struct Schemas(Vec<(String, Arc<ModelSchema>)>);
+
+impl Schemas {
+    pub(crate) fn get(&self, model: &str) -> Option<&Arc<ModelSchema>> {
+        self.0
+            .iter()
+            .find(|(name, _)| name == model)
+            .map(|(_, s)| s)
+    }
+}
+
+impl FromIterator<(String, Arc<ModelSchema>)> for Schemas {
+    fn from_iter<I: IntoIterator<Item = (String, Arc<ModelSchema>)>>(items: I) -> Schemas {
+        Schemas(items.into_iter().collect())
+    }
 }
 
 /// A model's entry whose samples do not fit the model.

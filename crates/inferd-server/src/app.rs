@@ -3,33 +3,52 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Instant;
 
-use futures_util::FutureExt;
+use http::request::Parts;
 use http::{Method, Request, Response, header};
 use hyper::body::Incoming;
 
 use inferd_auth::Gate;
+use inferd_engine::ServedModel;
 
-use crate::access::{self, AccessNote, Arrival};
+use crate::access::{self, Arrival};
+use crate::answered::Answered;
+use crate::idle::Activity;
 use crate::request_id::RequestIds;
 use crate::response::{self, Body};
-use crate::telemetry::RequestId;
-use crate::{ApiError, AppState, routes};
+use crate::routes::{self, Routed};
+use crate::score::{self, Scoring};
+use crate::{ApiError, AppState};
 
 /// The whole HTTP application. Cheap to clone: one per connection.
 #[derive(Clone)]
 pub struct App {
     state: Arc<AppState>,
     gate: Option<Arc<Gate>>,
+    /// The connection's, when it has one (see [`App::for_connection`]).
+    activity: Option<Arc<Activity>>,
 }
 
 impl App {
     pub fn new(state: Arc<AppState>) -> App {
-        App { state, gate: None }
+        App {
+            state,
+            gate: None,
+            activity: None,
+        }
+    }
+
+    /// The app for one connection: counts its requests in `activity`, for
+    /// closing it once idle (see [`crate::idle`]).
+    pub fn for_connection(&self, activity: Arc<Activity>) -> App {
+        App {
+            activity: Some(activity),
+            ..self.clone()
+        }
     }
 
     /// Requires a key on every route the gate does not leave open.
@@ -55,13 +74,32 @@ impl App {
 
     /// Answers one request. Never fails: every error is a response. Takes
     /// the (cheap) app by value, so the future owns all it needs and is
-    /// boxed without a wrapper.
+    /// boxed without a wrapper. The scoring future is the only one nested
+    /// in it: each level of nesting copies the level below into itself.
     pub async fn handle(self, request: Request<Incoming>) -> Response<Body> {
-        let telemetry = &self.state.telemetry;
-        let arrival = telemetry.access_log().then(|| Arrival::new(&request));
+        let (head, body) = request.into_parts();
+        // One clock reading for the access line's and the scoring's start.
+        let arrived = Instant::now();
+        let state = &*self.state;
+        let telemetry = &state.telemetry;
+        let arrival = telemetry
+            .access_log()
+            .then(|| Arrival::new(&head, &body, arrived));
         // What a scoring handler tells the access line (set only when it is on).
         let mut note = None;
-        let (mut response, ids) = self.respond(request, &mut note).await;
+        let (next, ids) = self.admit(&head);
+        let mut response = match next {
+            Next::Answer(response) => response,
+            Next::Refuse(response) => {
+                drain_small_body(body).await;
+                response
+            }
+            Next::Score(model) => {
+                let mut scoring = Scoring::begin(state, model, arrived);
+                let result = score::score(&mut scoring, &head, body, &ids.request_id).await;
+                scoring.finish(result, &mut note)
+            }
+        };
         telemetry.responded(response.status());
         if let Some(arrival) = arrival {
             let request_id = ids.request_id.to_str().unwrap_or_default();
@@ -72,46 +110,47 @@ impl App {
         response
     }
 
-    /// The response, and the ids it is to carry (written by the caller,
-    /// once the access line has them).
-    async fn respond(
-        &self,
-        mut request: Request<Incoming>,
-        note: &mut Option<AccessNote>,
-    ) -> (Response<Body>, RequestIds) {
-        let ids = match RequestIds::from_headers(request.headers()) {
+    /// What to do with a request, from its head, and the ids its response
+    /// is to carry (written by the caller, once the access line has them).
+    fn admit(&self, head: &Parts) -> (Next, RequestIds) {
+        let ids = match RequestIds::from_headers(&head.headers) {
             Ok(ids) => ids,
-            Err(refused) => return (response::error(&refused), RequestIds::fresh()),
+            Err(refused) => return (Next::Answer(response::error(&refused)), RequestIds::fresh()),
         };
-        if let Err(refused) = self.check_key(&request) {
+        if let Err(refused) = self.check_key(head) {
             self.state.telemetry.count_unauthorized(None);
-            drain_small_body(request).await;
-            return (response::error(&refused), ids);
+            return (Next::Refuse(response::error(&refused)), ids);
         }
-        if self.state.telemetry.collector().is_some() {
-            request
-                .extensions_mut()
-                .insert(RequestId(ids.request_id.clone()));
-        }
-        let response = routes::route(&self.state, request, note)
-            .await
-            .unwrap_or_else(|e| response::error(&e));
-        (response, ids)
+        let next = match routes::route(&self.state, head) {
+            Ok(Routed::Answer(response)) => Next::Answer(response),
+            Ok(Routed::Score(model)) => Next::Score(model),
+            Err(e) => Next::Answer(response::error(&e)),
+        };
+        (next, ids)
     }
+}
+
+/// What [`App::admit`] decided.
+enum Next {
+    Answer(Response<Body>),
+    /// Answered once what the client already sent is read (see
+    /// [`drain_small_body`]).
+    Refuse(Response<Body>),
+    Score(Arc<ServedModel>),
 }
 
 impl App {
     /// CORS preflights pass without a key: browsers never send credentials
     /// with them, and they answer nothing but an empty 200.
-    fn check_key<B>(&self, request: &Request<B>) -> Result<(), ApiError> {
+    fn check_key(&self, head: &Parts) -> Result<(), ApiError> {
         let Some(gate) = &self.gate else {
             return Ok(());
         };
-        if request.method() == Method::OPTIONS {
+        if head.method == Method::OPTIONS {
             return Ok(());
         }
-        let authorization = request.headers().get(header::AUTHORIZATION);
-        gate.check(request.uri().path(), authorization.map(|v| v.as_bytes()))?;
+        let authorization = head.headers.get(header::AUTHORIZATION);
+        gate.check(head.uri.path(), authorization.map(|v| v.as_bytes()))?;
         Ok(())
     }
 }
@@ -119,11 +158,11 @@ impl App {
 /// Reads (and drops) what a refused client already sent, within a small
 /// bound: an HTTP/2 stream answered before its body was read is reset, and
 /// some clients (curl) report that reset instead of the 401.
-async fn drain_small_body(request: Request<Incoming>) {
+async fn drain_small_body(body: Incoming) {
     use http_body_util::{BodyExt, Limited};
     const MOST_BYTES: usize = 64 * 1024;
     const MOST_WAIT: std::time::Duration = std::time::Duration::from_millis(200);
-    let body = Limited::new(request.into_body(), MOST_BYTES);
+    let body = Limited::new(body, MOST_BYTES);
     let _ = tokio::time::timeout(MOST_WAIT, body.collect()).await;
 }
 
@@ -137,23 +176,12 @@ impl tower::Service<Request<Incoming>> for App {
     }
 
     fn call(&mut self, request: Request<Incoming>) -> Self::Future {
+        let busy = self.activity.as_ref().map(|a| a.begin());
         let app = self.clone();
-        // The handler's future (about 4 KB) is made and boxed in one move;
-        // an `async move` block around it would copy it once more when
-        // first polled.
-        let future = AssertUnwindSafe(app.handle(request))
-            .catch_unwind()
-            .map(|answered| match answered {
-                Ok(response) => Ok(response),
-                // A bug in a handler must cost one request a 500, not the
-                // connection (and every request pipelined on it) a reset.
-                Err(_) => {
-                    tracing::error!("a request handler panicked; answered 500");
-                    let mut response = response::error(&ApiError::Internal);
-                    RequestIds::fresh().write_to(response.headers_mut());
-                    Ok(response)
-                }
-            });
-        Box::pin(future)
+        // The handler's future (kilobytes, most of it space for later
+        // states) is written straight into its allocation: `Box::pin(x)`
+        // makes `x` first and then copies all of it.
+        let boxed = Box::write(Box::new_uninit(), Answered::new(app.handle(request), busy));
+        Box::into_pin(boxed)
     }
 }

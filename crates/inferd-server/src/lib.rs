@@ -6,11 +6,13 @@
 //!   [`serve_tls()`] is the same loop with a TLS handshake first.
 //! - [`app`]: the tower service: request ids and the key check (the gate
 //!   from `inferd-auth`) around the router.
+//! - [`answered`]: the handler's future with a panic answered as a 500.
 //! - [`routes`]: which path and method go where.
 //! - [`score`]: the scoring handler: content type, body, decode, engine, encode.
 //! - [`api`]: [`ServiceApi`]: each model's contract and the API documents.
 //! - [`swagger`]: `GET /swagger.json`.
 //! - [`body`]: reading a body under a size limit.
+//! - [`idle`]: closing connections that send no request for a while.
 //! - [`request_id`]: the `x-request-id` family of headers.
 //! - [`error`]: [`ApiError`], the one place errors become HTTP statuses.
 //! - [`response`]: small builders for JSON and text responses.
@@ -24,10 +26,12 @@
 //! the engine's own threads and awaited with a bound.
 
 pub mod access;
+pub mod answered;
 pub mod api;
 pub mod app;
 pub mod body;
 pub mod error;
+pub mod idle;
 pub mod millis;
 pub mod request_id;
 pub mod response;

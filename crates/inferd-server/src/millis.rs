@@ -11,21 +11,26 @@ pub fn micros(duration: Duration) -> u64 {
     u64::try_from((nanos + 500) / 1000).unwrap_or(u64::MAX)
 }
 
-/// Appends `micros` as milliseconds with exactly three decimals.
+/// Appends `micros` as milliseconds with exactly three decimals: digits
+/// written from the right into a stack buffer, appended once.
 pub fn push(out: &mut Vec<u8>, micros: u64) {
-    let mut digits = itoa::Buffer::new();
-    let whole = digits.format(micros / 1000).as_bytes();
-    let fraction = micros % 1000;
-    // Composed on the stack and appended once (a u64 has at most 20 digits).
-    let mut text = [0u8; 24];
-    text[..whole.len()].copy_from_slice(whole);
-    text[whole.len()..whole.len() + 4].copy_from_slice(&[
-        b'.',
-        b'0' + (fraction / 100) as u8,
-        b'0' + (fraction / 10 % 10) as u8,
-        b'0' + (fraction % 10) as u8,
-    ]);
-    out.extend_from_slice(&text[..whole.len() + 4]);
+    // A u64 has at most 20 digits, plus the point.
+    let mut text = [0u8; 21];
+    let mut at = text.len();
+    let mut rest = micros;
+    let mut place = 0;
+    // The three decimals, the point, then the whole part (at least a 0).
+    while place < 4 || rest > 0 {
+        if place == 3 {
+            at -= 1;
+            text[at] = b'.';
+        }
+        at -= 1;
+        text[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        place += 1;
+    }
+    out.extend_from_slice(&text[at..]);
 }
 
 #[cfg(test)]
@@ -46,6 +51,9 @@ mod tests {
         assert_eq!(shown(Duration::from_micros(12_345)), "12.345");
         assert_eq!(shown(Duration::from_micros(7_050)), "7.050");
         assert_eq!(shown(Duration::from_secs(61)), "61000.000");
+        let mut out = Vec::new();
+        push(&mut out, u64::MAX);
+        assert_eq!(out, b"18446744073709551.615");
     }
 
     #[test]

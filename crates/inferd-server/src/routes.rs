@@ -14,56 +14,71 @@
 
 use std::sync::Arc;
 
-use http::{Method, Request, Response, StatusCode};
-use hyper::body::Incoming;
+use http::request::Parts;
+use http::{Method, Response, StatusCode};
 use inferd_engine::{ModelSet, ServedModel};
 
-use crate::access::AccessNote;
 use crate::response::{self, Body};
 use crate::{ApiError, AppState, score, swagger};
 
 const PROBE_METHODS: &str = "GET, HEAD";
 
-pub async fn route(
-    state: &AppState,
-    request: Request<Incoming>,
-    note: &mut Option<AccessNote>,
-) -> Result<Response<Body>, ApiError> {
-    let path = request.uri().path();
+/// Where a request goes: answered at once, or scored by a model.
+pub enum Routed {
+    Answer(Response<Body>),
+    Score(Arc<ServedModel>),
+}
+
+/// Decides from the request's head alone; the body is the scoring
+/// handler's to read. Synchronous, so the connection's future nests no
+/// routing state around the scoring one (each level of async nesting
+/// copies the level below into itself).
+pub fn route(state: &AppState, parts: &Parts) -> Result<Routed, ApiError> {
+    let path = parts.uri.path();
     let path = state.api().map_or(path, |api| api.local_path(path));
+    let answer = |response| Ok(Routed::Answer(response));
     match path {
         "/" => {
-            probe_method(request.method())?;
-            Ok(response::text(StatusCode::OK, "Healthy"))
+            probe_method(&parts.method)?;
+            answer(response::text(StatusCode::OK, "Healthy"))
         }
         "/ready" => {
-            probe_method(request.method())?;
+            probe_method(&parts.method)?;
             ready(state)?;
             if state.is_draining() {
                 return Err(ApiError::Draining);
             }
-            Ok(response::json(StatusCode::OK, r#"{"status":"ready"}"#))
+            answer(response::json(StatusCode::OK, r#"{"status":"ready"}"#))
         }
-        "/swagger.json" => swagger::handle(state, &request),
+        "/swagger.json" => swagger::handle(state, parts).map(Routed::Answer),
         "/metrics" => {
-            probe_method(request.method())?;
+            probe_method(&parts.method)?;
             let text = state.telemetry.render(state.models());
-            Ok(response::metrics(text))
+            answer(response::metrics(text))
         }
         "/score" => {
-            score::check_method(request.method())?;
+            score::check_method(&parts.method)?;
             let model = ready(state)?.default_model().clone();
-            score::handle(state, model, request, note).await
+            Ok(scoring(parts, model))
         }
         _ => match path.strip_prefix("/models/").map(model_path) {
             Some(Some((name, version))) => {
-                score::check_method(request.method())?;
+                score::check_method(&parts.method)?;
                 let model = find(ready(state)?, name, version)?;
-                score::handle(state, model, request, note).await
+                Ok(scoring(parts, model))
             }
             _ => Err(ApiError::RouteNotFound),
         },
     }
+}
+
+/// A scoring route: a preflight (`OPTIONS`) is answered here, once the
+/// model is known to be served.
+fn scoring(parts: &Parts, model: Arc<ServedModel>) -> Routed {
+    if parts.method == Method::OPTIONS {
+        return Routed::Answer(score::options());
+    }
+    Routed::Score(model)
 }
 
 fn probe_method(method: &Method) -> Result<(), ApiError> {

@@ -3,17 +3,18 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use http::{HeaderName, HeaderValue, Method, Request, Response, StatusCode, header};
+use http::request::Parts;
+use http::{HeaderName, HeaderValue, Method, Response, StatusCode, header};
 use hyper::body::Incoming;
 use inferd_collect::Input;
-use inferd_engine::{EngineError, ServedModel};
+use inferd_engine::{Arrival, EngineError, ServedModel};
 use inferd_schema::{ModelSchema, SchemaError};
 use inferd_tensor::Tensor;
 
 use crate::access::AccessNote;
 use crate::body::read_limited;
 use crate::response::{self, Body};
-use crate::telemetry::{InFlight, RequestId, Seen};
+use crate::telemetry::{InFlight, ModelEntry, Seen};
 use crate::{ApiError, AppState, millis};
 
 const SCORE_METHODS: &str = "GET, POST, OPTIONS";
@@ -30,71 +31,100 @@ pub fn check_method(method: &Method) -> Result<(), ApiError> {
     }
 }
 
-pub async fn handle(
-    state: &AppState,
-    model: Arc<ServedModel>,
-    request: Request<Incoming>,
-    note: &mut Option<AccessNote>,
-) -> Result<Response<Body>, ApiError> {
-    if request.method() == Method::OPTIONS {
-        let mut response = response::empty(StatusCode::OK);
-        response
-            .headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static(SCORE_METHODS));
-        return Ok(response);
-    }
-    let started = Instant::now();
-    let _arrival = model.arrive();
-    let entry = state.telemetry.model(&model);
-    let _in_flight = entry.map(|e| InFlight::new(&e.metrics));
-    let mut seen = Seen::default();
-    let result = score(state, model.clone(), request, started, &mut seen).await;
-    if let Some(entry) = entry {
-        entry.finished(&result, started, &seen.timings, seen.rows);
-    }
-    let failed = matches!(
-        result,
-        Err(ApiError::Engine(
-            EngineError::Backend(_) | EngineError::Timeout(_)
-        ))
-    );
-    let mut response = result.unwrap_or_else(|e| response::error(&e));
-    response.headers_mut().insert(
-        RUN_FUNCTION_FAILED,
-        HeaderValue::from_static(if failed { "True" } else { "False" }),
-    );
-    if state.telemetry.access_log() {
-        *note = Some(seen.note(model));
-    }
-    Ok(response)
+/// The answer to a scoring route's preflight: the methods it takes.
+pub fn options() -> Response<Body> {
+    let mut response = response::empty(StatusCode::OK);
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(SCORE_METHODS));
+    response
 }
 
-async fn score(
-    state: &AppState,
+/// One scoring request's bookkeeping, from [`Scoring::begin`] (before its
+/// body is read) to [`Scoring::finish`]: it counts as the model's caller
+/// and in flight meanwhile, and tells the metrics and the access line what
+/// happened at the end. Held by the caller around [`score`], so that the
+/// only future nested in the connection's is the scoring itself.
+pub struct Scoring<'a> {
+    state: &'a AppState,
     model: Arc<ServedModel>,
-    request: Request<Incoming>,
     started: Instant,
-    seen: &mut Seen,
+    entry: Option<&'a ModelEntry>,
+    seen: Seen,
+    _in_flight: Option<InFlight<'a>>,
+    _arrival: Arrival,
+}
+
+impl<'a> Scoring<'a> {
+    /// A request for `model` that arrived at `started`.
+    pub fn begin(state: &'a AppState, model: Arc<ServedModel>, started: Instant) -> Scoring<'a> {
+        let arrival = model.arrive(started);
+        let entry = state.telemetry.model(&model);
+        Scoring {
+            state,
+            started,
+            entry,
+            seen: Seen::default(),
+            _in_flight: entry.map(|e| InFlight::new(&e.metrics)),
+            _arrival: arrival,
+            model,
+        }
+    }
+
+    /// The response to send: `result`, or its error's; counted and timed,
+    /// and described in `note` for the access line (when that is on).
+    pub fn finish(
+        self,
+        result: Result<Response<Body>, ApiError>,
+        note: &mut Option<AccessNote>,
+    ) -> Response<Body> {
+        if let Some(entry) = self.entry {
+            let ended = self.seen.encoded.unwrap_or_else(Instant::now);
+            let seen = &self.seen;
+            entry.finished(&result, ended - self.started, &seen.timings, seen.rows);
+        }
+        let failed = matches!(
+            result,
+            Err(ApiError::Engine(
+                EngineError::Backend(_) | EngineError::Timeout(_)
+            ))
+        );
+        let mut response = result.unwrap_or_else(|e| response::error(&e));
+        response.headers_mut().insert(
+            RUN_FUNCTION_FAILED,
+            HeaderValue::from_static(if failed { "True" } else { "False" }),
+        );
+        if self.state.telemetry.access_log() {
+            *note = Some(self.seen.note(self.model));
+        }
+        response
+    }
+}
+
+/// Scores one request with `scoring`'s model: reads its data (the query
+/// string of a GET, else the JSON body), has the model's worker decode and
+/// run it, and encodes the outputs. `request_id` goes to data collection.
+pub async fn score(
+    scoring: &mut Scoring<'_>,
+    parts: &Parts,
+    body: Incoming,
+    request_id: &HeaderValue,
 ) -> Result<Response<Body>, ApiError> {
-    let request_id = state
-        .telemetry
-        .collector()
-        .and_then(|_| request.extensions().get::<RequestId>().cloned());
+    let (state, model) = (scoring.state, &scoring.model);
     // Read (network I/O) and take a place in the queue (a full queue refuses
     // at once). Decoding happens on the model's worker once the request has a
     // slot: requests refused under overload cost no decoding, and the CPU
     // that decoding takes is inside the concurrency limit.
-    let payload = if request.method() == Method::GET {
-        Payload::Query(request.uri().query().unwrap_or("").to_owned())
+    let payload = if parts.method == Method::GET {
+        Payload::Query(parts.uri.query().unwrap_or("").to_owned())
     } else {
-        if !is_json(request.headers()) {
+        if !is_json(&parts.headers) {
             return Err(ApiError::UnsupportedMediaType);
         }
-        let (parts, body) = request.into_parts();
         Payload::Body(read_limited(&parts.headers, body, &state.options).await?)
     };
-    seen.bytes_in = payload.len();
-    let collected = request_id.as_ref().map(|_| payload.to_input());
+    scoring.seen.bytes_in = payload.len();
+    let collected = state.telemetry.collector().map(|_| payload.to_input());
     // Made once per model, with the API or the models; every served model has one.
     let schema = state
         .schema(&model.name)
@@ -109,15 +139,18 @@ async fn score(
     let prepare =
         Box::new(move || decode(payload, &contract).map_err(|e| EngineError::Input(Box::new(e))));
     let scored = model.run_prepared(prepare, ticket).await?;
-    let encode_started = Instant::now();
     let body = schema.encode(&scored.outputs).map_err(|reason| {
         tracing::error!(model = %model.name, %reason, "outputs do not fit the output layout");
         ApiError::Internal
     })?;
     let body = bytes::Bytes::from(body);
-    seen.observe(&scored, encode_started.elapsed());
-    if let (Some(input), Some(id)) = (collected, &request_id) {
-        state.telemetry.collect(&model, Some(&id.0), input, &body);
+    // Encoding starts when the answer is seen; its end is the total's too.
+    let encoded = Instant::now();
+    scoring.seen.observe(&scored, encoded);
+    if let Some(input) = collected {
+        state
+            .telemetry
+            .collect(model, Some(request_id), input, &body);
     }
     let mut response = response::json(StatusCode::OK, body);
     // Both timing headers' values in one buffer: two allocations, not four.
@@ -128,7 +161,7 @@ async fn score(
     for (name, micros) in [
         (&b"queue;dur="[..], millis::micros(scored.queue)),
         (b", score;dur=", score_micros),
-        (b", total;dur=", millis::micros(started.elapsed())),
+        (b", total;dur=", millis::micros(encoded - scoring.started)),
     ] {
         text.extend_from_slice(name);
         millis::push(&mut text, micros);

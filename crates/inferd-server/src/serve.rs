@@ -1,5 +1,6 @@
 //! The accept loop: HTTP/1.1 (keep-alive) and HTTP/2 on one port, each
-//! connection on its own task, and a graceful drain on shutdown: stop
+//! connection on its own task (closed once idle, see [`crate::idle`]), and
+//! a graceful drain on shutdown: stop
 //! accepting (after a grace period), let in-flight requests finish
 //! (bounded), then return. With a TLS configuration, each connection first
 //! completes a TLS handshake (bounded); one that fails, plain HTTP included,
@@ -9,7 +10,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
@@ -18,9 +19,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::ServerConfig;
 
 use crate::App;
-
-/// A client that sends headers slower than this is cut off.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+use crate::idle::{self, Activity};
 
 /// A client that has not finished the TLS handshake by then is cut off.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -51,21 +50,28 @@ pub async fn serve_tls(
 ) -> bool {
     let acceptor = tls.map(TlsAcceptor::from);
     let mut builder = auto::Builder::new(TokioExecutor::new());
+    // No hyper timer: its header read timeout arms a timer per request
+    // (see `crate::idle`, which does that job per connection). Responses
+    // are written as one buffer (head and body copied together): our
+    // bodies are whole, mostly small, and queueing them as a second
+    // buffer cost ~400 instructions a request more (callgrind).
     builder
         .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
-        .keep_alive(true);
+        .header_read_timeout(None)
+        .keep_alive(true)
+        .writev(false);
+    let idle_timeout = app.state().options.idle_timeout;
     let graceful = GracefulShutdown::new();
     let accept = |stream: tokio::net::TcpStream| {
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(app.clone());
+        let activity = Arc::new(Activity::default());
+        let service = TowerToHyperService::new(app.for_connection(activity.clone()));
         if let Some(acceptor) = &acceptor {
             // The watcher is taken before the handshake, so a drain waits
             // for handshakes in progress too (each bounded).
             let watcher = graceful.watcher();
             let (acceptor, builder) = (acceptor.clone(), builder.clone());
-            tokio::spawn(async move {
+            let connection = async move {
                 let stream = match tokio::time::timeout(
                     TLS_HANDSHAKE_TIMEOUT,
                     acceptor.accept(stream),
@@ -75,29 +81,23 @@ pub async fn serve_tls(
                     Ok(Ok(stream)) => stream,
                     Ok(Err(e)) => {
                         tracing::debug!(error = %e, "TLS handshake failed; connection closed");
-                        return;
+                        return Ok(());
                     }
                     Err(_) => {
                         tracing::debug!("TLS handshake timed out; connection closed");
-                        return;
+                        return Ok(());
                     }
                 };
                 let connection = builder.serve_connection(TokioIo::new(stream), service);
-                if let Err(e) = watcher.watch(connection.into_owned()).await {
-                    tracing::debug!(error = %e, "connection ended with an error");
-                }
-            });
+                watcher.watch(connection.into_owned()).await
+            };
+            spawn_connection(connection, activity, idle_timeout);
             return;
         }
         let connection = builder
             .serve_connection(TokioIo::new(stream), service)
             .into_owned();
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "connection ended with an error");
-            }
-        });
+        spawn_connection(graceful.watch(connection), activity, idle_timeout);
     };
     tokio::pin!(shutdown);
     let grace = loop {
@@ -132,6 +132,31 @@ pub async fn serve_tls(
             false
         }
     }
+}
+
+/// Serves one connection on a task of its own, and closes it (aborting
+/// that task drops the socket) once idle for `idle_timeout`. The idle
+/// check is a second task, so that polling the connection, several times a
+/// request, never polls its timer.
+fn spawn_connection<E: std::fmt::Display>(
+    connection: impl Future<Output = Result<(), E>> + Send + 'static,
+    activity: Arc<Activity>,
+    idle_timeout: Duration,
+) {
+    let mut served = tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!(error = %e, "connection ended with an error");
+        }
+    });
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = &mut served => {}
+            () = idle::idle_for(&activity, idle_timeout) => {
+                served.abort();
+                tracing::debug!(?idle_timeout, "no request for the idle timeout; connection closed");
+            }
+        }
+    });
 }
 
 /// Out of file descriptors and the like: back off briefly rather than spin.

@@ -1,6 +1,5 @@
 //! What every request can see: the server's options and the models.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -8,7 +7,7 @@ use std::time::Duration;
 use inferd_engine::ModelSet;
 use inferd_schema::ModelSchema;
 
-use crate::api::ServiceApi;
+use crate::api::{Schemas, ServiceApi};
 use crate::telemetry::Telemetry;
 
 /// Limits and switches of the HTTP layer.
@@ -18,6 +17,10 @@ pub struct ServerOptions {
     pub max_body_bytes: usize,
     /// Longest the whole body may take to arrive (408 past it).
     pub body_read_timeout: Duration,
+    /// A connection with no request in hand and none ended for this long
+    /// is closed (checked once per this long; see [`crate::idle`]): a
+    /// request head that never completes cannot hold a socket.
+    pub idle_timeout: Duration,
 }
 
 impl Default for ServerOptions {
@@ -25,6 +28,7 @@ impl Default for ServerOptions {
         ServerOptions {
             max_body_bytes: 64 * 1024 * 1024,
             body_read_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -37,7 +41,7 @@ pub struct AppState {
     api: OnceLock<Arc<ServiceApi>>,
     /// Each model's contract from its signature alone, made once with the
     /// models, for a state that is given no [`ServiceApi`].
-    plain_schemas: OnceLock<HashMap<String, Arc<ModelSchema>>>,
+    plain_schemas: OnceLock<Schemas>,
     draining: AtomicBool,
     /// Metrics, the access log switch, data collection.
     pub telemetry: Telemetry,

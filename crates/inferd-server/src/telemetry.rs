@@ -27,10 +27,6 @@ pub struct Telemetry {
     access_sink: OnceLock<Arc<dyn AccessSink>>,
 }
 
-/// The request's id, handed to the scoring handler for data collection.
-#[derive(Clone)]
-pub struct RequestId(pub http::HeaderValue);
-
 /// One served model's handles.
 pub struct ModelEntry {
     served: Arc<ServedModel>,
@@ -206,18 +202,16 @@ pub struct Timings {
 }
 
 impl ModelEntry {
-    /// Records one finished scoring request.
+    /// Records one finished scoring request, `total` long.
     pub fn finished<T>(
         &self,
         result: &Result<T, ApiError>,
-        started: Instant,
+        total: Duration,
         timings: &Timings,
         rows: u64,
     ) {
         let metrics = &self.metrics;
-        metrics
-            .request_duration
-            .observe(started.elapsed().as_secs_f64());
+        metrics.request_duration.observe(total.as_secs_f64());
         let outcome = outcome(result);
         metrics.count(outcome);
         if outcome == Outcome::Success {
@@ -254,17 +248,21 @@ pub(crate) struct Seen {
     pub run: Option<Duration>,
     pub rows: u64,
     pub bytes_in: u64,
+    /// When the answer was encoded (a scored request's end).
+    pub encoded: Option<Instant>,
 }
 
 impl Seen {
-    pub fn observe(&mut self, scored: &Scored, encode: Duration) {
+    /// A scored request, its answer encoded at `encoded`.
+    pub fn observe(&mut self, scored: &Scored, encoded: Instant) {
         let decode = scored.prepare;
         self.timings = Timings {
             queue: scored.queue,
             decode,
             score: scored.score.saturating_sub(decode),
-            encode,
+            encode: encoded.saturating_duration_since(scored.answered),
         };
+        self.encoded = Some(encoded);
         self.run = Some(scored.score);
         self.rows = scored
             .outputs
