@@ -9,6 +9,10 @@
 #   benches/instructions_per_request.sh diabetes-ridge 10 --no-access-log --no-metrics
 #   benches/instructions_per_request.sh diabetes-ridge 10
 #
+# PER_THREAD=1 also prints the measured run's instructions a request on each
+# busy thread (callgrind --separate-threads): `http` is the thread whose
+# profile holds hyper, `engine` the one that runs tract.
+#
 # The worker's idle poll is off (--worker-poll-us 0): at one connection it
 # would spin between requests, and callgrind would count the spinning as
 # the request's work.
@@ -27,7 +31,8 @@ pathlib.Path(sys.argv[2]).write_text(json.dumps({"data": case["data"]}))
 PY
 run() { # seconds -> prints "total requests"
   local out=target/profile/ci.$$; rm -f $out
-  valgrind --tool=callgrind --callgrind-out-file=$out target/release/inferd serve --model $model --port $port --log-format json --worker-poll-us 0 "$@" 2>target/profile/srv.log >/dev/null &
+  local split=(); [ "${PER_THREAD:-0}" = 1 ] && split=(--separate-threads=yes)
+  valgrind --tool=callgrind "${split[@]}" --callgrind-out-file=$out target/release/inferd serve --model $model --port $port --log-format json --worker-poll-us 0 "$@" 2>target/profile/srv.log >/dev/null &
   local pid=$!
   for _ in $(seq 600); do grep -q '"ready"' target/profile/srv.log 2>/dev/null && break; sleep 0.5; done
   local n=0
@@ -36,7 +41,19 @@ run() { # seconds -> prints "total requests"
     n=$(python3 -c "import json;print(json.load(open('target/profile/b.json'))['steps'][0]['requests'])")
   fi
   kill -TERM $pid; wait $pid || true
-  local tot=$(callgrind_annotate $out 2>/dev/null | grep "PROGRAM TOTALS" | awk '{gsub(",","",$1); print $1}')
+  local tot=0
+  for f in $out $out-*; do
+    [ -f "$f" ] || continue
+    local t=$(grep -m1 '^summary:' "$f" | awk '{print $2}')
+    tot=$((tot + t))
+    if [ "$n" != 0 ] && [ $((t / n)) -gt 1000 ]; then
+      local role=other
+      grep -q 'hyper::proto' "$f" && role=http
+      grep -q 'tract_core' "$f" && role=engine
+      echo "thread $role: $((t / n)) a request" >&2
+    fi
+  done
+  rm -f $out $out-*
   echo "$tot $n"
 }
 S=0; read t0 n0 < <(run "$@")
