@@ -11,7 +11,9 @@
 //!
 //! The price is precision: the timer looks back over the whole `limit`
 //! when it fires, so an idle connection is closed between `limit` and
-//! twice `limit` after its last request ended.
+//! twice `limit` after its last request ended. A request ends when its
+//! response is ready, so a client that reads none of a response for that
+//! long loses the connection too.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
