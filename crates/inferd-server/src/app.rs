@@ -176,7 +176,7 @@ impl tower::Service<Request<Incoming>> for App {
     }
 
     fn call(&mut self, request: Request<Incoming>) -> Self::Future {
-        let busy = self.activity.as_ref().map(|a| a.begin());
+        let busy = self.activity.as_ref().map(|a| a.begin(request.version()));
         let app = self.clone();
         // The handler's future (kilobytes, most of it space for later
         // states) is written straight into its allocation: `Box::pin(x)`

@@ -13,11 +13,15 @@
 //! when it fires, so an idle connection is closed between `limit` and
 //! twice `limit` after its last request ended. A request ends when its
 //! response is ready, so a client that reads none of a response for that
-//! long loses the connection too.
+//! long loses the connection too. An HTTP/2 connection is left alone once
+//! its first request arrives, as hyper left it: closing one without a
+//! GOAWAY could fail a request its client sends at that moment.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
+
+use http::Version;
 
 /// One connection's requests, as its service sees them.
 #[derive(Debug, Default)]
@@ -26,6 +30,8 @@ pub struct Activity {
     ended: AtomicU64,
     /// Requests being handled now.
     busy: AtomicUsize,
+    /// An HTTP/2 connection: never closed for idleness.
+    multiplexed: AtomicBool,
 }
 
 /// Counts one request as being handled while alive.
@@ -33,14 +39,20 @@ pub struct Activity {
 pub struct Busy(Arc<Activity>);
 
 impl Activity {
-    pub fn begin(self: &Arc<Activity>) -> Busy {
+    /// Counts a request of `version` as in hand while the guard lives.
+    pub fn begin(self: &Arc<Activity>, version: Version) -> Busy {
+        if version == Version::HTTP_2 {
+            self.multiplexed.store(true, Ordering::Relaxed);
+        }
         self.busy.fetch_add(1, Ordering::Relaxed);
         Busy(self.clone())
     }
 
     /// Nothing in hand, and nothing ended since `ended_before` was read.
     fn idle_since(&self, ended_before: u64) -> bool {
-        self.busy.load(Ordering::Relaxed) == 0 && self.ended.load(Ordering::Relaxed) == ended_before
+        !self.multiplexed.load(Ordering::Relaxed)
+            && self.busy.load(Ordering::Relaxed) == 0
+            && self.ended.load(Ordering::Relaxed) == ended_before
     }
 }
 
@@ -86,12 +98,24 @@ mod tests {
             tokio::spawn(async move { idle_for(&activity, Duration::from_secs(30)).await })
         };
         // A request that takes 50 s: busy through the first check.
-        let long = activity.begin();
+        let long = activity.begin(Version::HTTP_11);
         tokio::time::sleep(Duration::from_secs(50)).await;
         drop(long);
         // Ended at 50 s: the check at 60 s sees it; the one at 90 s finds
         // nothing since, and the connection idle.
         watch.await.unwrap();
         assert_eq!(started.elapsed(), Duration::from_secs(90));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_http2_connection_is_never_idle() {
+        let activity = Arc::new(Activity::default());
+        drop(activity.begin(Version::HTTP_2));
+        let watched = tokio::time::timeout(
+            Duration::from_secs(3600),
+            idle_for(&activity, Duration::from_secs(30)),
+        )
+        .await;
+        assert!(watched.is_err(), "still open after an hour");
     }
 }
