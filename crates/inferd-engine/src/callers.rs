@@ -7,6 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::nanos;
+
 /// How long since an arrival last found company before a caller counts as
 /// alone. In a closed loop of even a few clients arrivals overlap every
 /// millisecond or so; a lone client's never do.
@@ -61,10 +63,6 @@ impl Callers {
                 .saturating_sub(self.0.crowded_at.load(Ordering::Relaxed))
                 > QUIET.as_nanos() as u64
     }
-}
-
-fn nanos(duration: Duration) -> u64 {
-    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// One caller of a model; counted while alive.

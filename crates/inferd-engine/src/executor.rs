@@ -265,16 +265,13 @@ impl Executor {
         answer: &mut oneshot::Receiver<Result<Vec<Tensor>, EngineError>>,
         deadline: Instant,
     ) -> Option<Option<Result<Vec<Tensor>, EngineError>>> {
-        // `alone` first: under load it says no at once, before a clock read.
-        if self.options.idle_poll.is_zero() || !self.callers.alone() {
-            return None;
-        }
-        let to_deadline = deadline.saturating_duration_since(Instant::now());
-        let bound = self.options.idle_poll.min(to_deadline);
-        spin::poll_if_alone(&self.callers, bound, || match answer.try_recv() {
-            Ok(result) => Some(Some(result)),
-            Err(oneshot::error::TryRecvError::Closed) => Some(None),
-            Err(oneshot::error::TryRecvError::Empty) => None,
+        let bound = self.options.idle_poll;
+        spin::poll_if_alone(&self.callers, bound, Some(deadline), || {
+            match answer.try_recv() {
+                Ok(result) => Some(Some(result)),
+                Err(oneshot::error::TryRecvError::Closed) => Some(None),
+                Err(oneshot::error::TryRecvError::Empty) => None,
+            }
         })
     }
 
@@ -339,7 +336,7 @@ pub(crate) fn next_job(
     callers: &Callers,
     idle_poll: Duration,
 ) -> Option<Job> {
-    let polled = spin::poll_if_alone(callers, idle_poll, || match jobs.try_recv() {
+    let polled = spin::poll_if_alone(callers, idle_poll, None, || match jobs.try_recv() {
         Ok(job) => Some(Some(job)),
         Err(TryRecvError::Disconnected) => Some(None),
         Err(TryRecvError::Empty) => None,

@@ -39,3 +39,8 @@ pub use error::{EngineError, LoadError};
 pub use executor::{DEFAULT_IDLE_POLL, Executor, ExecutorOptions, Prepare, Scored};
 pub use loader::{EngineChoice, load_models, load_models_batched, load_models_with};
 pub use served::{ModelIdentity, ModelSet, ServedModel};
+
+/// `duration` in whole nanoseconds, saturating (for atomics that hold one).
+pub(crate) fn nanos(duration: std::time::Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
+}

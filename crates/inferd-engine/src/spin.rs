@@ -22,17 +22,25 @@ use std::time::{Duration, Instant};
 
 use crate::callers::Callers;
 
-/// [`poll_until`] for at most `bound`, only while a client calls alone;
-/// `None` at once otherwise (or when `bound` is zero).
+/// [`poll_until`] for at most `bound`, and never past `deadline`, only
+/// while a client calls alone; `None` at once otherwise (or when `bound` is
+/// zero, or the deadline has passed). `alone` is asked first: under load it
+/// says no before any clock is read.
 pub fn poll_if_alone<T>(
     callers: &Callers,
     bound: Duration,
+    deadline: Option<Instant>,
     poll: impl FnMut() -> Option<T>,
 ) -> Option<T> {
     if bound.is_zero() || !callers.alone() {
         return None;
     }
-    poll_until(Instant::now() + bound, poll)
+    let now = Instant::now();
+    let until = deadline.map_or(now + bound, |deadline| deadline.min(now + bound));
+    if until <= now {
+        return None;
+    }
+    poll_until(until, poll)
 }
 
 /// Calls `poll` until it answers `Some` or `until` passes (then `None`).

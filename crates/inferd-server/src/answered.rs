@@ -16,23 +16,20 @@ use std::task::{Context, Poll};
 use http::Response;
 
 use crate::ApiError;
-use crate::idle::Busy;
 use crate::request_id::RequestIds;
 use crate::response::{self, Body};
 
 pin_project_lite::pin_project! {
-    /// `handler`'s response, or a 500 when it panics; the connection
-    /// counts the request as in hand until this is dropped.
+    /// `handler`'s response, or a 500 when it panics.
     pub struct Answered<F> {
         #[pin]
         handler: F,
-        busy: Option<Busy>,
     }
 }
 
 impl<F> Answered<F> {
-    pub fn new(handler: F, busy: Option<Busy>) -> Answered<F> {
-        Answered { handler, busy }
+    pub fn new(handler: F) -> Answered<F> {
+        Answered { handler }
     }
 }
 
@@ -64,7 +61,7 @@ mod tests {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .expect("runtime");
-        match runtime.block_on(Answered::new(handler, None)) {
+        match runtime.block_on(Answered::new(handler)) {
             Ok(response) => response,
         }
     }

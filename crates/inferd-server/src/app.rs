@@ -78,6 +78,8 @@ impl App {
     /// in it: each level of nesting copies the level below into itself.
     pub async fn handle(self, request: Request<Incoming>) -> Response<Body> {
         let (head, body) = request.into_parts();
+        // In hand for the connection's idle check until this future ends.
+        let _busy = self.activity.as_deref().map(|a| a.begin(head.version));
         // One clock reading for the access line's and the scoring's start.
         let arrived = Instant::now();
         let state = &*self.state;
@@ -176,12 +178,11 @@ impl tower::Service<Request<Incoming>> for App {
     }
 
     fn call(&mut self, request: Request<Incoming>) -> Self::Future {
-        let busy = self.activity.as_ref().map(|a| a.begin(request.version()));
         let app = self.clone();
         // The handler's future (kilobytes, most of it space for later
         // states) is written straight into its allocation: `Box::pin(x)`
         // makes `x` first and then copies all of it.
-        let boxed = Box::write(Box::new_uninit(), Answered::new(app.handle(request), busy));
+        let boxed = Box::write(Box::new_uninit(), Answered::new(app.handle(request)));
         Box::into_pin(boxed)
     }
 }

@@ -17,8 +17,7 @@
 //! its first request arrives, as hyper left it: closing one without a
 //! GOAWAY could fail a request its client sends at that moment.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use http::Version;
@@ -26,40 +25,42 @@ use http::Version;
 /// One connection's requests, as its service sees them.
 #[derive(Debug, Default)]
 pub struct Activity {
+    /// Requests begun so far.
+    began: AtomicU64,
     /// Requests ended so far (or given up: a dropped handler ends too).
     ended: AtomicU64,
-    /// Requests being handled now.
-    busy: AtomicUsize,
     /// An HTTP/2 connection: never closed for idleness.
     multiplexed: AtomicBool,
 }
 
 /// Counts one request as being handled while alive.
 #[derive(Debug)]
-pub struct Busy(Arc<Activity>);
+pub struct Busy<'a>(&'a Activity);
 
 impl Activity {
     /// Counts a request of `version` as in hand while the guard lives.
-    pub fn begin(self: &Arc<Activity>, version: Version) -> Busy {
+    pub fn begin(&self, version: Version) -> Busy<'_> {
         if version == Version::HTTP_2 {
             self.multiplexed.store(true, Ordering::Relaxed);
         }
-        self.busy.fetch_add(1, Ordering::Relaxed);
-        Busy(self.clone())
+        self.began.fetch_add(1, Ordering::Relaxed);
+        Busy(self)
     }
 
     /// Nothing in hand, and nothing ended since `ended_before` was read.
     fn idle_since(&self, ended_before: u64) -> bool {
+        // `ended` first: a request that begins or ends after this read
+        // leaves `began` ahead of it.
+        let ended = self.ended.load(Ordering::Relaxed);
         !self.multiplexed.load(Ordering::Relaxed)
-            && self.busy.load(Ordering::Relaxed) == 0
-            && self.ended.load(Ordering::Relaxed) == ended_before
+            && ended == ended_before
+            && self.began.load(Ordering::Relaxed) == ended
     }
 }
 
-impl Drop for Busy {
+impl Drop for Busy<'_> {
     fn drop(&mut self) {
         self.0.ended.fetch_add(1, Ordering::Relaxed);
-        self.0.busy.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -80,6 +81,7 @@ pub async fn idle_for(activity: &Activity, limit: Duration) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     #[tokio::test(start_paused = true)]
     async fn a_connection_without_requests_is_idle_after_the_limit() {
