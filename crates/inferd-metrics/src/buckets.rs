@@ -2,11 +2,36 @@
 //! decode) to a minute (the default scoring timeout), about three buckets
 //! per decade, so percentiles stay readable at every scale.
 
-/// Upper bounds in seconds.
-pub const DURATION_SECONDS: &[f64] = &[
-    0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025,
-    0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+/// Upper bounds in nanoseconds (whole numbers, so that recording needs no
+/// floating point): 10 us, 25 us, 50 us ... 30 s, 60 s.
+pub const DURATION_NANOS: [u64; 21] = [
+    10_000,
+    25_000,
+    50_000,
+    100_000,
+    250_000,
+    500_000,
+    1_000_000,
+    2_500_000,
+    5_000_000,
+    10_000_000,
+    25_000_000,
+    50_000_000,
+    100_000_000,
+    250_000_000,
+    500_000_000,
+    1_000_000_000,
+    2_500_000_000,
+    5_000_000_000,
+    10_000_000_000,
+    30_000_000_000,
+    60_000_000_000,
 ];
+
+/// [`DURATION_NANOS`] in seconds, as exposed.
+pub fn duration_seconds() -> impl Iterator<Item = f64> {
+    DURATION_NANOS.iter().map(|nanos| *nanos as f64 / 1e9)
+}
 
 /// Upper bounds in rows (requests merged into one engine run).
 pub const BATCH_SIZE: &[f64] = &[

@@ -7,21 +7,16 @@ use std::sync::Mutex;
 
 use prometheus::core::Collector;
 use prometheus::{
-    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
-    IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
-use crate::buckets::{BATCH_SIZE, DURATION_SECONDS};
+use crate::buckets::BATCH_SIZE;
+use crate::families::RequestFamilies;
 use crate::model::{ModelMetrics, Outcome};
 use crate::process;
 
 const MODEL_LABELS: &[&str] = &["model", "version"];
-
-/// HTTP statuses the server answers, each counted without a lookup;
-/// anything else is counted as `other`.
-const STATUSES: &[u16] = &[
-    200, 400, 401, 403, 404, 405, 408, 413, 415, 431, 500, 503, 504,
-];
 
 /// What `inferd_build_info` states.
 #[derive(Debug, Clone)]
@@ -36,18 +31,11 @@ pub struct BuildInfo {
 /// Every metric family of one server.
 pub struct Metrics {
     registry: Registry,
-    requests: IntCounterVec,
-    rows: IntCounterVec,
-    request_duration: HistogramVec,
-    queue_wait: HistogramVec,
-    decode: HistogramVec,
-    scoring: HistogramVec,
-    encode: HistogramVec,
+    /// Everything recorded per request.
+    requests: RequestFamilies,
     batch_size: HistogramVec,
-    in_flight: IntGaugeVec,
     load_duration: GaugeVec,
     build_info: IntGaugeVec,
-    responses: Vec<IntCounter>,
     queue_depth: IntGauge,
     slots_busy: IntGauge,
     slots_limit: IntGauge,
@@ -80,37 +68,7 @@ impl Metrics {
             .expect("a valid histogram");
             register(&registry, vec)
         };
-        let seconds = |name: &str, help: &str| histogram(name, help, DURATION_SECONDS);
-        let requests = register(
-            &registry,
-            IntCounterVec::new(
-                Opts::new(
-                    "inferd_requests_total",
-                    "Scoring requests by model, version and outcome.",
-                ),
-                &["model", "version", "outcome"],
-            )
-            .expect("valid"),
-        );
-        let rows = register(
-            &registry,
-            IntCounterVec::new(
-                Opts::new("inferd_rows_scored_total", "Rows scored successfully."),
-                MODEL_LABELS,
-            )
-            .expect("valid"),
-        );
-        let in_flight = register(
-            &registry,
-            IntGaugeVec::new(
-                Opts::new(
-                    "inferd_requests_in_flight",
-                    "Scoring requests being handled now (reading, queued, scoring, answering).",
-                ),
-                MODEL_LABELS,
-            )
-            .expect("valid"),
-        );
+        let requests = register(&registry, RequestFamilies::new());
         let load_duration = register(
             &registry,
             GaugeVec::new(
@@ -122,22 +80,6 @@ impl Metrics {
             )
             .expect("valid"),
         );
-        let http = register(
-            &registry,
-            IntCounterVec::new(
-                Opts::new(
-                    "inferd_http_responses_total",
-                    "Every HTTP response, by status code (routes, probes and scoring).",
-                ),
-                &["code"],
-            )
-            .expect("valid"),
-        );
-        let mut responses: Vec<IntCounter> = STATUSES
-            .iter()
-            .map(|code| http.with_label_values(&[&code.to_string()]))
-            .collect();
-        responses.push(http.with_label_values(&["other"]));
         let gauge =
             |name: &str, help: &str| register(&registry, IntGauge::new(name, help).expect("valid"));
         let build_info = register(
@@ -153,36 +95,13 @@ impl Metrics {
         );
         Metrics {
             requests,
-            rows,
-            request_duration: seconds(
-                "inferd_request_duration_seconds",
-                "Scoring requests from arrival at the handler to the response, any outcome.",
-            ),
-            queue_wait: seconds(
-                "inferd_queue_wait_seconds",
-                "From entering the admission queue to the start of the run, successful requests.",
-            ),
-            decode: seconds(
-                "inferd_decode_seconds",
-                "Request JSON to tensors, on the worker, successful requests.",
-            ),
-            scoring: seconds(
-                "inferd_scoring_seconds",
-                "The engine run alone, successful requests.",
-            ),
-            encode: seconds(
-                "inferd_encode_seconds",
-                "Outputs to response JSON, successful requests.",
-            ),
             batch_size: histogram(
                 "inferd_batch_size",
                 "Requests merged into one engine run (dynamic batching only).",
                 BATCH_SIZE,
             ),
-            in_flight,
             load_duration,
             build_info,
-            responses,
             queue_depth: gauge(
                 "inferd_queue_depth",
                 "Requests waiting for a concurrency slot, all models.",
@@ -226,20 +145,9 @@ impl Metrics {
     pub fn model(&self, name: &str, version: u32) -> ModelMetrics {
         let version = version.to_string();
         let labels = [name, version.as_str()];
-        let outcomes = Outcome::ALL.map(|outcome| {
-            self.requests
-                .with_label_values(&[name, version.as_str(), outcome.as_str()])
-        });
         ModelMetrics {
-            outcomes,
-            rows: self.rows.with_label_values(&labels),
-            request_duration: self.request_duration.with_label_values(&labels),
-            queue_wait: self.queue_wait.with_label_values(&labels),
-            decode: self.decode.with_label_values(&labels),
-            scoring: self.scoring.with_label_values(&labels),
-            encode: self.encode.with_label_values(&labels),
+            cells: self.requests.model(name, &version),
             batch_size: self.batch_size.with_label_values(&labels),
-            in_flight: self.in_flight.with_label_values(&labels),
             load_duration: self.load_duration.with_label_values(&labels),
         }
     }
@@ -255,18 +163,12 @@ impl Metrics {
     /// Counts a request that ended before it reached a model (an
     /// unauthorized one, say), under empty model and version labels.
     pub fn count_unrouted(&self, outcome: Outcome) {
-        self.requests
-            .with_label_values(&["", "", outcome.as_str()])
-            .inc();
+        self.requests.count_unrouted(outcome);
     }
 
     /// Counts one HTTP response.
     pub fn response(&self, status: u16) {
-        let index = STATUSES
-            .iter()
-            .position(|s| *s == status)
-            .unwrap_or(STATUSES.len());
-        self.responses[index].inc();
+        self.requests.response(status);
     }
 
     /// Counts a data-collection record the writer had no room for.
@@ -317,6 +219,7 @@ fn register<C: Collector + Clone + 'static>(registry: &Registry, collector: C) -
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Stages;
     use std::time::Duration;
 
     fn metrics() -> Metrics {
@@ -342,9 +245,20 @@ mod tests {
         ridge.count(Outcome::Success);
         ridge.count(Outcome::Success);
         ridge.count(Outcome::QueueFull);
-        ridge.rows.inc_by(5);
-        ridge.request_duration.observe(0.000_3);
-        ridge.request_duration.observe(3.0);
+        ridge.finished(
+            Outcome::Success,
+            Duration::from_micros(300),
+            Some(&Stages {
+                rows: 5,
+                queue_wait: Duration::from_micros(10),
+                decode: Duration::from_nanos(10_001),
+                ..Stages::default()
+            }),
+        );
+        ridge.finished(Outcome::Error, Duration::from_secs(3), None);
+        ridge.began();
+        ridge.began();
+        ridge.ended();
         ridge.set_load_duration(Duration::from_millis(250));
         ridge.batch_sizes().observe(3);
         metrics.response(200);
@@ -353,7 +267,8 @@ mod tests {
         metrics.set_admission(4, 1, 2);
         let text = metrics.render();
         let has = |l: &str| assert!(text.lines().any(|x| x == l), "no {l} in\n{text}");
-        has(r#"inferd_requests_total{model="ridge",outcome="success",version="2"} 2"#);
+        has(r#"inferd_requests_total{model="ridge",outcome="success",version="2"} 3"#);
+        has(r#"inferd_requests_total{model="ridge",outcome="error",version="2"} 1"#);
         has(r#"inferd_requests_total{model="ridge",outcome="queue_full",version="2"} 1"#);
         has(r#"inferd_requests_total{model="ridge",outcome="unauthorized",version="2"} 0"#);
         has(r#"inferd_requests_total{model="",outcome="unauthorized",version=""} 1"#);
@@ -361,6 +276,16 @@ mod tests {
         has(r#"inferd_request_duration_seconds_bucket{model="ridge",version="2",le="0.0005"} 1"#);
         has(r#"inferd_request_duration_seconds_bucket{model="ridge",version="2",le="+Inf"} 2"#);
         has(r#"inferd_request_duration_seconds_count{model="ridge",version="2"} 2"#);
+        has(r#"inferd_request_duration_seconds_sum{model="ridge",version="2"} 3.0003"#);
+        has(r#"inferd_request_duration_seconds_bucket{model="ridge",version="2",le="0.00025"} 0"#);
+        has(r#"inferd_request_duration_seconds_bucket{model="ridge",version="2",le="2.5"} 1"#);
+        has(r#"inferd_request_duration_seconds_bucket{model="ridge",version="2",le="5"} 2"#);
+        // A bound is in its own bucket; a nanosecond more is in the next.
+        has(r#"inferd_queue_wait_seconds_bucket{model="ridge",version="2",le="0.00001"} 1"#);
+        has(r#"inferd_decode_seconds_bucket{model="ridge",version="2",le="0.00001"} 0"#);
+        has(r#"inferd_decode_seconds_bucket{model="ridge",version="2",le="0.000025"} 1"#);
+        has(r#"inferd_scoring_seconds_count{model="ridge",version="2"} 1"#);
+        has(r#"inferd_requests_in_flight{model="ridge",version="2"} 1"#);
         has(r#"inferd_batch_size_bucket{model="ridge",version="2",le="4"} 1"#);
         has(r#"inferd_model_load_duration_seconds{model="ridge",version="2"} 0.25"#);
         has(r#"inferd_http_responses_total{code="200"} 1"#);

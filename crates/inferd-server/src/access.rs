@@ -23,6 +23,8 @@ pub struct AccessNote {
     pub queue: Option<Duration>,
     pub score: Option<Duration>,
     pub bytes_in: u64,
+    /// When the answer was ready (a scored request's end), when known.
+    pub ended: Option<Instant>,
 }
 
 /// Taken when a request arrives (only when the access log is on).
@@ -64,8 +66,10 @@ fn ms(duration: Duration) -> f64 {
 
 /// The facts of one access line, for an [`AccessSink`].
 pub struct AccessLine<'a> {
-    /// The client's, or one the server made up: may hold any visible byte.
-    pub request_id: &'a str,
+    /// The client's, or one the server made up: any byte a header value
+    /// may hold (obs-text included), so not necessarily UTF-8. Kept as
+    /// bytes: checking them is for whoever writes the line, off the request.
+    pub request_id: &'a [u8],
     /// An HTTP token (hyper refuses any other method), so never a byte
     /// that JSON must escape.
     pub method: &'a str,
@@ -77,6 +81,8 @@ pub struct AccessLine<'a> {
     pub queue: Option<Duration>,
     pub score: Option<Duration>,
     pub total: Duration,
+    /// When the request ended (`total` after it arrived).
+    pub ended: Instant,
     pub bytes_in: u64,
     pub bytes_out: u64,
 }
@@ -88,19 +94,20 @@ pub trait AccessSink: Send + Sync {
     fn write(&self, line: &AccessLine<'_>);
 }
 
-/// Logs the access line of `response` to `sink` when one is set, else as a
-/// `tracing` event (target `inferd::access`). Either way, only when that
-/// target is enabled.
+/// Logs the access line of `response` to `sink` when one is set (whoever
+/// set it decided that lines are wanted), else as a `tracing` event (target
+/// `inferd::access`) when that target is enabled.
 pub fn log(
     arrival: Arrival,
     response: &Response<Body>,
-    request_id: &str,
+    request_id: &[u8],
     note: Option<&AccessNote>,
     sink: Option<&dyn AccessSink>,
 ) {
-    if !tracing::enabled!(target: "inferd::access", tracing::Level::INFO) {
+    if sink.is_none() && !tracing::enabled!(target: "inferd::access", tracing::Level::INFO) {
         return;
     }
+    let ended = note.and_then(|n| n.ended).unwrap_or_else(Instant::now);
     let line = AccessLine {
         request_id,
         method: arrival.method.as_str(),
@@ -109,7 +116,8 @@ pub fn log(
         model: note.map(|n| (n.model.name.as_str(), n.model.version)),
         queue: note.and_then(|n| n.queue),
         score: note.and_then(|n| n.score),
-        total: arrival.at.elapsed(),
+        total: ended.saturating_duration_since(arrival.at),
+        ended,
         bytes_in: note.map_or(arrival.bytes_in, |n| n.bytes_in),
         bytes_out: response.body().size_hint().exact().unwrap_or(0),
     };
@@ -131,8 +139,10 @@ fn event(line: &AccessLine<'_>) {
         total,
         bytes_in,
         bytes_out,
+        ended: _,
     } = *line;
     let (queue_ms, score_ms, total_ms) = (queue.map(ms), score.map(ms), ms(total));
+    let request_id = &*String::from_utf8_lossy(request_id);
     match model {
         Some((model, version)) => tracing::info!(
             target: "inferd::access",

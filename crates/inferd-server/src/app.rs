@@ -104,8 +104,8 @@ impl App {
         };
         telemetry.responded(response.status());
         if let Some(arrival) = arrival {
-            let request_id = ids.request_id.to_str().unwrap_or_default();
             let sink = telemetry.access_sink();
+            let request_id = ids.request_id.as_bytes();
             access::log(arrival, &response, request_id, note.as_ref(), sink);
         }
         ids.write_to(response.headers_mut());

@@ -31,16 +31,26 @@ pub struct RequestIds {
 
 impl RequestIds {
     pub fn from_headers(headers: &HeaderMap) -> Result<RequestIds, ApiError> {
-        let request_id = headers.get(X_REQUEST_ID).cloned();
+        // One pass over the request's few headers instead of four hashed
+        // lookups of names it seldom has; the first value of each counts.
+        let [mut request_id, mut client_id, mut ms_id, mut trace_id] = [None, None, None, None];
+        for (name, value) in headers {
+            let slot = match name.as_str() {
+                "x-request-id" => &mut request_id,
+                "x-ms-client-request-id" => &mut client_id,
+                "x-ms-request-id" => &mut ms_id,
+                "traceid" => &mut trace_id,
+                _ => continue,
+            };
+            slot.get_or_insert(value);
+        }
+        let request_id = request_id.cloned();
         if request_id.as_ref().is_some_and(|v| v.len() > MAX_ID_LEN) {
             return Err(ApiError::HeaderTooLarge(
                 "x-request-id must not exceed 100 characters",
             ));
         }
-        let client_request_id = headers
-            .get(X_MS_CLIENT_REQUEST_ID)
-            .or_else(|| headers.get(X_MS_REQUEST_ID))
-            .cloned();
+        let client_request_id = client_id.or(ms_id).cloned();
         if client_request_id
             .as_ref()
             .is_some_and(|v| v.len() > MAX_ID_LEN)
@@ -56,7 +66,7 @@ impl RequestIds {
                 .unwrap_or_else(|| request_id.clone()),
             request_id,
             client_request_id,
-            trace_id: headers.get(TRACE_ID).cloned(),
+            trace_id: trace_id.cloned(),
         })
     }
 
@@ -121,6 +131,27 @@ mod tests {
             assert_eq!(ids.client_request_id.unwrap(), "client-42");
             assert_eq!(ids.request_id.len(), 36, "a fresh UUID");
         }
+    }
+
+    #[test]
+    fn the_client_id_wins_and_a_repeated_headers_first_value_counts() {
+        let mut headers = headers(&[
+            ("x-ms-request-id", "ms-1"),
+            ("content-type", "application/json"),
+            ("x-ms-client-request-id", "client-1"),
+            ("traceid", "trace-1"),
+        ]);
+        headers.append(X_REQUEST_ID, HeaderValue::from_static("first"));
+        headers.append(X_REQUEST_ID, HeaderValue::from_static("second"));
+        headers.append(TRACE_ID, HeaderValue::from_static("trace-2"));
+        let ids = RequestIds::from_headers(&headers).unwrap();
+        assert_eq!(ids.request_id, "first");
+        assert_eq!(ids.ms_request_id, "client-1");
+        assert_eq!(ids.client_request_id.unwrap(), "client-1");
+        assert_eq!(ids.trace_id.unwrap(), "trace-1");
+        let none = RequestIds::from_headers(&HeaderMap::new()).unwrap();
+        assert!(none.client_request_id.is_none() && none.trace_id.is_none());
+        assert_eq!(none.ms_request_id, none.request_id);
     }
 
     #[test]

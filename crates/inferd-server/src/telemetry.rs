@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::Bytes;
 use inferd_collect::{Collector, Input, Record};
 use inferd_engine::{EngineError, ModelSet, Scored, ServedModel};
-use inferd_metrics::{BuildInfo, Metrics, ModelMetrics, Outcome};
+use inferd_metrics::{BuildInfo, Metrics, ModelMetrics, Outcome, Stages};
 
 use crate::ApiError;
 use crate::access::{AccessNote, AccessSink};
@@ -210,17 +210,15 @@ impl ModelEntry {
         timings: &Timings,
         rows: u64,
     ) {
-        let metrics = &self.metrics;
-        metrics.request_duration.observe(total.as_secs_f64());
         let outcome = outcome(result);
-        metrics.count(outcome);
-        if outcome == Outcome::Success {
-            metrics.rows.inc_by(rows);
-            metrics.queue_wait.observe(timings.queue.as_secs_f64());
-            metrics.decode.observe(timings.decode.as_secs_f64());
-            metrics.scoring.observe(timings.score.as_secs_f64());
-            metrics.encode.observe(timings.encode.as_secs_f64());
-        }
+        let stages = (outcome == Outcome::Success).then_some(Stages {
+            rows,
+            queue_wait: timings.queue,
+            decode: timings.decode,
+            scoring: timings.score,
+            encode: timings.encode,
+        });
+        self.metrics.finished(outcome, total, stages.as_ref());
     }
 }
 
@@ -277,6 +275,7 @@ impl Seen {
             queue: self.run.map(|_| self.timings.queue),
             score: self.run,
             bytes_in: self.bytes_in,
+            ended: self.encoded,
         }
     }
 }
@@ -286,13 +285,13 @@ pub(crate) struct InFlight<'a>(&'a ModelMetrics);
 
 impl<'a> InFlight<'a> {
     pub fn new(metrics: &'a ModelMetrics) -> InFlight<'a> {
-        metrics.in_flight.inc();
+        metrics.began();
         InFlight(metrics)
     }
 }
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        self.0.in_flight.dec();
+        self.0.ended();
     }
 }

@@ -1,41 +1,189 @@
-//! The access line in the JSON log format, written by hand straight onto
-//! the thread's log shelf (see `log_writer`; no buffer of its own): the
-//! same shape as every other JSON log line (`timestamp`, `level`,
-//! `fields`, `target`), at a fraction of the generic formatter's cost.
-//! callgrind counted ~27,000 instructions per request for this line
-//! through tracing-subscriber's JSON formatter, more than a third of
-//! serving a small model.
+//! The access line in the JSON log format: the same shape as every other
+//! JSON log line (`timestamp`, `level`, `fields`, `target`), at a fraction
+//! of the generic formatter's cost. callgrind counted ~27,000 instructions
+//! per request for this line through tracing-subscriber's JSON formatter,
+//! more than a third of serving a small model.
+//!
+//! The request's thread only [`encode`]s the line's facts onto its log
+//! shelf (see `log_writer`): fixed-width numbers, then the strings. The
+//! writer thread [`render`]s them as text, with the wall-clock time worked
+//! out from the monotonic instant the request ended at (see [`Anchor`]), so
+//! the request's thread reads no extra clock either.
 
 use std::cell::RefCell;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use inferd_server::access::{AccessLine, AccessSink};
 use inferd_server::millis;
 use time::OffsetDateTime;
 use time::macros::format_description;
 
+use crate::log_writer::{self, Entry};
+
 /// Writes access lines as JSON log lines.
 pub struct JsonAccessLines;
 
 impl AccessSink for JsonAccessLines {
     fn write(&self, line: &AccessLine<'_>) {
-        crate::log_writer::append_line(|out| format_line(out, line));
+        log_writer::append(Entry::Access, |out| encode(out, line));
     }
+}
+
+/// Where instants are counted from in a record: signed nanoseconds since
+/// the first record's encoding (or render).
+fn base() -> Instant {
+    static BASE: OnceLock<Instant> = OnceLock::new();
+    *BASE.get_or_init(Instant::now)
+}
+
+/// A reading of both clocks at once, to turn a monotonic instant into the
+/// wall-clock time it happened at (as a `SystemTime::now()` then would have
+/// read, give or take the clocks' drift since: one writer pass, ms at most).
+pub struct Anchor {
+    instant: Instant,
+    wall: SystemTime,
+}
+
+impl Anchor {
+    pub fn now() -> Anchor {
+        Anchor {
+            instant: Instant::now(),
+            wall: SystemTime::now(),
+        }
+    }
+
+    fn wall_time(&self, at: Instant) -> SystemTime {
+        match self.instant.checked_duration_since(at) {
+            Some(before) => self.wall.checked_sub(before),
+            None => self.wall.checked_add(at - self.instant),
+        }
+        .unwrap_or(self.wall)
+    }
+}
+
+/// "None" for an optional duration in a record.
+const ABSENT: u64 = u64::MAX;
+
+/// Appends the record of `line`: its numbers (little-endian), then the
+/// lengths of its strings, then the strings themselves. The numbers are
+/// put together on the stack and appended as one copy.
+pub fn encode(out: &mut Vec<u8>, line: &AccessLine<'_>) {
+    let (model, version) = line.model.unwrap_or_default();
+    let strings = [
+        line.request_id,
+        line.method.as_bytes(),
+        line.path.as_bytes(),
+        model.as_bytes(),
+    ];
+    let ended = match line.ended.checked_duration_since(base()) {
+        Some(after) => nanos(after) as i64,
+        None => -(nanos(base() - line.ended) as i64),
+    };
+    let optional = |d: Option<Duration>| d.map_or(ABSENT, nanos);
+    let mut numbers = [0u8; RECORD_NUMBERS];
+    let mut at = 0;
+    let mut put = |bytes: &[u8]| {
+        numbers[at..at + bytes.len()].copy_from_slice(bytes);
+        at += bytes.len();
+    };
+    put(&ended.to_le_bytes());
+    put(&nanos(line.total).to_le_bytes());
+    put(&optional(line.queue).to_le_bytes());
+    put(&optional(line.score).to_le_bytes());
+    put(&line.bytes_in.to_le_bytes());
+    put(&line.bytes_out.to_le_bytes());
+    put(&version.to_le_bytes());
+    put(&line.status.to_le_bytes());
+    put(&[u8::from(line.model.is_some())]);
+    for text in strings {
+        put(&u32::try_from(text.len()).unwrap_or(u32::MAX).to_le_bytes());
+    }
+    out.reserve(RECORD_NUMBERS + strings.iter().map(|s| s.len()).sum::<usize>());
+    out.extend_from_slice(&numbers);
+    for text in strings {
+        out.extend_from_slice(text);
+    }
+}
+
+/// The bytes of a record before its strings: six 8-byte numbers, the
+/// version, the status, whether there is a model, four string lengths.
+const RECORD_NUMBERS: usize = 6 * 8 + 4 + 2 + 1 + 4 * 4;
+
+/// Appends the JSON line of the record `bytes` (from [`encode`]); nothing
+/// when they are not one (they always are: only [`encode`] writes them).
+pub fn render(bytes: &[u8], anchor: &Anchor, out: &mut Vec<u8>) {
+    let line = decode(bytes);
+    debug_assert!(line.is_some(), "not an access record");
+    if let Some(line) = line {
+        format_line(out, &line, anchor.wall_time(line.ended));
+    }
+}
+
+/// The line a record holds.
+fn decode(bytes: &[u8]) -> Option<AccessLine<'_>> {
+    let mut rest = bytes;
+    let mut take = |n: usize| -> Option<&[u8]> {
+        let (taken, after) = rest.split_at_checked(n)?;
+        rest = after;
+        Some(taken)
+    };
+    let mut u64_ = || Some(u64::from_le_bytes(take(8)?.try_into().ok()?));
+    let ended = u64_()? as i64;
+    let total = Duration::from_nanos(u64_()?);
+    let [queue, score] = [u64_()?, u64_()?].map(|n| (n != ABSENT).then(|| Duration::from_nanos(n)));
+    let (bytes_in, bytes_out) = (u64_()?, u64_()?);
+    let version = u32::from_le_bytes(take(4)?.try_into().ok()?);
+    let status = u16::from_le_bytes(take(2)?.try_into().ok()?);
+    let has_model = take(1)? == [1];
+    let mut lengths = [0usize; 4];
+    for length in &mut lengths {
+        *length = u32::from_le_bytes(take(4)?.try_into().ok()?) as usize;
+    }
+    let request_id = take(lengths[0])?;
+    let mut strings = [""; 3];
+    for (text, length) in strings.iter_mut().zip(&lengths[1..]) {
+        *text = std::str::from_utf8(take(*length)?).ok()?;
+    }
+    let [method, path, model] = strings;
+    let ended = if ended >= 0 {
+        base().checked_add(Duration::from_nanos(ended as u64))
+    } else {
+        base().checked_sub(Duration::from_nanos(ended.unsigned_abs()))
+    }?;
+    Some(AccessLine {
+        request_id,
+        method,
+        path,
+        status,
+        model: has_model.then_some((model, version)),
+        queue,
+        score,
+        total,
+        ended,
+        bytes_in,
+        bytes_out,
+    })
+}
+
+fn nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX - 1)
 }
 
 /// Appends one access line, newline included. Each constant piece
 /// (punctuation and field names) is one copy, so a line is about twenty
 /// appends; numbers are written without `fmt` (`write!` costs about 600
 /// instructions a call, more than a whole field).
-fn format_line(out: &mut Vec<u8>, line: &AccessLine<'_>) {
+fn format_line(out: &mut Vec<u8>, line: &AccessLine<'_>, time: SystemTime) {
     let model = line.model.map_or(0, |(name, _)| name.len());
     out.reserve(320 + line.request_id.len() + line.path.len() + model);
     out.extend_from_slice(b"{\"timestamp\":\"");
-    timestamp(out);
+    timestamp(out, time);
     out.extend_from_slice(
         b"\",\"level\":\"INFO\",\"fields\":{\"message\":\"access\",\"request_id\":\"",
     );
-    string(out, line.request_id);
+    // Not UTF-8 only when a client sent obs-text bytes in its id.
+    string(out, &String::from_utf8_lossy(line.request_id));
     out.extend_from_slice(b"\",\"method\":\"");
     trusted(out, line.method);
     out.extend_from_slice(b"\",\"path\":\"");
@@ -150,12 +298,10 @@ thread_local! {
     static SECOND: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
 }
 
-/// RFC 3339 in UTC with microseconds; the date and time of day are
-/// formatted once per second per thread.
-fn timestamp(out: &mut Vec<u8>) {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
+/// `time` in RFC 3339, UTC, with microseconds; the date and time of day
+/// are formatted once per second per thread.
+fn timestamp(out: &mut Vec<u8>, time: SystemTime) {
+    let now = time.duration_since(UNIX_EPOCH).unwrap_or_default();
     let seconds = now.as_secs();
     SECOND.with(|cached| {
         let mut cached = cached.borrow_mut();
@@ -193,27 +339,113 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    fn line(model: Option<(&str, u32)>, request_id: &str) -> Vec<u8> {
+    fn facts<'a>(model: Option<(&'a str, u32)>, request_id: &'a str) -> AccessLine<'a> {
+        AccessLine {
+            request_id: request_id.as_bytes(),
+            method: "POST",
+            path: "/score",
+            status: 200,
+            model,
+            queue: Some(Duration::from_nanos(12_500)),
+            score: Some(Duration::from_micros(3_200)),
+            total: Duration::from_nanos(12_345_600),
+            ended: Instant::now(),
+            bytes_in: 40,
+            bytes_out: 12,
+        }
+    }
+
+    /// The line of `facts`, through a record and the writer's rendering.
+    fn rendered(facts: &AccessLine<'_>) -> Vec<u8> {
+        let mut record = Vec::new();
+        encode(&mut record, facts);
         let mut out = b"earlier line\n".to_vec();
-        format_line(
-            &mut out,
-            &AccessLine {
-                request_id,
-                method: "POST",
-                path: "/score",
-                status: 200,
-                model,
-                queue: Some(Duration::from_nanos(12_500)),
-                score: Some(Duration::from_micros(3_200)),
-                total: Duration::from_nanos(12_345_600),
-                bytes_in: 40,
-                bytes_out: 12,
-            },
-        );
+        render(&record, &Anchor::now(), &mut out);
         // Appended after what the buffer held, untouched.
         let line = out.split_off(b"earlier line\n".len());
         assert_eq!(out, b"earlier line\n");
         line
+    }
+
+    fn line(model: Option<(&str, u32)>, request_id: &str) -> Vec<u8> {
+        rendered(&facts(model, request_id))
+    }
+
+    #[test]
+    fn a_record_renders_as_the_line_of_its_facts() {
+        let facts = facts(Some(("m", u32::MAX)), "r\u{e9}q");
+        let mut record = Vec::new();
+        encode(&mut record, &facts);
+        let decoded = decode(&record).unwrap();
+        assert_eq!(
+            (decoded.request_id, decoded.method, decoded.path),
+            ("r\u{e9}q".as_bytes(), "POST", "/score")
+        );
+        assert_eq!(decoded.model, Some(("m", u32::MAX)));
+        assert_eq!((decoded.queue, decoded.score), (facts.queue, facts.score));
+        assert_eq!((decoded.total, decoded.ended), (facts.total, facts.ended));
+        assert_eq!((decoded.bytes_in, decoded.bytes_out), (40, 12));
+        let anchor = Anchor::now();
+        let (mut direct, mut through) = (Vec::new(), Vec::new());
+        format_line(&mut direct, &facts, anchor.wall_time(facts.ended));
+        render(&record, &anchor, &mut through);
+        assert_eq!(direct, through);
+        // Absent parts stay absent; a cut record renders nothing.
+        let bare = AccessLine {
+            model: None,
+            queue: None,
+            score: None,
+            ..facts
+        };
+        record.clear();
+        encode(&mut record, &bare);
+        let decoded = decode(&record).unwrap();
+        assert_eq!(
+            (decoded.model, decoded.queue, decoded.score),
+            (None, None, None)
+        );
+        assert!(decode(&record[..record.len() - 1]).is_none());
+        // obs-text in a client's id is written as the replacement character.
+        let odd = AccessLine {
+            request_id: b"id-\xe9",
+            ..facts
+        };
+        let parsed: serde_json::Value = serde_json::from_slice(&rendered(&odd)).unwrap();
+        assert_eq!(parsed["fields"]["request_id"], "id-\u{fffd}");
+    }
+
+    #[test]
+    fn the_timestamp_is_when_the_request_ended() {
+        let wall = |facts: &AccessLine<'_>| {
+            let parsed: serde_json::Value = serde_json::from_slice(&rendered(facts)).unwrap();
+            let stamp = parsed["timestamp"].as_str().unwrap().to_owned();
+            let time =
+                OffsetDateTime::parse(&stamp, &time::format_description::well_known::Rfc3339)
+                    .unwrap();
+            SystemTime::from(time)
+        };
+        let now = SystemTime::now();
+        let Some(ago) = Instant::now().checked_sub(Duration::from_secs(90)) else {
+            return;
+        };
+        let earlier = wall(&AccessLine {
+            ended: ago,
+            ..facts(None, "a")
+        });
+        let lag = now.duration_since(earlier).unwrap();
+        assert!(
+            lag > Duration::from_secs(89) && lag < Duration::from_secs(91),
+            "{lag:?}"
+        );
+        // An instant before the first record's is fine too.
+        let Some(before) = base().checked_sub(Duration::from_secs(5)) else {
+            return;
+        };
+        let stamped = wall(&AccessLine {
+            ended: before,
+            ..facts(None, "b")
+        });
+        assert!(stamped < now);
     }
 
     #[test]

@@ -79,7 +79,10 @@ pub fn setup(
         features: FEATURES.to_owned(),
     });
     telemetry.set_recording(!args.no_metrics);
-    telemetry.set_access_log(!args.no_access_log);
+    // Decided once: the filter (`RUST_LOG`) does not change while serving.
+    let access_log =
+        !args.no_access_log && tracing::enabled!(target: "inferd::access", tracing::Level::INFO);
+    telemetry.set_access_log(access_log);
     if file.and_then(|f| f.app_insights_enabled) == Some(true) {
         tracing::info!(
             "appInsightsEnabled: request telemetry is served as Prometheus metrics at /metrics \
@@ -92,7 +95,7 @@ pub fn setup(
     let enabled = args.data_collection || from_file;
     tracing::info!(
         metrics = !args.no_metrics,
-        access_log = !args.no_access_log,
+        access_log,
         data_collection = enabled,
         "telemetry"
     );
