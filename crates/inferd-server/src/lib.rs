@@ -13,6 +13,7 @@
 //! - [`swagger`]: `GET /swagger.json`.
 //! - [`body`]: reading a body under a size limit.
 //! - [`idle`]: closing connections that send no request for a while.
+//! - [`drain`]: asking every connection to finish and close on shutdown.
 //! - [`request_id`]: the `x-request-id` family of headers.
 //! - [`error`]: [`ApiError`], the one place errors become HTTP statuses.
 //! - [`response`]: small builders for JSON and text responses.
@@ -30,6 +31,7 @@ pub mod answered;
 pub mod api;
 pub mod app;
 pub mod body;
+pub mod drain;
 pub mod error;
 pub mod idle;
 pub mod millis;

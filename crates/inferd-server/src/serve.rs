@@ -12,13 +12,13 @@ use std::time::Duration;
 
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::ServerConfig;
 
 use crate::App;
+use crate::drain::Drain;
 use crate::idle::{self, Activity};
 
 /// A client that has not finished the TLS handshake by then is cut off.
@@ -61,15 +61,15 @@ pub async fn serve_tls(
         .keep_alive(true)
         .writev(false);
     let idle_timeout = app.state().options.idle_timeout;
-    let graceful = GracefulShutdown::new();
+    let drain = Drain::default();
     let accept = |stream: tokio::net::TcpStream| {
         let _ = stream.set_nodelay(true);
         let activity = Arc::new(Activity::default());
         let service = TowerToHyperService::new(app.for_connection(activity.clone()));
         if let Some(acceptor) = &acceptor {
-            // The watcher is taken before the handshake, so a drain waits
-            // for handshakes in progress too (each bounded).
-            let watcher = graceful.watcher();
+            // Entered before the handshake, so a drain waits for
+            // handshakes in progress too (each bounded).
+            let entered = drain.enter();
             let (acceptor, builder) = (acceptor.clone(), builder.clone());
             let connection = async move {
                 let stream = match tokio::time::timeout(
@@ -89,7 +89,7 @@ pub async fn serve_tls(
                     }
                 };
                 let connection = builder.serve_connection(TokioIo::new(stream), service);
-                watcher.watch(connection.into_owned()).await
+                entered.watch(connection.into_owned()).await
             };
             spawn_connection(connection, activity, idle_timeout);
             return;
@@ -97,7 +97,7 @@ pub async fn serve_tls(
         let connection = builder
             .serve_connection(TokioIo::new(stream), service)
             .into_owned();
-        spawn_connection(graceful.watch(connection), activity, idle_timeout);
+        spawn_connection(drain.enter().watch(connection), activity, idle_timeout);
     };
     tokio::pin!(shutdown);
     let grace = loop {
@@ -126,7 +126,7 @@ pub async fn serve_tls(
     }
     drop(listener);
     tokio::select! {
-        () = graceful.shutdown() => true,
+        () = drain.shutdown() => true,
         () = tokio::time::sleep(drain_timeout) => {
             tracing::warn!(?drain_timeout, "drain timed out; closing the remaining connections");
             false
