@@ -5,15 +5,40 @@
 
 use std::time::Duration;
 
-/// Whole microseconds, rounded to the nearest.
+/// Whole microseconds, rounded to the nearest (in 64 bits: `as_nanos`
+/// is a `u128`, and dividing one calls a library routine).
 pub fn micros(duration: Duration) -> u64 {
-    let nanos = duration.as_nanos();
-    u64::try_from((nanos + 500) / 1000).unwrap_or(u64::MAX)
+    duration
+        .as_secs()
+        .saturating_mul(1_000_000)
+        .saturating_add(u64::from((duration.subsec_nanos() + 500) / 1000))
 }
 
-/// Appends `micros` as milliseconds with exactly three decimals: digits
-/// written from the right into a stack buffer, appended once.
+/// Appends `micros` as milliseconds with exactly three decimals. Under a
+/// second (nearly every duration here) the digits are placed directly;
+/// longer ones are written from the right into a stack buffer.
 pub fn push(out: &mut Vec<u8>, micros: u64) {
+    if micros < 1_000_000 {
+        let (whole, fraction) = ((micros / 1000) as u16, (micros % 1000) as u16);
+        let digit = |n: u16| b'0' + n as u8;
+        let mut text = [0u8; 7];
+        let mut at = 0;
+        if whole >= 100 {
+            text[at] = digit(whole / 100);
+            at += 1;
+        }
+        if whole >= 10 {
+            text[at] = digit(whole / 10 % 10);
+            at += 1;
+        }
+        text[at] = digit(whole % 10);
+        text[at + 1] = b'.';
+        text[at + 2] = digit(fraction / 100);
+        text[at + 3] = digit(fraction / 10 % 10);
+        text[at + 4] = digit(fraction % 10);
+        out.extend_from_slice(&text[..at + 5]);
+        return;
+    }
     // A u64 has at most 20 digits, plus the point.
     let mut text = [0u8; 21];
     let mut at = text.len();
@@ -51,6 +76,10 @@ mod tests {
         assert_eq!(shown(Duration::from_micros(12_345)), "12.345");
         assert_eq!(shown(Duration::from_micros(7_050)), "7.050");
         assert_eq!(shown(Duration::from_secs(61)), "61000.000");
+        assert_eq!(shown(Duration::from_nanos(999_999_499)), "999.999");
+        assert_eq!(shown(Duration::from_nanos(999_999_500)), "1000.000");
+        assert_eq!(shown(Duration::new(2, 999_999_999)), "3000.000");
+        assert_eq!(shown(Duration::MAX), "18446744073709551.615");
         let mut out = Vec::new();
         push(&mut out, u64::MAX);
         assert_eq!(out, b"18446744073709551.615");
@@ -58,7 +87,12 @@ mod tests {
 
     #[test]
     fn agrees_with_float_formatting() {
-        for micros in [0u64, 1, 9, 10, 99, 100, 999, 1000, 1001, 123_456, 9_999_999] {
+        let around_each_length = (0..7).flat_map(|p| {
+            let n = 10u64.pow(p);
+            [n - 1, n, n + 1, 5 * n, 9 * n + 7]
+        });
+        let wide = [999_999, 1_000_000, 1_000_001, 123_456_789, 9_999_999];
+        for micros in around_each_length.chain(wide) {
             let expected = format!("{:.3}", micros as f64 / 1000.0);
             let mut out = Vec::new();
             push(&mut out, micros);

@@ -141,11 +141,10 @@ fn decode(bytes: &[u8]) -> Option<AccessLine<'_>> {
         *length = u32::from_le_bytes(take(4)?.try_into().ok()?) as usize;
     }
     let request_id = take(lengths[0])?;
-    let mut strings = [""; 3];
-    for (text, length) in strings.iter_mut().zip(&lengths[1..]) {
-        *text = std::str::from_utf8(take(*length)?).ok()?;
-    }
-    let [method, path, model] = strings;
+    // Method, path and model lie side by side: one UTF-8 check for all three.
+    let texts = std::str::from_utf8(take(lengths[1] + lengths[2] + lengths[3])?).ok()?;
+    let (method, rest) = texts.split_at_checked(lengths[1])?;
+    let (path, model) = rest.split_at_checked(lengths[2])?;
     let ended = if ended >= 0 {
         base().checked_add(Duration::from_nanos(ended as u64))
     } else {
@@ -183,7 +182,10 @@ fn format_line(out: &mut Vec<u8>, line: &AccessLine<'_>, time: SystemTime) {
         b"\",\"level\":\"INFO\",\"fields\":{\"message\":\"access\",\"request_id\":\"",
     );
     // Not UTF-8 only when a client sent obs-text bytes in its id.
-    string(out, &String::from_utf8_lossy(line.request_id));
+    match std::str::from_utf8(line.request_id) {
+        Ok(id) => string(out, id),
+        Err(_) => string(out, &String::from_utf8_lossy(line.request_id)),
+    }
     out.extend_from_slice(b"\",\"method\":\"");
     trusted(out, line.method);
     out.extend_from_slice(b"\",\"path\":\"");
