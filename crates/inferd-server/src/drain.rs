@@ -148,6 +148,16 @@ mod tests {
     use hyper_util::rt::TokioIo;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+    /// Serves HTTP/1.1 on `stream` (every answer `ok`), watched by `entered`.
+    fn serve_watched(entered: Entered, stream: tokio::net::TcpStream) {
+        let service = hyper::service::service_fn(|_request| async {
+            Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(Bytes::from("ok"))))
+        });
+        let connection = hyper::server::conn::http1::Builder::new()
+            .serve_connection(TokioIo::new(stream), service);
+        tokio::spawn(entered.watch(connection));
+    }
+
     /// A keep-alive HTTP/1.1 connection served under `drain`, one request
     /// answered; returns the client's stream, idle.
     async fn idle_connection(drain: &Drain) -> tokio::net::TcpStream {
@@ -156,12 +166,7 @@ mod tests {
             .await
             .unwrap();
         let (stream, _) = listener.accept().await.unwrap();
-        let service = hyper::service::service_fn(|_request| async {
-            Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(Bytes::from("ok"))))
-        });
-        let connection = hyper::server::conn::http1::Builder::new()
-            .serve_connection(TokioIo::new(stream), service);
-        tokio::spawn(drain.enter().watch(connection));
+        serve_watched(drain.enter(), stream);
         client
             .write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
             .await
@@ -211,12 +216,7 @@ mod tests {
             .await
             .unwrap();
         let (stream, _) = listener.accept().await.unwrap();
-        let service = hyper::service::service_fn(|_request| async {
-            Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(Bytes::new())))
-        });
-        let connection = hyper::server::conn::http1::Builder::new()
-            .serve_connection(TokioIo::new(stream), service);
-        tokio::spawn(entered.watch(connection));
+        serve_watched(entered, stream);
         tokio::time::timeout(Duration::from_secs(5), &mut shutdown)
             .await
             .expect("drained once the late connection closed");
