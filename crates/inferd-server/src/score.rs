@@ -80,8 +80,7 @@ impl<'a> Scoring<'a> {
     ) -> Response<Body> {
         if let Some(entry) = self.entry {
             let ended = self.seen.encoded.unwrap_or_else(Instant::now);
-            let seen = &self.seen;
-            entry.finished(&result, ended - self.started, &seen.timings, seen.rows);
+            entry.finished(&result, ended - self.started, &self.seen.stages);
         }
         let failed = matches!(
             result,

@@ -192,33 +192,13 @@ impl Telemetry {
     }
 }
 
-/// Where a scoring request's time went, for its metrics and access line.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Timings {
-    pub queue: Duration,
-    pub decode: Duration,
-    pub score: Duration,
-    pub encode: Duration,
-}
-
 impl ModelEntry {
-    /// Records one finished scoring request, `total` long.
-    pub fn finished<T>(
-        &self,
-        result: &Result<T, ApiError>,
-        total: Duration,
-        timings: &Timings,
-        rows: u64,
-    ) {
+    /// Records one finished scoring request, `total` long; `stages` count
+    /// only when it succeeded.
+    pub fn finished<T>(&self, result: &Result<T, ApiError>, total: Duration, stages: &Stages) {
         let outcome = outcome(result);
-        let stages = (outcome == Outcome::Success).then_some(Stages {
-            rows,
-            queue_wait: timings.queue,
-            decode: timings.decode,
-            scoring: timings.score,
-            encode: timings.encode,
-        });
-        self.metrics.finished(outcome, total, stages.as_ref());
+        let stages = (outcome == Outcome::Success).then_some(stages);
+        self.metrics.finished(outcome, total, stages);
     }
 }
 
@@ -241,10 +221,10 @@ fn outcome<T>(result: &Result<T, ApiError>) -> Outcome {
 /// What the scoring handler saw of one request, whatever its outcome.
 #[derive(Debug, Default)]
 pub(crate) struct Seen {
-    pub timings: Timings,
+    /// Where a scored request's time went, and its rows.
+    pub stages: Stages,
     /// The whole run on the worker, decoding included (as `Server-Timing`'s `score`).
     pub run: Option<Duration>,
-    pub rows: u64,
     pub bytes_in: u64,
     /// When the answer was encoded (a scored request's end).
     pub encoded: Option<Instant>,
@@ -254,25 +234,25 @@ impl Seen {
     /// A scored request, its answer encoded at `encoded`.
     pub fn observe(&mut self, scored: &Scored, encoded: Instant) {
         let decode = scored.prepare;
-        self.timings = Timings {
-            queue: scored.queue,
+        self.stages = Stages {
+            rows: scored
+                .outputs
+                .first()
+                .and_then(|t| t.shape().first())
+                .map_or(1, |n| *n as u64),
+            queue_wait: scored.queue,
             decode,
-            score: scored.score.saturating_sub(decode),
+            scoring: scored.score.saturating_sub(decode),
             encode: encoded.saturating_duration_since(scored.answered),
         };
         self.encoded = Some(encoded);
         self.run = Some(scored.score);
-        self.rows = scored
-            .outputs
-            .first()
-            .and_then(|t| t.shape().first())
-            .map_or(1, |n| *n as u64);
     }
 
     pub fn note(&self, model: Arc<ServedModel>) -> AccessNote {
         AccessNote {
             model,
-            queue: self.run.map(|_| self.timings.queue),
+            queue: self.run.map(|_| self.stages.queue_wait),
             score: self.run,
             bytes_in: self.bytes_in,
             ended: self.encoded,
