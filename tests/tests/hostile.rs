@@ -322,6 +322,73 @@ async fn chunked_bodies_with_lying_sizes() {
     still_serves(&small).await;
 }
 
+/// The answer's body: what follows the head.
+fn body_of(answer: &str) -> &str {
+    answer.split_once("\r\n\r\n").map_or("", |(_, body)| body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_that_arrive_in_pieces_score_as_whole_ones() {
+    let server = server().await;
+    let body = format!(r#"{{"data": [{ROW}, [1,2,3,4,5,6,7,8,9,10]]}}"#);
+    let whole = server.post_json("/score", body.clone()).await;
+    assert_eq!(whole.status, 200);
+    let expected = String::from_utf8(whole.body.to_vec()).unwrap();
+    let (first, rest) = body.split_at(7);
+    let (second, third) = rest.split_at(20);
+
+    // With a length, written in three pieces with pauses between them.
+    let head = post("", "").replace(
+        "Content-Length: 0",
+        &format!("Content-Length: {}", body.len()),
+    );
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    for piece in [first, second, third] {
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        stream.write_all(piece.as_bytes()).await.unwrap();
+    }
+    let answer = read_answer(&mut stream).await;
+    assert_eq!(status_of(&answer), Some(200), "{answer}");
+    assert_eq!(body_of(&answer), expected);
+
+    // Chunked, one chunk per piece.
+    let head = "POST /score HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    for piece in [first, second, third] {
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let chunk = format!("{:x}\r\n{piece}\r\n", piece.len());
+        stream.write_all(chunk.as_bytes()).await.unwrap();
+    }
+    stream.write_all(b"0\r\n\r\n").await.unwrap();
+    let answer = read_answer(&mut stream).await;
+    assert_eq!(status_of(&answer), Some(200), "{answer}");
+    assert_eq!(body_of(&answer), expected);
+
+    // Chunks each under the limit whose total is over it: 413.
+    let small = common::start_with(
+        &["diabetes-ridge"],
+        ServerOptions {
+            max_body_bytes: 40,
+            ..ServerOptions::default()
+        },
+        ExecutorOptions::default(),
+    )
+    .await;
+    let mut stream = TcpStream::connect(small.addr).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    for piece in [first, second, third] {
+        let chunk = format!("{:x}\r\n{piece}\r\n", piece.len());
+        let _ = stream.write_all(chunk.as_bytes()).await;
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    let _ = stream.write_all(b"0\r\n\r\n").await;
+    let answer = read_for(&mut stream, Duration::from_secs(5)).await;
+    assert_eq!(status_of(&answer), Some(413), "{answer}");
+    still_serves(&server).await;
+}
+
 /// Reads one HTTP/1.1 answer with a `Content-Length` body off a kept-alive
 /// connection.
 async fn read_answer(stream: &mut TcpStream) -> String {

@@ -3,13 +3,16 @@
 //! or absent `Content-Length` cannot make the server buffer past the limit.
 //! A request with both `Content-Length` and `Transfer-Encoding` is read as
 //! chunked by hyper (RFC 9112 6.3: Transfer-Encoding overrides the length).
+//!
+//! A body that arrives as one frame (a small one, sent with its length, as
+//! nearly every scoring request is) is kept as hyper read it: no copy, no
+//! list of frames, no poll after the last byte.
 
-use std::future::Future;
-use std::task::Poll;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
+use bytes::{Bytes, BytesMut};
+use hyper::body::{Body as _, Incoming};
 
 use crate::{ApiError, ServerOptions};
 
@@ -28,22 +31,101 @@ pub async fn read_limited(
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(ApiError::BodyTooLarge { limit });
     }
-    let mut read = std::pin::pin!(Limited::new(body, limit).collect());
+    let mut reading = Reading {
+        body,
+        limit,
+        got: Got::Nothing,
+    };
     // A small body has mostly arrived with its headers: one poll reads it
     // whole, and no timer need be set (arming and cancelling one takes the
     // timer wheel's lock twice).
-    let read = match std::future::poll_fn(|cx| Poll::Ready(read.as_mut().poll(cx))).await {
+    match std::future::poll_fn(|cx| Poll::Ready(reading.poll(cx))).await {
         Poll::Ready(read) => read,
-        Poll::Pending => match tokio::time::timeout(options.body_read_timeout, read).await {
-            Ok(read) => read,
-            Err(_) => return Err(ApiError::BodyTimeout(options.body_read_timeout)),
-        },
-    };
-    match read {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            Err(ApiError::BodyTooLarge { limit })
+        Poll::Pending => {
+            let rest = std::future::poll_fn(|cx| reading.poll(cx));
+            match tokio::time::timeout(options.body_read_timeout, rest).await {
+                Ok(read) => read,
+                Err(_) => Err(ApiError::BodyTimeout(options.body_read_timeout)),
+            }
         }
-        Err(e) => Err(ApiError::BodyRead(e.to_string())),
+    }
+}
+
+/// A body being read.
+struct Reading {
+    body: Incoming,
+    limit: usize,
+    got: Got,
+}
+
+/// The data frames read so far.
+enum Got {
+    Nothing,
+    /// One frame, as hyper gave it.
+    One(Bytes),
+    /// Copied together once a second frame came.
+    Many(BytesMut),
+}
+
+impl Reading {
+    /// Reads what has arrived; the whole body once it has all come.
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Result<Bytes, ApiError>> {
+        loop {
+            if self.body.is_end_stream() {
+                return Poll::Ready(Ok(self.take()));
+            }
+            match Pin::new(&mut self.body).poll_frame(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(None) => return Poll::Ready(Ok(self.take())),
+                Poll::Ready(Some(Err(e))) => {
+                    return Poll::Ready(Err(ApiError::BodyRead(e.to_string())));
+                }
+                // Trailers carry nothing a scoring request uses.
+                Poll::Ready(Some(Ok(frame))) => {
+                    if let Ok(data) = frame.into_data()
+                        && let Err(e) = self.add(data)
+                    {
+                        return Poll::Ready(Err(e));
+                    }
+                }
+            }
+        }
+    }
+
+    fn add(&mut self, data: Bytes) -> Result<(), ApiError> {
+        let total = self.len() + data.len();
+        if total > self.limit {
+            return Err(ApiError::BodyTooLarge { limit: self.limit });
+        }
+        self.got = match std::mem::replace(&mut self.got, Got::Nothing) {
+            Got::Nothing => Got::One(data),
+            Got::One(first) => {
+                let mut all = BytesMut::with_capacity(total);
+                all.extend_from_slice(&first);
+                all.extend_from_slice(&data);
+                Got::Many(all)
+            }
+            Got::Many(mut all) => {
+                all.extend_from_slice(&data);
+                Got::Many(all)
+            }
+        };
+        Ok(())
+    }
+
+    fn len(&self) -> usize {
+        match &self.got {
+            Got::Nothing => 0,
+            Got::One(data) => data.len(),
+            Got::Many(all) => all.len(),
+        }
+    }
+
+    fn take(&mut self) -> Bytes {
+        match std::mem::replace(&mut self.got, Got::Nothing) {
+            Got::Nothing => Bytes::new(),
+            Got::One(data) => data,
+            Got::Many(all) => all.freeze(),
+        }
     }
 }
