@@ -55,9 +55,11 @@ pub fn encode_records(outputs: &[Tensor], specs: &[TensorSpec]) -> Result<Vec<u8
     Ok(out)
 }
 
-/// A body buffer roomy enough for most answers (about 12 bytes a value).
+/// A body buffer roomy enough for most answers (about 12 bytes a value),
+/// and for the ~80 bytes the server appends after a small one (its timing
+/// headers' values share the body's allocation).
 fn buffer_for(outputs: &[Tensor]) -> Vec<u8> {
-    Vec::with_capacity(64 + outputs.iter().map(|t| t.data().len() * 12).sum::<usize>())
+    Vec::with_capacity(160 + outputs.iter().map(|t| t.data().len() * 12).sum::<usize>())
 }
 
 /// Writes `{"name": value, ...}` over the outputs in the model's order, each

@@ -93,10 +93,14 @@ impl RequestIds {
     }
 }
 
+/// A random UUID. Its bytes are their own owner: one allocation, shared by
+/// reference count with `x-ms-request-id` and the access line (a copied
+/// `HeaderValue` is promoted to shared storage at its first clone: two).
 fn fresh_id() -> HeaderValue {
-    let mut buffer = uuid::Uuid::encode_buffer();
-    let text = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buffer);
-    HeaderValue::from_str(text).expect("a UUID is a valid header value")
+    let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    uuid::Uuid::new_v4().hyphenated().encode_lower(&mut text);
+    HeaderValue::from_maybe_shared(bytes::Bytes::from_owner(text))
+        .expect("a UUID is a valid header value")
 }
 
 #[cfg(test)]
