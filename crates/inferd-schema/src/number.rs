@@ -4,11 +4,16 @@
 //! fraction of the cost of going through a `Deserializer` per element.
 //!
 //! Integers come out as serde_json's `u64`/`i64` would (`-0` as the float
-//! `-0.0`, as serde_json reads it). Floats whose digits fit 2^53 and whose
-//! decimal exponent is within ±22 are computed here with one exact IEEE
-//! operation, which is both serde_json's formula and the correctly rounded
-//! value, so it holds whichever of serde_json's float modes is built in;
-//! any other float literal is handed to serde_json itself.
+//! `-0.0`, as serde_json reads it). Floats of up to 19 digits whose decimal
+//! exponent is within ±22 are computed here:
+//! - digits that fit 2^53: one exact IEEE operation, which is both
+//!   serde_json's formula and the correctly rounded value, so it holds
+//!   whichever of serde_json's float modes is built in;
+//! - more digits (the 17 that `repr` gives most float64 values, as numpy
+//!   clients send them): serde_json's own formula when it is built without
+//!   `float_roundtrip` (its default; seen once, by a probe), else handed on.
+//!
+//! Any other float literal is handed to serde_json itself.
 
 /// A number literal's value, as serde_json's visitor would receive it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -77,7 +82,12 @@ pub(crate) fn read_number(bytes: &[u8], start: usize) -> Option<(Number, usize)>
     if !float {
         return Some((integer(negative, significand, exact_digits, literal)?, at));
     }
-    if exact_digits && significand <= EXACT_INT && (-22..=22).contains(&exponent) {
+    if exact_digits
+        && (-22..=22).contains(&exponent)
+        && (significand <= EXACT_INT || !serde_rounds_correctly())
+    {
+        // Rounded once to binary64 (exact up to 2^53), then one operation
+        // with an exact power of ten: serde_json's `f64_from_parts`.
         let magnitude = significand as f64;
         let pow = EXACT_POW10[exponent.unsigned_abs() as usize];
         let value = if exponent >= 0 {
@@ -89,6 +99,22 @@ pub(crate) fn read_number(bytes: &[u8], start: usize) -> Option<(Number, usize)>
     }
     let value = serde_json::from_slice::<f64>(literal).ok()?;
     Some((Number::Float(value), at))
+}
+
+/// A literal that serde_json's default formula and a correctly rounded
+/// reading (its `float_roundtrip` feature, and `str::parse`) make two
+/// different floats of.
+const MODE_PROBE: &str = "0.91038120247931382";
+
+/// Whether serde_json, as built into this program, rounds floats correctly
+/// (`float_roundtrip`, which any crate in the build can turn on) rather
+/// than by its default formula; read once, from [`MODE_PROBE`].
+fn serde_rounds_correctly() -> bool {
+    static CORRECT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *CORRECT.get_or_init(|| {
+        let theirs = serde_json::from_str::<f64>(MODE_PROBE).ok();
+        theirs.map(f64::to_bits) == MODE_PROBE.parse::<f64>().ok().map(f64::to_bits)
+    })
 }
 
 /// Accumulates the decimal digits from `bytes[at]` on into `significand`
@@ -212,6 +238,35 @@ mod tests {
         ));
         assert!(check("1e-400").is_some());
         assert!(check("123456789012345678901234567890.5").is_some());
+    }
+
+    #[test]
+    fn long_decimals_are_read_as_serde_json_reads_them() {
+        // The probe tells the two float modes apart: the formula's value
+        // is not the correctly rounded one.
+        let formula = 91_038_120_247_931_382_u64 as f64 / 1e17;
+        let rounded: f64 = MODE_PROBE.parse().unwrap();
+        assert_ne!(formula.to_bits(), rounded.to_bits());
+        let Some(Number::Float(read)) = check(MODE_PROBE) else {
+            panic!("the probe is a float")
+        };
+        let expected = if serde_rounds_correctly() {
+            rounded
+        } else {
+            formula
+        };
+        assert_eq!(read.to_bits(), expected.to_bits());
+        // What numpy clients send: 17 significant digits, past 2^53.
+        for text in [
+            "0.050680119544267654",
+            "-0.034820761531591415",
+            "-0.002592262113466859",
+            "1234567890.123456789",
+            "9.999999999999999e22",
+            "1.8446744073709551e-5",
+        ] {
+            assert!(check(text).is_some(), "{text} was handed on");
+        }
     }
 
     #[test]
