@@ -9,6 +9,11 @@
 #   benches/instructions_per_request.sh diabetes-ridge 10 --no-access-log --no-metrics
 #   benches/instructions_per_request.sh diabetes-ridge 10
 #
+# CONNS (default 1) sets the connections; at 64 the HTTP thread is saturated
+# under callgrind as in a real 64-connection run. BODY (default: the model's
+# first expected case) is the request body file, e.g. the two-row ridge body
+# that `python3 benches/peers/bodies.py DIR` writes as DIR/ridge-aml.json.
+#
 # PER_THREAD=1 also prints the measured run's instructions a request on each
 # busy thread (callgrind --separate-threads): `http` is the thread whose
 # profile holds hyper, `engine` the one that runs tract.
@@ -23,12 +28,14 @@ cd "$(dirname "$0")/.."
 mkdir -p target/profile
 model=$1; secs=$2; shift 2
 port=5981
-body=target/profile/$model-body.json
+body=${BODY:-target/profile/$model-body.json}
+if [ -z "${BODY:-}" ]; then
 python3 - "$model" "$body" <<'PY'
 import json, pathlib, sys
 case = json.loads(pathlib.Path(f"models/{sys.argv[1]}/1/files/expected.json").read_text())["cases"][0]
 pathlib.Path(sys.argv[2]).write_text(json.dumps({"data": case["data"]}))
 PY
+fi
 run() { # seconds -> prints "total requests"
   local out=target/profile/ci.$$; rm -f $out
   local split=(); [ "${PER_THREAD:-0}" = 1 ] && split=(--separate-threads=yes)
@@ -37,7 +44,7 @@ run() { # seconds -> prints "total requests"
   for _ in $(seq 600); do grep -q '"ready"' target/profile/srv.log 2>/dev/null && break; sleep 0.5; done
   local n=0
   if [ "$S" != 0 ]; then
-    target/release/inferd-bench --url http://127.0.0.1:$port/score --body $body -c 1 -d $S --warmup 0 --json target/profile/b.json >/dev/null
+    target/release/inferd-bench --url http://127.0.0.1:$port/score --body $body -c "${CONNS:-1}" -d $S --warmup 0 --json target/profile/b.json >/dev/null
     n=$(python3 -c "import json;print(json.load(open('target/profile/b.json'))['steps'][0]['requests'])")
   fi
   kill -TERM $pid; wait $pid || true
