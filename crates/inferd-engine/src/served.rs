@@ -97,12 +97,14 @@ impl ServedModel {
     /// Runs the model once a worker has a slot for it (503 past the ticket's
     /// deadline), at most the scoring timeout from the start (504 past it).
     /// `prepare` makes the inputs on the worker thread when the turn comes.
-    pub async fn run_prepared(
+    /// The executor's own future, not one wrapped around it: each level of
+    /// nesting is a copy of the level below on every request.
+    pub fn run_prepared(
         &self,
         prepare: Prepare,
         ticket: Ticket,
-    ) -> Result<Scored, EngineError> {
-        self.executor.score_prepared(prepare, ticket).await
+    ) -> impl Future<Output = Result<Scored, EngineError>> + Send + '_ {
+        self.executor.score_prepared(prepare, ticket)
     }
 }
 

@@ -76,40 +76,53 @@ impl App {
     /// the (cheap) app by value, so the future owns all it needs and is
     /// boxed without a wrapper. The scoring future is the only one nested
     /// in it: each level of nesting copies the level below into itself.
-    pub async fn handle(self, request: Request<Incoming>) -> Response<Body> {
-        let (head, body) = request.into_parts();
-        // In hand for the connection's idle check until this future ends.
-        let _busy = self.activity.as_deref().map(|a| a.begin(head.version));
-        // One clock reading for the access line's and the scoring's start.
-        let arrived = Instant::now();
-        let state = &*self.state;
-        let telemetry = &state.telemetry;
-        let arrival = telemetry
-            .access_log()
-            .then(|| Arrival::new(&head, &body, arrived));
-        // What a scoring handler tells the access line (set only when it is on).
-        let mut note = None;
-        let (next, ids) = self.admit(&head);
-        let mut response = match next {
-            Next::Answer(response) => response,
-            Next::Refuse(response) => {
-                drain_small_body(body).await;
-                response
+    ///
+    /// An async block rather than an async fn: an async fn's future keeps
+    /// its arguments twice (as passed, and moved into its body), and a
+    /// request's head is 224 bytes.
+    #[expect(
+        clippy::manual_async_fn,
+        reason = "an async fn would keep its arguments twice"
+    )]
+    pub fn handle(
+        self,
+        head: Parts,
+        body: Incoming,
+    ) -> impl Future<Output = Response<Body>> + Send {
+        async move {
+            // In hand for the connection's idle check until this future ends.
+            let _busy = self.activity.as_deref().map(|a| a.begin(head.version));
+            // One clock reading for the access line's and the scoring's start.
+            let arrived = Instant::now();
+            let state = &*self.state;
+            let telemetry = &state.telemetry;
+            let arrival = telemetry
+                .access_log()
+                .then(|| Arrival::new(&head, &body, arrived));
+            // What a scoring handler tells the access line (set only when it is on).
+            let mut note = None;
+            let (next, ids) = self.admit(&head);
+            let mut response = match next {
+                Next::Answer(response) => *response,
+                Next::Refuse(response) => {
+                    drain_small_body(body).await;
+                    *response
+                }
+                Next::Score(model) => {
+                    let mut scoring = Scoring::begin(state, model, arrived);
+                    let result = score::score(&mut scoring, &head, body, &ids.request_id).await;
+                    scoring.finish(result, &mut note)
+                }
+            };
+            telemetry.responded(response.status());
+            if let Some(arrival) = arrival {
+                let sink = telemetry.access_sink();
+                let request_id = ids.request_id.as_bytes();
+                access::log(arrival, &response, request_id, note.as_ref(), sink);
             }
-            Next::Score(model) => {
-                let mut scoring = Scoring::begin(state, model, arrived);
-                let result = score::score(&mut scoring, &head, body, &ids.request_id).await;
-                scoring.finish(result, &mut note)
-            }
-        };
-        telemetry.responded(response.status());
-        if let Some(arrival) = arrival {
-            let sink = telemetry.access_sink();
-            let request_id = ids.request_id.as_bytes();
-            access::log(arrival, &response, request_id, note.as_ref(), sink);
+            ids.write_to(response.headers_mut());
+            response
         }
-        ids.write_to(response.headers_mut());
-        response
     }
 
     /// What to do with a request, from its head, and the ids its response
@@ -117,28 +130,35 @@ impl App {
     fn admit(&self, head: &Parts) -> (Next, RequestIds) {
         let ids = match RequestIds::from_headers(&head.headers) {
             Ok(ids) => ids,
-            Err(refused) => return (Next::Answer(response::error(&refused)), RequestIds::fresh()),
+            Err(refused) => return (Next::answer(response::error(&refused)), RequestIds::fresh()),
         };
         if let Err(refused) = self.check_key(head) {
             self.state.telemetry.count_unauthorized(None);
-            return (Next::Refuse(response::error(&refused)), ids);
+            return (Next::Refuse(Box::new(response::error(&refused))), ids);
         }
         let next = match routes::route(&self.state, head) {
-            Ok(Routed::Answer(response)) => Next::Answer(response),
+            Ok(Routed::Answer(response)) => Next::answer(response),
             Ok(Routed::Score(model)) => Next::Score(model),
-            Err(e) => Next::Answer(response::error(&e)),
+            Err(e) => Next::answer(response::error(&e)),
         };
         (next, ids)
     }
 }
 
-/// What [`App::admit`] decided.
+/// What [`App::admit`] decided. Responses are boxed: this is kept in the
+/// request's future, which a scored request (no box) copies whole.
 enum Next {
-    Answer(Response<Body>),
+    Answer(Box<Response<Body>>),
     /// Answered once what the client already sent is read (see
     /// [`drain_small_body`]).
-    Refuse(Response<Body>),
+    Refuse(Box<Response<Body>>),
     Score(Arc<ServedModel>),
+}
+
+impl Next {
+    fn answer(response: Response<Body>) -> Next {
+        Next::Answer(Box::new(response))
+    }
 }
 
 impl App {
@@ -182,7 +202,8 @@ impl tower::Service<Request<Incoming>> for App {
         // The handler's future (kilobytes, most of it space for later
         // states) is written straight into its allocation: `Box::pin(x)`
         // makes `x` first and then copies all of it.
-        let boxed = Box::write(Box::new_uninit(), Answered::new(app.handle(request)));
+        let (head, body) = request.into_parts();
+        let boxed = Box::write(Box::new_uninit(), Answered::new(app.handle(head, body)));
         Box::into_pin(boxed)
     }
 }

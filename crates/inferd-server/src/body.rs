@@ -41,9 +41,11 @@ pub async fn read_limited(
     // timer wheel's lock twice).
     match std::future::poll_fn(|cx| Poll::Ready(reading.poll(cx))).await {
         Poll::Ready(read) => read,
+        // Boxed: the timer is kilobytes' worth of future only a slow body
+        // needs, and every request's future would carry (and copy) it.
         Poll::Pending => {
-            let rest = std::future::poll_fn(|cx| reading.poll(cx));
-            match tokio::time::timeout(options.body_read_timeout, rest).await {
+            let rest = std::future::poll_fn(move |cx| reading.poll(cx));
+            match Box::pin(tokio::time::timeout(options.body_read_timeout, rest)).await {
                 Ok(read) => read,
                 Err(_) => Err(ApiError::BodyTimeout(options.body_read_timeout)),
             }
