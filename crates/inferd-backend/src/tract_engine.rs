@@ -188,12 +188,14 @@ fn datum_type(dtype: DType) -> DatumType {
     }
 }
 
-/// Moves the storage into a tract tensor without copying the elements.
+/// The elements copied once into a tract tensor's aligned storage (tract
+/// copies them either way). Going through an ndarray `ArrayD`, as before,
+/// also worked out dynamic strides and layout on every run, which cost
+/// more than the copy of a small input.
 fn to_tract(tensor: Tensor) -> TractResult<TValue> {
     let (shape, data) = tensor.into_parts();
-    let shape = tract_ndarray::IxDyn(&shape);
-    let tensor: tract_onnx::prelude::Tensor = inferd_tensor::for_each_data!(data, v => {
-        tract_ndarray::ArrayD::from_shape_vec(shape, v)?.into_tensor()
+    let tensor = inferd_tensor::for_each_data!(&data, v => {
+        tract_onnx::prelude::Tensor::from_shape(&shape, v)?
     });
     Ok(tensor.into_tvalue())
 }
