@@ -205,8 +205,10 @@ fn to_tract(tensor: Tensor) -> TractResult<TValue> {
 fn from_tract(value: &TValue, dtype: DType) -> TractResult<Tensor> {
     let tensor = value.cast_to_dt(datum_type(dtype))?;
     let shape = tensor.shape().to_vec();
+    // A tract tensor's elements are contiguous in order: one slice copy,
+    // not an ndarray walk that steps a dynamic index per element.
     fn collect<T: Datum + Copy>(t: &tract_onnx::prelude::Tensor) -> TractResult<Vec<T>> {
-        Ok(t.to_plain_array_view::<T>()?.iter().copied().collect())
+        Ok(t.try_as_plain_ram()?.as_slice::<T>()?.to_vec())
     }
     let data = match dtype {
         DType::F32 => TensorData::F32(collect(&tensor)?),
