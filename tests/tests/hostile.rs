@@ -23,6 +23,15 @@ async fn server() -> TestServer {
     common::start_with(&["diabetes-ridge"], options, ExecutorOptions::default()).await
 }
 
+/// A server that takes bodies of at most `bytes`.
+async fn server_with_body_limit(bytes: usize) -> TestServer {
+    let options = ServerOptions {
+        max_body_bytes: bytes,
+        ..ServerOptions::default()
+    };
+    common::start_with(&["diabetes-ridge"], options, ExecutorOptions::default()).await
+}
+
 /// The server still scores after whatever came before.
 async fn still_serves(server: &TestServer) {
     let reply = server
@@ -306,15 +315,7 @@ async fn chunked_bodies_with_lying_sizes() {
         );
     }
     // A chunk that declares more than the body limit: 413 before reading it.
-    let small = common::start_with(
-        &["diabetes-ridge"],
-        ServerOptions {
-            max_body_bytes: 1024,
-            ..ServerOptions::default()
-        },
-        ExecutorOptions::default(),
-    )
-    .await;
+    let small = server_with_body_limit(1024).await;
     let huge = format!("{head}100000\r\n{}", "1".repeat(4096));
     let answer = raw(&small, huge.as_bytes(), Duration::from_secs(5)).await;
     assert_eq!(status_of(&answer), Some(413), "{answer}");
@@ -367,15 +368,7 @@ async fn bodies_that_arrive_in_pieces_score_as_whole_ones() {
     assert_eq!(body_of(&answer), expected);
 
     // Chunks each under the limit whose total is over it: 413.
-    let small = common::start_with(
-        &["diabetes-ridge"],
-        ServerOptions {
-            max_body_bytes: 40,
-            ..ServerOptions::default()
-        },
-        ExecutorOptions::default(),
-    )
-    .await;
+    let small = server_with_body_limit(40).await;
     let mut stream = TcpStream::connect(small.addr).await.unwrap();
     stream.write_all(head.as_bytes()).await.unwrap();
     for piece in [first, second, third] {
