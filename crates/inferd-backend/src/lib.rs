@@ -5,6 +5,7 @@
 //! - [`engine`]: the [`Engine`], [`LoadedModel`] and [`Session`] traits.
 //! - [`error`]: [`BackendError`], the one error type engines report.
 //! - [`tract_engine`]: tract, pure Rust, the default engine.
+//! - `tract_sizes`: tract plans fixed to one batch size, for small models.
 //! - [`onnx_signature`]: reads a model's declared inputs and outputs from its ONNX graph.
 //!
 //! Only this crate knows tract. Everything above speaks [`inferd_tensor`].
@@ -15,6 +16,7 @@ pub mod engine;
 pub mod error;
 pub mod onnx_signature;
 pub mod tract_engine;
+mod tract_sizes;
 
 pub use engine::{Engine, LoadedModel, Session};
 pub use error::BackendError;

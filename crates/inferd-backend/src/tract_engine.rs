@@ -4,9 +4,10 @@
 //! signature (free dimensions become tract symbols, so dynamic batches stay
 //! dynamic), optimised once, and turned into a shared plan. Each worker holds
 //! its own `SimpleState` on that plan so runs reuse scratch memory and take
-//! no lock.
+//! no lock. Small models also get plans fixed to the batch sizes they are
+//! called with (see `tract_sizes`).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -16,9 +17,8 @@ use tract_onnx::prelude::*;
 use tract_onnx::tract_hir::infer::InferenceFact;
 
 use crate::onnx_signature::{read_model_proto, signature_of};
+use crate::tract_sizes::{FixedSizes, FixedStates, FreeDim, Plan};
 use crate::{BackendError, Engine, LoadedModel, Session};
-
-type Plan = Arc<TypedRunnableModel>;
 
 /// The tract engine.
 #[derive(Debug, Default, Clone, Copy)]
@@ -30,46 +30,62 @@ impl Engine for TractEngine {
     }
 
     fn load(&self, path: &Path) -> Result<Arc<dyn LoadedModel>, BackendError> {
-        let load_err = |reason: String| BackendError::Load {
-            path: path.to_owned(),
-            reason,
-        };
-        let onnx = tract_onnx::onnx();
-        let proto = read_model_proto(path)?;
-        let graph = proto
-            .graph
-            .as_ref()
-            .ok_or_else(|| load_err("the file has no graph".to_owned()))?;
-        let signature = signature_of(graph, path)?;
-        // An operator tract lacks only fails at analysis, with a message about
-        // types; name the operators instead, which is what the user can act on.
-        let missing = missing_operators(&onnx, graph);
-        if !missing.is_empty() {
-            return Err(BackendError::UnsupportedOperators {
-                path: path.to_owned(),
-                engine: "tract",
-                operators: missing,
-            });
-        }
-
-        let dir = path.parent().and_then(Path::to_str);
-        let parsed = onnx
-            .parse(&proto, dir)
-            .map_err(|e| load_err(format!("{e:#}")))?;
-        if !parsed.unresolved_inputs.is_empty() {
-            return Err(load_err(format!(
-                "unresolved graph inputs {:?}",
-                parsed.unresolved_inputs
-            )));
-        }
-        let mut model = parsed.model;
-        pin_input_facts(&mut model, &signature).map_err(|e| load_err(format!("{e:#}")))?;
-        let plan = model
-            .into_optimized()
-            .and_then(|typed| typed.into_runnable())
-            .map_err(|e| load_err(format!("{e:#}")))?;
-        Ok(Arc::new(TractModel { signature, plan }))
+        Ok(Arc::new(load_tract(path)?))
     }
+}
+
+/// Reads, checks and optimises the model at `path`.
+pub(crate) fn load_tract(path: &Path) -> Result<TractModel, BackendError> {
+    let load_err = |reason: String| BackendError::Load {
+        path: path.to_owned(),
+        reason,
+    };
+    let onnx = tract_onnx::onnx();
+    let proto = read_model_proto(path)?;
+    let graph = proto
+        .graph
+        .as_ref()
+        .ok_or_else(|| load_err("the file has no graph".to_owned()))?;
+    let signature = signature_of(graph, path)?;
+    // An operator tract lacks only fails at analysis, with a message about
+    // types; name the operators instead, which is what the user can act on.
+    let missing = missing_operators(&onnx, graph);
+    if !missing.is_empty() {
+        return Err(BackendError::UnsupportedOperators {
+            path: path.to_owned(),
+            engine: "tract",
+            operators: missing,
+        });
+    }
+
+    let dir = path.parent().and_then(Path::to_str);
+    let parsed = onnx
+        .parse(&proto, dir)
+        .map_err(|e| load_err(format!("{e:#}")))?;
+    if !parsed.unresolved_inputs.is_empty() {
+        return Err(load_err(format!(
+            "unresolved graph inputs {:?}",
+            parsed.unresolved_inputs
+        )));
+    }
+    let mut model = parsed.model;
+    let (plan, fixed) = pin_input_facts(&mut model, &signature)
+        .and_then(|free| {
+            let typed = model.into_typed()?.into_decluttered()?;
+            // Only a model whose inputs share one free dimension (the
+            // batch) gets plans fixed to one size.
+            let fixed = match <[_; 1]>::try_from(free) {
+                Ok([batch]) => FixedSizes::new(&typed, batch),
+                Err(_) => None,
+            };
+            Ok((typed.into_optimized()?.into_runnable()?, fixed))
+        })
+        .map_err(|e| load_err(format!("{e:#}")))?;
+    Ok(TractModel {
+        signature,
+        plan,
+        fixed,
+    })
 }
 
 /// The operator types in `graph` (and the graphs nested in its attributes,
@@ -95,9 +111,10 @@ fn missing_operators(onnx: &tract_onnx::Onnx, graph: &GraphProto) -> Vec<String>
 
 /// Declares each input's type and shape to tract. skl2onnx and others leave
 /// the batch dimension unnamed; each free dimension becomes a symbol, shared
-/// between inputs only when the model names it the same.
-fn pin_input_facts(model: &mut InferenceModel, signature: &Signature) -> TractResult<()> {
-    let mut symbols: HashMap<String, TDim> = HashMap::new();
+/// between inputs only when the model names it the same. Returns the free
+/// dimensions.
+fn pin_input_facts(model: &mut InferenceModel, signature: &Signature) -> TractResult<Vec<FreeDim>> {
+    let mut symbols: Vec<(String, FreeDim)> = Vec::new();
     for (index, spec) in signature.inputs.iter().enumerate() {
         let datum = datum_type(spec.dtype);
         let fact = match &spec.shape {
@@ -112,10 +129,18 @@ fn pin_input_facts(model: &mut InferenceModel, signature: &Signature) -> TractRe
                             let name = name
                                 .clone()
                                 .unwrap_or_else(|| format!("{}_{axis}", spec.name));
-                            symbols
-                                .entry(name.clone())
-                                .or_insert_with(|| model.symbols.sym(&name).into())
-                                .clone()
+                            let at = match symbols.iter().position(|(known, _)| *known == name) {
+                                Some(at) => at,
+                                None => {
+                                    let symbol = model.symbols.sym(&name);
+                                    let places = Vec::new();
+                                    symbols.push((name, FreeDim { symbol, places }));
+                                    symbols.len() - 1
+                                }
+                            };
+                            let free = &mut symbols[at].1;
+                            free.places.push((index, axis));
+                            TDim::from(free.symbol.clone())
                         }
                     })
                     .collect();
@@ -124,12 +149,15 @@ fn pin_input_facts(model: &mut InferenceModel, signature: &Signature) -> TractRe
         };
         model.set_input_fact(index, fact)?;
     }
-    Ok(())
+    Ok(symbols.into_iter().map(|(_, free)| free).collect())
 }
 
-struct TractModel {
+pub(crate) struct TractModel {
     signature: Signature,
-    plan: Plan,
+    /// Its batch dimension free: runs any size.
+    pub(crate) plan: Plan,
+    /// For small models with one free dimension.
+    pub(crate) fixed: Option<Arc<FixedSizes>>,
 }
 
 impl LoadedModel for TractModel {
@@ -143,24 +171,31 @@ impl LoadedModel for TractModel {
         Ok(Box::new(TractSession {
             outputs: self.signature.outputs.clone(),
             state,
+            fixed: self.fixed.clone().map(FixedStates::new),
         }))
     }
 }
 
 struct TractSession {
     outputs: Vec<TensorSpec>,
+    /// On the free plan.
     state: TypedSimpleState,
+    fixed: Option<FixedStates>,
 }
 
 impl Session for TractSession {
     fn run(&mut self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, BackendError> {
+        let state = match self.fixed.as_mut() {
+            Some(fixed) => fixed.state_for(&inputs),
+            None => None,
+        }
+        .unwrap_or(&mut self.state);
         let inputs = inputs
             .into_iter()
             .map(to_tract)
             .collect::<TractResult<TVec<TValue>>>()
             .map_err(|e| BackendError::Run(format!("{e:#}")))?;
-        let outputs = self
-            .state
+        let outputs = state
             .run(inputs)
             .map_err(|e| BackendError::Run(format!("{e:#}")))?;
         outputs
@@ -192,7 +227,7 @@ fn datum_type(dtype: DType) -> DatumType {
 /// copies them either way). Going through an ndarray `ArrayD`, as before,
 /// also worked out dynamic strides and layout on every run, which cost
 /// more than the copy of a small input.
-fn to_tract(tensor: Tensor) -> TractResult<TValue> {
+pub(crate) fn to_tract(tensor: Tensor) -> TractResult<TValue> {
     let (shape, data) = tensor.into_parts();
     let tensor = inferd_tensor::for_each_data!(&data, v => {
         tract_onnx::prelude::Tensor::from_shape(&shape, v)?
@@ -202,7 +237,7 @@ fn to_tract(tensor: Tensor) -> TractResult<TValue> {
 
 /// Copies a tract output into our tensor, cast to the declared type (tract
 /// may compute shapes as `TDim` where the model says int64).
-fn from_tract(value: &TValue, dtype: DType) -> TractResult<Tensor> {
+pub(crate) fn from_tract(value: &TValue, dtype: DType) -> TractResult<Tensor> {
     let tensor = value.cast_to_dt(datum_type(dtype))?;
     let shape = tensor.shape().to_vec();
     // A tract tensor's elements are contiguous in order: one slice copy,
