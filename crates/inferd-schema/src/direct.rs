@@ -23,9 +23,10 @@ use crate::number::{Number, read_number};
 /// The tensor of `spec` from the field `field` of `body`, or `None` when
 /// the general path must decide.
 pub fn tensor_from_body(body: &[u8], field: &str, spec: &TensorSpec) -> Option<Tensor> {
-    // The general path refuses invalid UTF-8 anywhere, even in skipped fields.
-    std::str::from_utf8(body).ok()?;
-    let mut state = State::new(spec);
+    // The general path refuses invalid UTF-8 anywhere, even in skipped
+    // fields. Outside keys and skipped values this pass accepts ASCII
+    // bytes only, so those two are all it checks (`key`, `skip_value`).
+    let mut state = State::new(spec, body.len());
     let mut walk = Walk { bytes: body, at: 0 };
     walk.whitespace();
     walk.expect(b'{')?;
@@ -102,14 +103,17 @@ impl<'b> Walk<'b> {
         }
     }
 
-    /// A key without escapes, as its raw bytes (valid UTF-8: the whole body
-    /// was checked). A key with escapes or a control byte gives up.
+    /// A key without escapes, as its raw bytes. A key with escapes, a
+    /// control byte or invalid UTF-8 gives up.
     fn key(&mut self) -> Option<&'b [u8]> {
         self.expect(b'"')?;
         let start = self.at;
         loop {
             match self.next()? {
-                b'"' => return Some(&self.bytes[start..self.at - 1]),
+                b'"' => {
+                    let key = &self.bytes[start..self.at - 1];
+                    return std::str::from_utf8(key).is_ok().then_some(key);
+                }
                 b'\\' => return None,
                 byte if byte < 0x20 => return None,
                 _ => {}
@@ -124,6 +128,8 @@ impl<'b> Walk<'b> {
         let mut values = serde_json::Deserializer::from_slice(rest).into_iter::<IgnoredAny>();
         values.next()?.ok()?;
         let skipped = &rest[..values.byte_offset()];
+        // serde_json's slice reader skips strings without checking them.
+        std::str::from_utf8(skipped).ok()?;
         // A fresh parser allows one level more than the general path has
         // left inside the body's object; deep nesting is rare, so count
         // brackets (strings included, which only errs towards giving up).
@@ -214,6 +220,10 @@ impl<'b> Walk<'b> {
 }
 
 /// What the walk over the data has learned so far.
+/// The most elements a buffer is sized for from the body's length alone;
+/// past it the buffer grows as the data comes.
+const GUESSED_ELEMENTS: usize = 4096;
+
 struct State {
     dtype: DType,
     data: TensorData,
@@ -225,9 +235,11 @@ struct State {
 }
 
 impl State {
-    fn new(spec: &TensorSpec) -> State {
-        // Room for one row of the declared fixed dimensions: the whole of a
-        // one-row request, which is the common one.
+    /// Room for every element a body of `body_len` bytes can hold (each
+    /// takes a byte and a separator), up to [`GUESSED_ELEMENTS`], and for
+    /// at least one row of the declared fixed dimensions: a small body's
+    /// data never grows the buffer.
+    fn new(spec: &TensorSpec, body_len: usize) -> State {
         let row: usize = spec.shape.as_ref().map_or(0, |dims| {
             dims.iter()
                 .skip(1)
@@ -237,9 +249,10 @@ impl State {
                 })
                 .product()
         });
+        let room = row.max((body_len / 2).min(GUESSED_ELEMENTS));
         State {
             dtype: spec.dtype,
-            data: TensorData::with_capacity(spec.dtype, row.min(1 << 20)),
+            data: TensorData::with_capacity(spec.dtype, room.min(1 << 20)),
             lengths: Vec::new(),
             rank: None,
         }
@@ -447,8 +460,26 @@ mod tests {
         }
         assert!(fast(r#"{"data": [[1, 300]]}"#, &rows_of(2, DType::U8)).is_none());
         assert!(fast(r#"{"data": [[1, -1]]}"#, &rows_of(2, DType::U8)).is_none());
-        let bad_utf8 = b"{\"x\": \"\xff\", \"data\": [[1, 2]]}";
-        assert!(tensor_from_body(bad_utf8, "data", &f32s).is_none());
+        // Invalid UTF-8 anywhere: in a skipped value, a key, between
+        // tokens, in the data. The general path refuses each.
+        for bad_utf8 in [
+            &b"{\"x\": \"\xff\", \"data\": [[1, 2]]}"[..],
+            b"{\"x\": {\"\xc3\": 1}, \"data\": [[1, 2]]}",
+            b"{\"\xe2\x82\": 1, \"data\": [[1, 2]]}",
+            b"{\"data\": [[1, 2]]\xff}",
+            b"{\"data\": [[1\xff, 2]]}",
+            b"\xef\xbb\xbf{\"data\": [[1, 2]]}",
+        ] {
+            assert!(tensor_from_body(bad_utf8, "data", &f32s).is_none());
+            assert!(data_from_body(bad_utf8).is_err());
+        }
+        // Valid UTF-8 beyond ASCII in keys and skipped values is fine.
+        let t = fast(
+            r#"{"é": "naïve ☃", "data": [[1, 2]], "x": {"ü": ["€"]}}"#,
+            &f32s,
+        )
+        .unwrap();
+        assert_eq!(t.data(), &TensorData::F32(vec![1.0, 2.0]));
     }
 
     #[test]
