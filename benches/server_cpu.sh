@@ -5,7 +5,8 @@
 # req/s, the server's CPU microseconds per request (user + system, all its
 # threads, from /proc), the load generator's, and the server's context
 # switches per request. CPU per request moves far less than req/s on this
-# shared VM; compare within a round.
+# shared VM; compare within a round. At the end: each server's medians, and
+# the median of its per-round ratios to the first server.
 #
 #   benches/server_cpu.sh ROUNDS 'COMMAND' ['COMMAND' ...]
 #   benches/server_cpu.sh 6 \
@@ -45,6 +46,24 @@ for round in $(seq "$rounds"); do
     rps=$(awk -v c="$CONC" '$1 == c {print $3}' "$work/bench.out")
     awk -v r="$round" -v i="$index" -v rps="$rps" -v d="$DUR" -v t=$((t1 - t0)) -v hz="$hz" \
         -v b="$(awk '{print $1 + $2}' "$work/bench.time")" -v x=$((s1 - s0)) \
-      'BEGIN {n = rps * d; printf "%d %d %d %.1f %.1f %.3f\n", r, i, rps, t * 1e6 / hz / n, b * 1e6 / n, x / n}'
+      'BEGIN {n = rps * d; printf "%d %d %d %.1f %.1f %.3f\n", r, i, rps, t * 1e6 / hz / n, b * 1e6 / n, x / n}' |
+      tee -a "$work/rounds"
   done
 done
+# Per server: the median req/s and server CPU a request, and the median of
+# its per-round ratios to server 1 (each ratio from one round: drift hits
+# both sides of it alike).
+echo "summary: server median_req/s median_server_us/req median_ratio_to_1"
+python3 - "$work/rounds" <<'PY'
+import statistics, sys
+rows = [line.split() for line in open(sys.argv[1])]
+by_round = {}
+for r, i, rps, us, *_ in rows:
+    by_round.setdefault(r, {})[i] = (int(rps), float(us))
+servers = sorted({i for _, i, *_ in rows}, key=int)
+for i in servers:
+    got = [round_[i] for round_ in by_round.values() if i in round_]
+    ratios = [round_[i][0] / round_["1"][0] for round_ in by_round.values() if i in round_ and "1" in round_]
+    print(i, int(statistics.median(g[0] for g in got)),
+          f"{statistics.median(g[1] for g in got):.2f}", f"{statistics.median(ratios):.3f}")
+PY
