@@ -72,13 +72,14 @@ pub(crate) fn load_tract(path: &Path) -> Result<TractModel, BackendError> {
     let (plan, fixed) = pin_input_facts(&mut model, &signature)
         .and_then(|free| {
             let typed = model.into_typed()?.into_decluttered()?;
+            let plan = typed.clone().into_optimized()?.into_runnable()?;
             // Only a model whose inputs share one free dimension (the
             // batch) gets plans fixed to one size.
             let fixed = match <[_; 1]>::try_from(free) {
-                Ok([batch]) => FixedSizes::new(&typed, batch),
+                Ok([batch]) => FixedSizes::new(&typed, batch, plan.clone(), &signature),
                 Err(_) => None,
             };
-            Ok((typed.into_optimized()?.into_runnable()?, fixed))
+            Ok((plan, fixed))
         })
         .map_err(|e| load_err(format!("{e:#}")))?;
     Ok(TractModel {
