@@ -168,7 +168,7 @@ pub(crate) fn work(
         // The slot covers the whole run; answers go out once it is free.
         drop(slot);
         for (reply, result) in answers {
-            let _ = reply.send(result);
+            reply.send(result);
         }
     }
 }
@@ -192,7 +192,7 @@ fn decode(mut job: Job) -> Option<Decoded> {
         }
         Err(e) => {
             if claim(&job) {
-                let _ = job.reply.send(Err(e));
+                job.reply.send(Err(e));
             }
             None
         }

@@ -24,12 +24,39 @@ use tokio::sync::oneshot;
 
 use crate::EngineError;
 use crate::admission::Ticket;
+use crate::answers::{Answers, Due};
 use crate::batcher::{self, BatchObserver, BatchOptions, ObserverCell};
 use crate::callers::{Arrival, Callers};
 use crate::progress::Progress;
 use crate::spin;
 
-pub(crate) type Reply = oneshot::Sender<Result<Vec<Tensor>, EngineError>>;
+/// Where a job's answer goes. Until it is sent (or dropped unsent) the
+/// job counts as due an answer in [`Answers::process`], which the HTTP
+/// runtime reads before it parks.
+pub(crate) struct Reply {
+    sender: oneshot::Sender<Result<Vec<Tensor>, EngineError>>,
+    _due: Due,
+}
+
+impl Reply {
+    fn new(sender: oneshot::Sender<Result<Vec<Tensor>, EngineError>>) -> Reply {
+        Reply {
+            sender,
+            _due: Answers::process().sent(),
+        }
+    }
+
+    /// The caller left (disconnected) or gave up.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.sender.is_closed()
+    }
+
+    /// Sends the answer; the job stops being due only after it is sent.
+    pub(crate) fn send(self, result: Result<Vec<Tensor>, EngineError>) {
+        let Reply { sender, _due } = self;
+        let _ = sender.send(result);
+    }
+}
 
 /// Turns a request into the model's inputs. Runs on the worker thread once
 /// the request holds a slot, so requests refused under overload cost no
@@ -191,7 +218,8 @@ impl Executor {
         let max_wait = ticket.admission().options().max_queue_wait;
         let timeout = self.options.timeout;
         let progress = Arc::new(Progress::new(entered));
-        let (reply, mut answer) = oneshot::channel();
+        let (sender, mut answer) = oneshot::channel();
+        let reply = Reply::new(sender);
         let sender = self.sender.as_ref().ok_or(EngineError::Stopped)?;
         let job = Job {
             prepare,
@@ -324,7 +352,7 @@ fn work(
         // The slot is held until here, so it counts as busy for as long as
         // the core really is, even after the caller timed out.
         drop(slot);
-        let _ = reply.send(result);
+        reply.send(result);
     }
 }
 

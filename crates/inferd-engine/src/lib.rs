@@ -11,6 +11,9 @@
 //!   calls alone.
 //! - `spin`: bounded polling while a client calls alone: the idle worker
 //!   for its next job, the caller for its answer.
+//! - [`answers`]: jobs handed to workers and answers sent, process-wide,
+//!   for an HTTP runtime worker to poll briefly for a due answer before it
+//!   parks.
 //! - `progress`: a job's state (queued, started and when, abandoned), the
 //!   one place the caller and the worker race at the queue deadline.
 //! - [`served`]: a [`ServedModel`] (identity, signature, executor) and the
@@ -23,6 +26,7 @@
 //! enqueues a job and awaits its oneshot, with a bound on the wait.
 
 pub mod admission;
+pub mod answers;
 pub mod batcher;
 pub mod callers;
 pub mod error;
@@ -33,6 +37,7 @@ pub mod served;
 mod spin;
 
 pub use admission::{Admission, AdmissionOptions, Slot, Ticket};
+pub use answers::Answers;
 pub use batcher::{BatchObserver, BatchOptions, BatchPolicy};
 pub use callers::{Arrival, Callers};
 pub use error::{EngineError, LoadError};

@@ -44,7 +44,7 @@ pub fn poll_if_alone<T>(
 }
 
 /// Calls `poll` until it answers `Some` or `until` passes (then `None`).
-fn poll_until<T>(until: Instant, mut poll: impl FnMut() -> Option<T>) -> Option<T> {
+pub(crate) fn poll_until<T>(until: Instant, mut poll: impl FnMut() -> Option<T>) -> Option<T> {
     loop {
         if let Some(found) = poll() {
             return Some(found);

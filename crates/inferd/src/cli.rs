@@ -37,6 +37,9 @@ pub enum Command {
 /// The model served when none is named.
 pub const DEFAULT_MODEL: &str = "diabetes-ridge";
 
+/// `--http-park-poll-us`: a few of a small model's runs (benches/RESULTS.md).
+pub const DEFAULT_HTTP_PARK_POLL_US: u64 = 20;
+
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// The registry folder (same as the global option).
@@ -110,6 +113,13 @@ pub struct ServeArgs {
     /// microseconds on a virtual machine. 0 never polls.
     #[arg(long, env = "INFERD_WORKER_POLL_US", default_value_t = inferd_engine::DEFAULT_IDLE_POLL.as_micros() as u64)]
     pub worker_poll_us: u64,
+
+    /// How long, in microseconds, an HTTP thread that has nothing else to
+    /// do polls for a model's answer that is due before it sleeps (only
+    /// while one is due): an answer a few microseconds away then costs no
+    /// sleep and no wake-up. 0 never polls.
+    #[arg(long, env = "INFERD_HTTP_PARK_POLL_US", default_value_t = DEFAULT_HTTP_PARK_POLL_US)]
+    pub http_park_poll_us: u64,
 
     /// Log format: `text` for people, `json` for collectors; default: text on a terminal.
     #[arg(long, env = "INFERD_LOG_FORMAT")]

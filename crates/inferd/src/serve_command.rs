@@ -67,12 +67,15 @@ pub fn run(args: ServeArgs, matches: &ArgMatches) -> Result<()> {
         http_threads,
         engine_workers = limits.engine_threads(),
         worker_poll_us = args.worker_poll_us,
+        http_park_poll_us = args.http_park_poll_us,
         "threads"
     );
+    let park_poll = Duration::from_micros(args.http_park_poll_us);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(http_threads)
         .enable_all()
         .thread_name("inferd-http")
+        .on_thread_park(move || inferd_engine::Answers::process().poll_before_park(park_poll))
         .build()
         .context("cannot start the async runtime")?;
     let api = ApiSetup {
