@@ -27,7 +27,8 @@ json.dump({"data": cases[-1]["data"] * 4}, open(sys.argv[1], "w"))
 PY
 
 # Contract defaults: maxConcurrentRequestsPerContainer 1, maxQueueWaitMs 500.
-target/release/inferd serve --model cnn-mnist --port "$port" --log-format json 2>"$work/server.log" &
+# --server-timing: loadgen's server-side figures come from that header.
+target/release/inferd serve --model cnn-mnist --port "$port" --log-format json --server-timing 2>"$work/server.log" &
 server=$!
 for _ in $(seq 200); do curl -sf "localhost:$port/ready" >/dev/null && break; sleep 0.05; done
 

@@ -256,9 +256,24 @@ async fn the_drain_finishes_in_flight_work_with_no_failures() {
     );
 }
 
+/// A server for one sleeping model (one slot), with `options`.
+async fn sleeper_server_with(options: ServerOptions) -> TestServer {
+    let admission = AdmissionOptions {
+        max_concurrent: 1,
+        max_queue_wait: Duration::from_millis(5_000),
+        max_queue_length: 1024,
+    };
+    let (models, _) = sleeper_set(1, Duration::from_secs(60), admission);
+    start_state(AppState::with_models(options, models)).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn scored_responses_carry_server_timing() {
-    let (server, _) = sleeper_server(1, 5_000, 1024, 60_000).await;
+    let server = sleeper_server_with(ServerOptions {
+        server_timing: true,
+        ..ServerOptions::default()
+    })
+    .await;
     let reply = server.post_json("/score", sleep_body(20)).await;
     assert_eq!(reply.status, 200);
     let timing = reply.header("server-timing").unwrap().to_owned();
@@ -279,6 +294,24 @@ async fn scored_responses_carry_server_timing() {
         .parse()
         .unwrap();
     assert_eq!(exec, score, "x-ms-run-fn-exec-ms is the score time");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn scored_responses_have_no_server_timing_by_default() {
+    let server = sleeper_server_with(ServerOptions::default()).await;
+    let reply = server.post_json("/score", sleep_body(20)).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.header("server-timing"), None);
+    // The contract's headers do not depend on the option.
+    let exec: f64 = reply
+        .header("x-ms-run-fn-exec-ms")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(exec >= 20.0, "the sleep is in the score time: {exec}");
+    assert_eq!(reply.header("x-ms-run-function-failed"), Some("False"));
+    assert!(reply.header("x-ms-request-id").is_some());
     server.stop().await;
 }
 

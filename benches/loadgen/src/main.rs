@@ -3,7 +3,9 @@
 //! offered load down), and reports the share of each status and latency
 //! percentiles of the successes. Latency runs from the moment a request was
 //! scheduled, not sent, so queueing in the client counts too (no coordinated
-//! omission). Loopback targets only: it is a benchmark tool.
+//! omission). Loopback targets only: it is a benchmark tool. The
+//! server-side figures (`ok_server_*`) come from the `Server-Timing` header,
+//! which inferd sends only with `--server-timing` (else they are null).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

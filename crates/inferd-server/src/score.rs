@@ -145,20 +145,23 @@ pub async fn score(
     // Encoding starts when the answer is seen; its end is the total's too.
     let encoded = Instant::now();
     scoring.seen.observe(&scored, encoded);
-    // The two timing headers' values follow the body in its buffer: one
-    // shared allocation for all three, where each apart took two.
+    // The timing headers' values follow the body in its buffer: one shared
+    // allocation for all, where each apart took two.
     let body_end = buffer.len();
-    buffer.reserve(96);
+    let server_timing = state.options.server_timing;
+    buffer.reserve(if server_timing { 96 } else { 24 });
     let score_micros = millis::micros(scored.score);
     millis::push(&mut buffer, score_micros);
     let exec_ms_end = buffer.len();
-    for (name, micros) in [
-        (&b"queue;dur="[..], millis::micros(scored.queue)),
-        (b", score;dur=", score_micros),
-        (b", total;dur=", millis::micros(encoded - scoring.started)),
-    ] {
-        buffer.extend_from_slice(name);
-        millis::push(&mut buffer, micros);
+    if server_timing {
+        for (name, micros) in [
+            (&b"queue;dur="[..], millis::micros(scored.queue)),
+            (b", score;dur=", score_micros),
+            (b", total;dur=", millis::micros(encoded - scoring.started)),
+        ] {
+            buffer.extend_from_slice(name);
+            millis::push(&mut buffer, micros);
+        }
     }
     let buffer = bytes::Bytes::from(buffer);
     let body = buffer.slice(..body_end);
@@ -172,7 +175,8 @@ pub async fn score(
     if let Ok(value) = HeaderValue::from_maybe_shared(buffer.slice(body_end..exec_ms_end)) {
         headers.insert(RUN_FN_EXEC_MS, value);
     }
-    if let Ok(value) = HeaderValue::from_maybe_shared(buffer.slice(exec_ms_end..)) {
+    if server_timing && let Ok(value) = HeaderValue::from_maybe_shared(buffer.slice(exec_ms_end..))
+    {
         headers.insert(SERVER_TIMING, value);
     }
     Ok(response)

@@ -69,6 +69,12 @@ pub struct ServeArgs {
     #[arg(long, env = "INFERD_BODY_READ_TIMEOUT_MS", default_value_t = 30_000)]
     pub body_read_timeout_ms: u64,
 
+    /// Send `Server-Timing` (queue, score and total ms) on scored answers:
+    /// not part of the scoring contract, and it shows every client the
+    /// server's internal timings, so off unless asked for.
+    #[arg(long, env = "INFERD_SERVER_TIMING")]
+    pub server_timing: bool,
+
     /// On SIGTERM, how long to keep accepting connections (while `/ready`
     /// answers 503) before closing the listener, in seconds.
     #[arg(long, env = "INFERD_SHUTDOWN_GRACE_S", default_value_t = 30)]

@@ -151,6 +151,7 @@ pub fn log_settings(args: &crate::cli::ServeArgs, drain_timeout: Duration) {
         models = %models.join(","),
         max_body_bytes = args.max_body_bytes,
         body_read_timeout_ms = args.body_read_timeout_ms,
+        server_timing = args.server_timing,
         shutdown_grace_s = args.shutdown_grace_s,
         drain_timeout_ms = drain_timeout.as_millis() as u64,
         "settings"

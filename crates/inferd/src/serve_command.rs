@@ -121,6 +121,7 @@ async fn serve_until_signal(
     let state = AppState::new(ServerOptions {
         max_body_bytes: args.max_body_bytes,
         body_read_timeout: Duration::from_millis(args.body_read_timeout_ms),
+        server_timing: args.server_timing,
         ..ServerOptions::default()
     });
     if crate::logging::format() == Some(crate::logging::LogFormat::Json) {

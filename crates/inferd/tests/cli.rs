@@ -185,18 +185,14 @@ fn serve_scores_the_default_model_and_exits_0_on_sigterm() {
         assert!(Instant::now() < deadline, "ready within 60 s");
         std::thread::sleep(Duration::from_millis(20));
     }
-    let body = r#"{"data": [[10,9,8,7,6,5,4,3,2,1]]}"#;
-    let answer = http(
-        port,
-        &format!(
-            "POST /score HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        ),
-    );
+    let answer = score_once(port);
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-    let json = answer.split("\r\n\r\n").nth(1).unwrap();
+    let (head, json) = answer.split_once("\r\n\r\n").unwrap();
     let value: serde_json::Value = serde_json::from_str(json).unwrap();
     assert_eq!(value.as_array().unwrap().len(), 1, "{json}");
+    let head = head.to_ascii_lowercase();
+    assert!(head.contains("\r\nx-ms-run-fn-exec-ms: "), "{head}");
+    assert!(!head.contains("server-timing"), "off by default: {head}");
 
     server.sigterm();
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -208,6 +204,35 @@ fn serve_scores_the_default_model_and_exits_0_on_sigterm() {
         std::thread::sleep(Duration::from_millis(20));
     };
     assert_eq!(status.code(), Some(0));
+}
+
+/// One `POST /score` of a row for the default model: the whole answer.
+fn score_once(port: u16) -> String {
+    let body = r#"{"data": [[10,9,8,7,6,5,4,3,2,1]]}"#;
+    http(
+        port,
+        &format!(
+            "POST /score HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    )
+}
+
+#[test]
+fn server_timing_is_sent_when_the_flag_or_the_environment_asks() {
+    let by_flag = support::start(&["--server-timing"]);
+    let by_env = support::start_with_env(&[], &[("INFERD_SERVER_TIMING", "true")]);
+    for server in [by_flag, by_env] {
+        let answer = score_once(server.port);
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        let head = answer
+            .split("\r\n\r\n")
+            .next()
+            .unwrap()
+            .to_ascii_lowercase();
+        assert!(head.contains("\r\nserver-timing: queue;dur="), "{head}");
+        assert!(head.contains("\r\nx-ms-run-fn-exec-ms: "), "{head}");
+    }
 }
 
 fn config_file(dir: &Path, text: &str) -> PathBuf {
