@@ -91,10 +91,15 @@ const PURGE_DELAY: mi::mi_option_t = 15;
 /// How long freed memory stays resident before mimalloc hands it back:
 /// mimalloc 3 waits a second, and only acts on its next call after that,
 /// so a server that read one 16 MB body kept ~200 MB resident right after a
-/// round of such requests (`tests/hostile_memory.rs`); 10 ms, mimalloc 2's
-/// wait, kept 65 MB. It costs ~2% of requests a second at 64 connections
-/// (benches/RESULTS.md). `MIMALLOC_PURGE_DELAY` still overrides it.
-const PURGE_DELAY_MS: std::ffi::c_long = 10;
+/// round of such requests (`tests/hostile_memory.rs`). A short wait costs
+/// under load: pages the HTTP thread empties and refills every few
+/// milliseconds (each request's read buffer and handler future) are handed
+/// back and faulted in again. At 64 connections on diabetes-ridge the HTTP
+/// thread took ~5,500 page faults a second at 10 ms, ~500 at 100 ms, ~10
+/// at 1 s; after the hostile rounds 10 ms kept ~30 MB resident, 100 ms
+/// ~48 MB, 150 ms and more up to ~200 MB on some rounds (benches/RESULTS.md).
+/// `MIMALLOC_PURGE_DELAY` still overrides it.
+const PURGE_DELAY_MS: std::ffi::c_long = 100;
 
 /// Settings that must be in place before serving; call first thing.
 pub fn configure() {

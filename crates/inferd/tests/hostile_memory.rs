@@ -53,9 +53,9 @@ fn hostile_bodies() -> Vec<Vec<u8>> {
 
 #[test]
 fn memory_returns_to_its_base_after_hostile_bodies() {
-    // The allocator (mimalloc) hands freed memory back 10 ms after it is
+    // The allocator (mimalloc) hands freed memory back 100 ms after it is
     // freed, at its next call; so right after a round, what it still holds
-    // of the last huge body can be resident (~50 MB over idle here).
+    // of the last huge body can be resident (~32 MB over idle here).
     let server = support::start(&[]);
     let (pid, port) = (server.child.id(), server.port);
     let good = br#"{"data": [[10,9,8,7,6,5,4,3,2,1]]}"#;
