@@ -169,14 +169,10 @@ impl FixedSizes {
     /// Whether `plan` answers [`PROBES`] probes of `size` rows to the bit
     /// as the free plan does (false when either fails to run one).
     pub(crate) fn agrees(&self, plan: &Plan, size: usize) -> bool {
-        self.agrees_on(plan, size, PROBES)
-    }
-
-    pub(crate) fn agrees_on(&self, plan: &Plan, size: usize, probes: u64) -> bool {
         let answers = || -> TractResult<bool> {
             let mut fixed = TypedSimpleState::new(plan)?;
             let mut free = TypedSimpleState::new(&self.free)?;
-            for seed in 0..probes {
+            for seed in 0..PROBES {
                 let Some(inputs) = probe(&self.signature, size, seed) else {
                     return Ok(false);
                 };
