@@ -72,13 +72,16 @@ pub(crate) fn load_tract(path: &Path) -> Result<TractModel, BackendError> {
     let (plan, fixed) = pin_input_facts(&mut model, &signature)
         .and_then(|free| {
             let typed = model.into_typed()?.into_decluttered()?;
-            let plan = typed.clone().into_optimized()?.into_runnable()?;
-            // Only a model whose inputs share one free dimension (the
-            // batch) gets plans fixed to one size.
-            let fixed = match <[_; 1]>::try_from(free) {
-                Ok([batch]) => FixedSizes::new(&typed, batch, plan.clone(), &signature),
-                Err(_) => None,
+            // Only a small model whose inputs share one free dimension (the
+            // batch) gets plans fixed to one size, made from a copy of the
+            // decluttered model: no other model pays for the copy.
+            let fixable = match <[_; 1]>::try_from(free) {
+                Ok([batch]) if FixedSizes::pay_for(&typed, &batch) => Some((typed.clone(), batch)),
+                _ => None,
             };
+            let plan = typed.into_optimized()?.into_runnable()?;
+            let fixed = fixable
+                .map(|(model, batch)| FixedSizes::new(model, batch, plan.clone(), &signature));
             Ok((plan, fixed))
         })
         .map_err(|e| load_err(format!("{e:#}")))?;
@@ -191,21 +194,27 @@ impl Session for TractSession {
             None => None,
         }
         .unwrap_or(&mut self.state);
-        let inputs = inputs
-            .into_iter()
-            .map(to_tract)
-            .collect::<TractResult<TVec<TValue>>>()
-            .map_err(|e| BackendError::Run(format!("{e:#}")))?;
-        let outputs = state
-            .run(inputs)
-            .map_err(|e| BackendError::Run(format!("{e:#}")))?;
-        outputs
-            .iter()
-            .zip(&self.outputs)
-            .map(|(value, spec)| from_tract(value, spec.dtype))
-            .collect::<TractResult<Vec<_>>>()
-            .map_err(|e| BackendError::Run(format!("{e:#}")))
+        run_on(state, inputs, &self.outputs).map_err(|e| BackendError::Run(format!("{e:#}")))
     }
+}
+
+/// Runs `state`'s plan on `inputs`: our tensors in, the outputs back as
+/// ours, each cast to its declared type in `outputs`.
+pub(crate) fn run_on(
+    state: &mut TypedSimpleState,
+    inputs: Vec<Tensor>,
+    outputs: &[TensorSpec],
+) -> TractResult<Vec<Tensor>> {
+    let inputs = inputs
+        .into_iter()
+        .map(to_tract)
+        .collect::<TractResult<TVec<TValue>>>()?;
+    state
+        .run(inputs)?
+        .iter()
+        .zip(outputs)
+        .map(|(value, spec)| from_tract(value, spec.dtype))
+        .collect()
 }
 
 fn datum_type(dtype: DType) -> DatumType {

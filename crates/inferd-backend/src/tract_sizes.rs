@@ -35,7 +35,7 @@ use inferd_tensor::{DType, Dim, Signature, Tensor, TensorData};
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::ops::konst::Const;
 
-use crate::tract_engine::{from_tract, to_tract};
+use crate::tract_engine::run_on;
 
 pub(crate) type Plan = Arc<TypedRunnableModel>;
 
@@ -85,25 +85,28 @@ struct Made {
 }
 
 impl FixedSizes {
-    /// `None` where fixed plans do not pay: weights over
-    /// [`MAX_WEIGHT_BYTES`], or no place for the symbol.
+    /// Whether fixed plans pay for `model`: not with weights over
+    /// [`MAX_WEIGHT_BYTES`], nor without a place for the symbol.
+    pub(crate) fn pay_for(model: &TypedModel, batch: &FreeDim) -> bool {
+        !batch.places.is_empty() && weight_bytes(model) <= MAX_WEIGHT_BYTES
+    }
+
+    /// Plans fixed to sizes of `batch` for `model` (decluttered), each to
+    /// agree with `free`.
     pub(crate) fn new(
-        model: &TypedModel,
+        model: TypedModel,
         batch: FreeDim,
         free: Plan,
         signature: &Signature,
-    ) -> Option<Arc<FixedSizes>> {
-        if batch.places.is_empty() || weight_bytes(model) > MAX_WEIGHT_BYTES {
-            return None;
-        }
-        Some(Arc::new(FixedSizes {
-            model: model.clone(),
+    ) -> Arc<FixedSizes> {
+        Arc::new(FixedSizes {
+            model,
             batch,
             free,
             signature: signature.clone(),
             made: Mutex::new(Made::default()),
             ready: AtomicUsize::new(0),
-        }))
+        })
     }
 
     /// The batch size of `inputs`: the length of every axis the symbol
@@ -176,8 +179,9 @@ impl FixedSizes {
                 let Some(inputs) = probe(&self.signature, size, seed) else {
                     return Ok(false);
                 };
-                let fixed = self.answer(&mut fixed, &inputs)?;
-                let free = self.answer(&mut free, &inputs)?;
+                let outputs = &self.signature.outputs;
+                let fixed = run_on(&mut fixed, inputs.clone(), outputs)?;
+                let free = run_on(&mut free, inputs, outputs)?;
                 if fixed.len() != free.len()
                     || !fixed.iter().zip(&free).all(|(a, b)| same_bits(a, b))
                 {
@@ -187,20 +191,6 @@ impl FixedSizes {
             Ok(true)
         };
         answers().unwrap_or(false)
-    }
-
-    fn answer(&self, state: &mut TypedSimpleState, inputs: &[Tensor]) -> TractResult<Vec<Tensor>> {
-        let inputs = inputs
-            .iter()
-            .cloned()
-            .map(to_tract)
-            .collect::<TractResult<_>>()?;
-        let outputs = state.run(inputs)?;
-        outputs
-            .iter()
-            .zip(&self.signature.outputs)
-            .map(|(value, spec)| from_tract(value, spec.dtype))
-            .collect()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Made> {
@@ -482,7 +472,7 @@ mod tests {
             places: fixed.batch.places.clone(),
         };
         let other = fixed.make(7).unwrap();
-        let sizes = FixedSizes::new(&fixed.model, batch, other, &fixed.signature).unwrap();
+        let sizes = FixedSizes::new(fixed.model.clone(), batch, other, &fixed.signature);
         let mut states = FixedStates::new(sizes.clone());
         assert!(states.state_for(&inputs(&model, 3)).is_none());
         let start = Instant::now();
