@@ -13,9 +13,10 @@
 //! `.data.rel.ro`) are never touched: dropping those would lose their
 //! contents.
 
-/// Releases the code pages; answers the resident KiB before and after
-/// (`VmRSS`), or `None` where there is nothing to do (not Linux, or the
-/// mapping cannot be found).
+/// Releases the code pages; answers the resident file-backed KiB before
+/// and after (`RssFile`: what the release drops, and a count other
+/// threads' heap allocations do not move), or `None` where there is
+/// nothing to do (not Linux, or the mapping cannot be found).
 pub fn release() -> Option<(u64, u64)> {
     imp::release()
 }
@@ -76,7 +77,7 @@ mod imp {
 
     fn resident_kib() -> Option<u64> {
         let status = std::fs::read_to_string("/proc/self/status").ok()?;
-        let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+        let line = status.lines().find(|l| l.starts_with("RssFile:"))?;
         line.split_whitespace().nth(1)?.parse().ok()
     }
 }
