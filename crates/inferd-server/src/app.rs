@@ -102,31 +102,41 @@ impl App {
             // What a scoring handler tells the access line (set only when it is on).
             let mut note = None;
             let (next, ids) = self.admit(&head);
-            let mut response = match next {
-                Next::Answer(response) => *response,
+            // The access line's copy (it shares the bytes).
+            let request_id = arrival.is_some().then(|| ids.request_id.clone());
+            let with_ids = |mut response: Response<Body>, ids: RequestIds| {
+                ids.write_to(response.headers_mut());
+                response
+            };
+            let response = match next {
+                Next::Answer(response) => with_ids(*response, ids),
                 Next::Refuse(response) => {
                     drain_small_body(body).await;
-                    *response
+                    with_ids(*response, ids)
                 }
                 Next::Score(model) => {
                     let mut scoring = Scoring::begin(state, model, arrived);
                     let result = score::score(&mut scoring, &head, body, &ids.request_id).await;
-                    scoring.finish(result, &mut note)
+                    scoring.finish(result, ids, &mut note)
                 }
             };
             telemetry.responded(response.status());
-            if let Some(arrival) = arrival {
+            if let (Some(arrival), Some(request_id)) = (arrival, request_id) {
                 let sink = telemetry.access_sink();
-                let request_id = ids.request_id.as_bytes();
-                access::log(arrival, &response, request_id, note.as_ref(), sink);
+                access::log(
+                    arrival,
+                    &response,
+                    request_id.as_bytes(),
+                    note.as_ref(),
+                    sink,
+                );
             }
-            ids.write_to(response.headers_mut());
             response
         }
     }
 
     /// What to do with a request, from its head, and the ids its response
-    /// is to carry (written by the caller, once the access line has them).
+    /// is to carry (written by the caller).
     fn admit(&self, head: &Parts) -> (Next, RequestIds) {
         let ids = match RequestIds::from_headers(&head.headers) {
             Ok(ids) => ids,

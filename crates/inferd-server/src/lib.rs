@@ -9,6 +9,7 @@
 //! - [`answered`]: the handler's future with a panic answered as a 500.
 //! - [`routes`]: which path and method go where.
 //! - [`score`]: the scoring handler: content type, body, decode, engine, encode.
+//! - [`scored_headers`]: a scored answer's headers, copied from a template.
 //! - [`api`]: [`ServiceApi`]: each model's contract and the API documents.
 //! - [`swagger`]: `GET /swagger.json`.
 //! - [`body`]: reading a body under a size limit.
@@ -39,6 +40,7 @@ pub mod request_id;
 pub mod response;
 pub mod routes;
 pub mod score;
+pub mod scored_headers;
 pub mod serve;
 pub mod state;
 pub mod swagger;

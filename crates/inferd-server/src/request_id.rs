@@ -84,12 +84,21 @@ impl RequestIds {
     pub fn write_to(self, headers: &mut HeaderMap) {
         headers.insert(X_REQUEST_ID, self.request_id);
         headers.insert(X_MS_REQUEST_ID, self.ms_request_id);
-        if let Some(id) = self.client_request_id {
-            headers.insert(X_MS_CLIENT_REQUEST_ID, id);
-        }
-        if let Some(id) = self.trace_id {
-            headers.insert(TRACE_ID, id);
-        }
+        write_echoes(self.client_request_id, self.trace_id, headers);
+    }
+}
+
+/// The ids echoed only when the client sent them.
+pub fn write_echoes(
+    client_request_id: Option<HeaderValue>,
+    trace_id: Option<HeaderValue>,
+    headers: &mut HeaderMap,
+) {
+    if let Some(id) = client_request_id {
+        headers.insert(X_MS_CLIENT_REQUEST_ID, id);
+    }
+    if let Some(id) = trace_id {
+        headers.insert(TRACE_ID, id);
     }
 }
 

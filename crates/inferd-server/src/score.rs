@@ -13,13 +13,13 @@ use inferd_tensor::Tensor;
 
 use crate::access::AccessNote;
 use crate::body::read_limited;
+use crate::request_id::RequestIds;
 use crate::response::{self, Body};
+use crate::scored_headers::{self, RUN_FUNCTION_FAILED};
 use crate::telemetry::{InFlight, ModelEntry, Seen};
 use crate::{ApiError, AppState, millis};
 
 const SCORE_METHODS: &str = "GET, POST, OPTIONS";
-const RUN_FN_EXEC_MS: HeaderName = HeaderName::from_static("x-ms-run-fn-exec-ms");
-const RUN_FUNCTION_FAILED: HeaderName = HeaderName::from_static("x-ms-run-function-failed");
 const SERVER_TIMING: HeaderName = HeaderName::from_static("server-timing");
 
 pub fn check_method(method: &Method) -> Result<(), ApiError> {
@@ -71,11 +71,13 @@ impl<'a> Scoring<'a> {
         }
     }
 
-    /// The response to send: `result`, or its error's; counted and timed,
-    /// and described in `note` for the access line (when that is on).
+    /// The response to send, with `ids`: `result`'s, or its error's;
+    /// counted and timed, and described in `note` for the access line
+    /// (when that is on).
     pub fn finish(
         self,
-        result: Result<Response<Body>, ApiError>,
+        result: Result<Answer, ApiError>,
+        ids: RequestIds,
         note: &mut Option<AccessNote>,
     ) -> Response<Body> {
         if let Some(entry) = self.entry {
@@ -88,13 +90,39 @@ impl<'a> Scoring<'a> {
                 EngineError::Backend(_) | EngineError::Timeout(_)
             ))
         );
-        let mut response = result.unwrap_or_else(|e| response::error(&e));
-        response.headers_mut().insert(
-            RUN_FUNCTION_FAILED,
-            HeaderValue::from_static(if failed { "True" } else { "False" }),
-        );
+        let response = match result {
+            Ok(answer) => answer.into_response(ids),
+            Err(e) => {
+                let mut response = response::error(&e);
+                let headers = response.headers_mut();
+                headers.insert(
+                    RUN_FUNCTION_FAILED,
+                    HeaderValue::from_static(if failed { "True" } else { "False" }),
+                );
+                ids.write_to(headers);
+                response
+            }
+        };
         if self.state.telemetry.access_log() {
             *note = Some(self.seen.note(self.model));
+        }
+        response
+    }
+}
+
+/// A scored request's JSON body and its timing headers' values.
+pub struct Answer {
+    body: bytes::Bytes,
+    run_fn_exec_ms: HeaderValue,
+    server_timing: Option<HeaderValue>,
+}
+
+impl Answer {
+    fn into_response(self, ids: RequestIds) -> Response<Body> {
+        let mut response = Response::new(Body::new(self.body));
+        *response.headers_mut() = scored_headers::scored(self.run_fn_exec_ms, ids);
+        if let Some(value) = self.server_timing {
+            response.headers_mut().insert(SERVER_TIMING, value);
         }
         response
     }
@@ -108,7 +136,7 @@ pub async fn score(
     parts: &Parts,
     body: Incoming,
     request_id: &HeaderValue,
-) -> Result<Response<Body>, ApiError> {
+) -> Result<Answer, ApiError> {
     let (state, model) = (scoring.state, &scoring.model);
     // Read (network I/O) and take a place in the queue (a full queue refuses
     // at once). Decoding happens on the model's worker once the request has a
@@ -170,16 +198,16 @@ pub async fn score(
             .telemetry
             .collect(model, Some(request_id), input, &body);
     }
-    let mut response = response::json(StatusCode::OK, body);
-    let headers = response.headers_mut();
-    if let Ok(value) = HeaderValue::from_maybe_shared(buffer.slice(body_end..exec_ms_end)) {
-        headers.insert(RUN_FN_EXEC_MS, value);
-    }
-    if server_timing && let Ok(value) = HeaderValue::from_maybe_shared(buffer.slice(exec_ms_end..))
-    {
-        headers.insert(SERVER_TIMING, value);
-    }
-    Ok(response)
+    // Slices of one buffer: valid header values, as digits and ASCII text.
+    let value = |bytes| HeaderValue::from_maybe_shared(bytes).map_err(|_| ApiError::Internal);
+    Ok(Answer {
+        body,
+        run_fn_exec_ms: value(buffer.slice(body_end..exec_ms_end))?,
+        server_timing: match server_timing {
+            true => Some(value(buffer.slice(exec_ms_end..))?),
+            false => None,
+        },
+    })
 }
 
 /// Where a request's data is: the query string (GET) or the body (POST).
