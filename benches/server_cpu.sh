@@ -30,7 +30,7 @@ if [[ -z "${BODY:-}" ]]; then
   python3 benches/peers/bodies.py "$work"
   BODY=$work/ridge-aml.json
 fi
-# The machine's busy and idle ticks (idle with iowait).
+# The machine's busy ticks (steal included) and idle ones (iowait included).
 machine() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6}' /proc/stat; }
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 switches() { cat /proc/"$1"/task/*/status | awk '/ctxt_switches/ {n += $2} END {print n}'; }

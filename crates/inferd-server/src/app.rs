@@ -102,8 +102,8 @@ impl App {
             // What a scoring handler tells the access line (set only when it is on).
             let mut note = None;
             let (next, ids) = self.admit(&head);
-            // The access line's copy (it shares the bytes).
-            let request_id = arrival.is_some().then(|| ids.request_id.clone());
+            // With the access line's copy of the request id (it shares the bytes).
+            let arrival = arrival.map(|arrival| (arrival, ids.request_id.clone()));
             let with_ids = |mut response: Response<Body>, ids: RequestIds| {
                 ids.write_to(response.headers_mut());
                 response
@@ -121,7 +121,7 @@ impl App {
                 }
             };
             telemetry.responded(response.status());
-            if let (Some(arrival), Some(request_id)) = (arrival, request_id) {
+            if let Some((arrival, request_id)) = arrival {
                 let sink = telemetry.access_sink();
                 access::log(
                     arrival,

@@ -84,15 +84,13 @@ impl<'a> Scoring<'a> {
             let ended = self.seen.encoded.unwrap_or_else(Instant::now);
             entry.finished(&result, ended - self.started, &self.seen.stages);
         }
-        let failed = matches!(
-            result,
-            Err(ApiError::Engine(
-                EngineError::Backend(_) | EngineError::Timeout(_)
-            ))
-        );
         let response = match result {
             Ok(answer) => answer.into_response(ids),
             Err(e) => {
+                let failed = matches!(
+                    e,
+                    ApiError::Engine(EngineError::Backend(_) | EngineError::Timeout(_))
+                );
                 let mut response = response::error(&e);
                 let headers = response.headers_mut();
                 headers.insert(

@@ -13,7 +13,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, header};
 
 use crate::request_id::{self, RequestIds, X_MS_REQUEST_ID, X_REQUEST_ID};
 
-pub const RUN_FN_EXEC_MS: HeaderName = HeaderName::from_static("x-ms-run-fn-exec-ms");
+const RUN_FN_EXEC_MS: HeaderName = HeaderName::from_static("x-ms-run-fn-exec-ms");
 pub const RUN_FUNCTION_FAILED: HeaderName = HeaderName::from_static("x-ms-run-function-failed");
 
 /// The template's headers in its order; the slots' values are placeholders.
