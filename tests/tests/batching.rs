@@ -176,12 +176,25 @@ async fn batched_answers_are_bit_for_bit_the_lone_answers() {
         let options = one_worker();
         let batch = Some(batching(64, Duration::from_millis(300)));
         let executor = Arc::new(Executor::start_batched(model, recording, options, batch).unwrap());
-        let tasks: Vec<_> = requests
+        // As the server does: counted from arrival to answer. Every
+        // request arrives before the first is sent, so that each is sent
+        // while the others are in flight: spawned as they arrived, the
+        // first could run alone before the second had arrived (a loaded CI
+        // machine saw every request run alone).
+        let arrived: Vec<_> = requests
             .iter()
             .map(|t| {
-                let (executor, t, ticket) = (executor.clone(), t.clone(), gate.enter().unwrap());
-                // As the server does: counted from arrival to answer.
-                let arrival = executor.arrive(Instant::now());
+                (
+                    t.clone(),
+                    gate.enter().unwrap(),
+                    executor.arrive(Instant::now()),
+                )
+            })
+            .collect();
+        let tasks: Vec<_> = arrived
+            .into_iter()
+            .map(|(t, ticket, arrival)| {
+                let executor = executor.clone();
                 tokio::spawn(async move {
                     let scored = executor.score(vec![t], ticket).await;
                     drop(arrival);
