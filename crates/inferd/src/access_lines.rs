@@ -9,6 +9,12 @@
 //! writer thread [`render`]s them as text, with the wall-clock time worked
 //! out from the monotonic instant the request ended at (see [`Anchor`]), so
 //! the request's thread reads no extra clock either.
+//!
+//! A line's middle (method, path, status, model and version) is the same
+//! for nearly every line a busy server writes, so the writer keeps the
+//! last one's text and reuses it when the next record's bytes for it are
+//! the same: one comparison and one copy instead of checking and writing
+//! five fields.
 
 use std::cell::RefCell;
 use std::sync::OnceLock;
@@ -19,6 +25,7 @@ use inferd_server::millis;
 use time::OffsetDateTime;
 use time::macros::format_description;
 
+use crate::json_text;
 use crate::log_writer::{self, Entry};
 
 /// Writes access lines as JSON log lines.
@@ -65,13 +72,21 @@ impl Anchor {
 /// "None" for an optional duration in a record.
 const ABSENT: u64 = u64::MAX;
 
-/// Appends the record of `line`: its numbers (little-endian), then the
-/// lengths of its strings, then the strings themselves. The numbers are
-/// put together on the stack and appended as one copy.
+/// The bytes of a record before its middle: six 8-byte numbers, then the
+/// request id's length.
+const RECORD_NUMBERS: usize = 6 * 8 + 4;
+
+/// The middle's bytes before its strings: the version, the status,
+/// whether there is a model, the lengths of method, path and model.
+const MIDDLE_NUMBERS: usize = 4 + 2 + 1 + 3 * 4;
+
+/// Appends the record of `line`: [`RECORD_NUMBERS`] (little-endian), its
+/// middle ([`MIDDLE_NUMBERS`], then method, path and model side by side),
+/// then the request id. The numbers are put together on the stack and
+/// appended as one copy.
 pub fn encode(out: &mut Vec<u8>, line: &AccessLine<'_>) {
     let (model, version) = line.model.unwrap_or_default();
     let strings = [
-        line.request_id,
         line.method.as_bytes(),
         line.path.as_bytes(),
         model.as_bytes(),
@@ -81,7 +96,8 @@ pub fn encode(out: &mut Vec<u8>, line: &AccessLine<'_>) {
         None => -(nanos(base() - line.ended) as i64),
     };
     let optional = |d: Option<Duration>| d.map_or(ABSENT, nanos);
-    let mut numbers = [0u8; RECORD_NUMBERS];
+    let length = |text: &[u8]| u32::try_from(text.len()).unwrap_or(u32::MAX).to_le_bytes();
+    let mut numbers = [0u8; RECORD_NUMBERS + MIDDLE_NUMBERS];
     let mut at = 0;
     let mut put = |bytes: &[u8]| {
         numbers[at..at + bytes.len()].copy_from_slice(bytes);
@@ -93,75 +109,127 @@ pub fn encode(out: &mut Vec<u8>, line: &AccessLine<'_>) {
     put(&optional(line.score).to_le_bytes());
     put(&line.bytes_in.to_le_bytes());
     put(&line.bytes_out.to_le_bytes());
+    put(&length(line.request_id));
     put(&version.to_le_bytes());
     put(&line.status.to_le_bytes());
     put(&[u8::from(line.model.is_some())]);
     for text in strings {
-        put(&u32::try_from(text.len()).unwrap_or(u32::MAX).to_le_bytes());
+        put(&length(text));
     }
-    out.reserve(RECORD_NUMBERS + strings.iter().map(|s| s.len()).sum::<usize>());
+    let texts: usize = strings.iter().map(|s| s.len()).sum();
+    out.reserve(numbers.len() + texts + line.request_id.len());
     out.extend_from_slice(&numbers);
     for text in strings {
         out.extend_from_slice(text);
     }
+    out.extend_from_slice(line.request_id);
 }
 
-/// The bytes of a record before its strings: six 8-byte numbers, the
-/// version, the status, whether there is a model, four string lengths.
-const RECORD_NUMBERS: usize = 6 * 8 + 4 + 2 + 1 + 4 * 4;
+/// A record's facts, its middle still as the record holds it.
+struct Record<'a> {
+    ended: Instant,
+    total: Duration,
+    queue: Option<Duration>,
+    score: Option<Duration>,
+    bytes_in: u64,
+    bytes_out: u64,
+    request_id: &'a [u8],
+    middle: &'a [u8],
+}
 
-/// Appends the JSON line of the record `bytes` (from [`encode`]); nothing
-/// when they are not one (they always are: only [`encode`] writes them).
-pub fn render(bytes: &[u8], anchor: &Anchor, out: &mut Vec<u8>) {
-    let line = decode(bytes);
-    debug_assert!(line.is_some(), "not an access record");
-    if let Some(line) = line {
-        format_line(out, &line, anchor.wall_time(line.ended));
+/// The facts in a record's middle.
+struct Middle<'a> {
+    method: &'a str,
+    path: &'a str,
+    status: u16,
+    model: Option<(&'a str, u32)>,
+}
+
+/// Splits `bytes` into `n` bytes and the rest, advancing `rest`.
+fn take<'a>(rest: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+    let (taken, after) = rest.split_at_checked(n)?;
+    *rest = after;
+    Some(taken)
+}
+
+fn take_array<const N: usize>(rest: &mut &[u8]) -> Option<[u8; N]> {
+    take(rest, N)?.try_into().ok()
+}
+
+impl Record<'_> {
+    fn parse(bytes: &[u8]) -> Option<Record<'_>> {
+        let mut rest = bytes;
+        let mut u64_ = || take_array(&mut rest).map(u64::from_le_bytes);
+        let ended = u64_()? as i64;
+        let total = Duration::from_nanos(u64_()?);
+        let [queue, score] =
+            [u64_()?, u64_()?].map(|n| (n != ABSENT).then(|| Duration::from_nanos(n)));
+        let (bytes_in, bytes_out) = (u64_()?, u64_()?);
+        let id_length = u32::from_le_bytes(take_array(&mut rest)?) as usize;
+        let middle_length = rest.len().checked_sub(id_length)?;
+        let (middle, request_id) = rest.split_at(middle_length);
+        let ended = if ended >= 0 {
+            base().checked_add(Duration::from_nanos(ended as u64))
+        } else {
+            base().checked_sub(Duration::from_nanos(ended.unsigned_abs()))
+        }?;
+        Some(Record {
+            ended,
+            total,
+            queue,
+            score,
+            bytes_in,
+            bytes_out,
+            request_id,
+            middle,
+        })
+    }
+}
+
+impl Middle<'_> {
+    /// The facts of a record's middle; `None` unless it is exactly one.
+    fn parse(bytes: &[u8]) -> Option<Middle<'_>> {
+        let mut rest = bytes;
+        let version = u32::from_le_bytes(take_array(&mut rest)?);
+        let status = u16::from_le_bytes(take_array(&mut rest)?);
+        let has_model = take(&mut rest, 1)? == [1];
+        let mut lengths = [0usize; 3];
+        for length in &mut lengths {
+            *length = u32::from_le_bytes(take_array(&mut rest)?) as usize;
+        }
+        if rest.len() != lengths.iter().sum::<usize>() {
+            return None;
+        }
+        // Method, path and model lie side by side: one UTF-8 check for all three.
+        let texts = std::str::from_utf8(rest).ok()?;
+        let (method, rest) = texts.split_at_checked(lengths[0])?;
+        let (path, model) = rest.split_at_checked(lengths[1])?;
+        Some(Middle {
+            method,
+            path,
+            status,
+            model: has_model.then_some((model, version)),
+        })
     }
 }
 
 /// The line a record holds.
+#[cfg(test)]
 fn decode(bytes: &[u8]) -> Option<AccessLine<'_>> {
-    let mut rest = bytes;
-    let mut take = |n: usize| -> Option<&[u8]> {
-        let (taken, after) = rest.split_at_checked(n)?;
-        rest = after;
-        Some(taken)
-    };
-    let mut u64_ = || Some(u64::from_le_bytes(take(8)?.try_into().ok()?));
-    let ended = u64_()? as i64;
-    let total = Duration::from_nanos(u64_()?);
-    let [queue, score] = [u64_()?, u64_()?].map(|n| (n != ABSENT).then(|| Duration::from_nanos(n)));
-    let (bytes_in, bytes_out) = (u64_()?, u64_()?);
-    let version = u32::from_le_bytes(take(4)?.try_into().ok()?);
-    let status = u16::from_le_bytes(take(2)?.try_into().ok()?);
-    let has_model = take(1)? == [1];
-    let mut lengths = [0usize; 4];
-    for length in &mut lengths {
-        *length = u32::from_le_bytes(take(4)?.try_into().ok()?) as usize;
-    }
-    let request_id = take(lengths[0])?;
-    // Method, path and model lie side by side: one UTF-8 check for all three.
-    let texts = std::str::from_utf8(take(lengths[1] + lengths[2] + lengths[3])?).ok()?;
-    let (method, rest) = texts.split_at_checked(lengths[1])?;
-    let (path, model) = rest.split_at_checked(lengths[2])?;
-    let ended = if ended >= 0 {
-        base().checked_add(Duration::from_nanos(ended as u64))
-    } else {
-        base().checked_sub(Duration::from_nanos(ended.unsigned_abs()))
-    }?;
+    let record = Record::parse(bytes)?;
+    let middle = Middle::parse(record.middle)?;
     Some(AccessLine {
-        request_id,
-        method,
-        path,
-        status,
-        model: has_model.then_some((model, version)),
-        queue,
-        score,
-        total,
-        ended,
-        bytes_in,
-        bytes_out,
+        request_id: record.request_id,
+        method: middle.method,
+        path: middle.path,
+        status: middle.status,
+        model: middle.model,
+        queue: record.queue,
+        score: record.score,
+        total: record.total,
+        ended: record.ended,
+        bytes_in: record.bytes_in,
+        bytes_out: record.bytes_out,
     })
 }
 
@@ -169,127 +237,85 @@ fn nanos(duration: Duration) -> u64 {
     u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX - 1)
 }
 
+/// The last middle rendered on this thread: its record bytes and its text.
+#[derive(Default)]
+struct LastMiddle {
+    bytes: Vec<u8>,
+    text: Vec<u8>,
+}
+
+thread_local! {
+    static LAST_MIDDLE: RefCell<LastMiddle> = RefCell::default();
+}
+
+/// Appends the JSON line of the record `bytes` (from [`encode`]); nothing
+/// when they are not one (they always are: only [`encode`] writes them).
+pub fn render(bytes: &[u8], anchor: &Anchor, out: &mut Vec<u8>) {
+    let rendered = Record::parse(bytes).and_then(|record| {
+        LAST_MIDDLE.with(|last| {
+            let mut last = last.borrow_mut();
+            if last.bytes != record.middle {
+                let middle = Middle::parse(record.middle)?;
+                last.text.clear();
+                write_middle(&mut last.text, &middle);
+                last.bytes.clear();
+                last.bytes.extend_from_slice(record.middle);
+            }
+            write_line(out, &record, &last.text, anchor.wall_time(record.ended));
+            Some(())
+        })
+    });
+    debug_assert!(rendered.is_some(), "not an access record");
+}
+
 /// Appends one access line, newline included. Each constant piece
-/// (punctuation and field names) is one copy, so a line is about twenty
-/// appends; numbers are written without `fmt` (`write!` costs about 600
-/// instructions a call, more than a whole field).
-fn format_line(out: &mut Vec<u8>, line: &AccessLine<'_>, time: SystemTime) {
-    let model = line.model.map_or(0, |(name, _)| name.len());
-    out.reserve(320 + line.request_id.len() + line.path.len() + model);
+/// (punctuation and field names) is one copy; numbers are written without
+/// `fmt` (`write!` costs about 600 instructions a call, more than a whole
+/// field).
+fn write_line(out: &mut Vec<u8>, record: &Record<'_>, middle: &[u8], time: SystemTime) {
+    out.reserve(160 + record.request_id.len() + middle.len());
     out.extend_from_slice(b"{\"timestamp\":\"");
     timestamp(out, time);
     out.extend_from_slice(
         b"\",\"level\":\"INFO\",\"fields\":{\"message\":\"access\",\"request_id\":\"",
     );
-    // Not UTF-8 only when a client sent obs-text bytes in its id.
-    match std::str::from_utf8(line.request_id) {
-        Ok(id) => string(out, id),
-        Err(_) => string(out, &String::from_utf8_lossy(line.request_id)),
-    }
-    out.extend_from_slice(b"\",\"method\":\"");
-    trusted(out, line.method);
-    out.extend_from_slice(b"\",\"path\":\"");
-    string(out, line.path);
-    out.extend_from_slice(b"\",\"status\":");
-    int(out, line.status.into());
-    if let Some((model, version)) = line.model {
-        out.extend_from_slice(b",\"model\":\"");
-        trusted(out, model);
-        out.extend_from_slice(b"\",\"version\":");
-        int(out, version.into());
-    }
-    if let Some(queue) = line.queue {
+    json_text::bytes(out, record.request_id);
+    out.extend_from_slice(middle);
+    if let Some(queue) = record.queue {
         out.extend_from_slice(b",\"queue_ms\":");
         millis::push(out, millis::micros(queue));
     }
-    if let Some(score) = line.score {
+    if let Some(score) = record.score {
         out.extend_from_slice(b",\"score_ms\":");
         millis::push(out, millis::micros(score));
     }
     out.extend_from_slice(b",\"total_ms\":");
-    millis::push(out, millis::micros(line.total));
+    millis::push(out, millis::micros(record.total));
     out.extend_from_slice(b",\"bytes_in\":");
-    int(out, line.bytes_in);
+    int(out, record.bytes_in);
     out.extend_from_slice(b",\"bytes_out\":");
-    int(out, line.bytes_out);
+    int(out, record.bytes_out);
     out.extend_from_slice(b"},\"target\":\"inferd::access\"}\n");
 }
 
-/// Text that never holds a byte JSON must escape (see [`AccessLine`]'s
-/// fields): copied as it is. Checked in debug builds.
-fn trusted(out: &mut Vec<u8>, value: &str) {
-    debug_assert!(
-        !value.bytes().any(|b| NEEDS_ESCAPE[usize::from(b)]),
-        "{value:?}"
-    );
-    out.extend_from_slice(value.as_bytes());
-}
-
-/// The inside of a JSON string (the quotes are the caller's): client-given
-/// text such as the request id and the path may hold anything.
-fn string(out: &mut Vec<u8>, value: &str) {
-    if !needs_escape(value.as_bytes()) {
-        out.extend_from_slice(value.as_bytes());
-        return;
-    }
-    for byte in value.bytes() {
-        match byte {
-            b'"' => out.extend_from_slice(b"\\\""),
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            b'\t' => out.extend_from_slice(b"\\t"),
-            _ if NEEDS_ESCAPE[usize::from(byte)] => {
-                const HEX: &[u8; 16] = b"0123456789abcdef";
-                out.extend_from_slice(&[
-                    b'\\',
-                    b'u',
-                    b'0',
-                    b'0',
-                    HEX[usize::from(byte >> 4)],
-                    HEX[usize::from(byte & 0xf)],
-                ]);
-            }
-            // Bytes of multi-byte characters pass as they are: `value` is UTF-8.
-            _ => out.push(byte),
-        }
+/// The line from the request id's closing quote to the status or the
+/// version, whichever comes last.
+fn write_middle(out: &mut Vec<u8>, middle: &Middle<'_>) {
+    out.extend_from_slice(b"\",\"method\":\"");
+    // An HTTP token (see `AccessLine::method`).
+    json_text::trusted(out, middle.method);
+    out.extend_from_slice(b"\",\"path\":\"");
+    json_text::string(out, middle.path);
+    out.extend_from_slice(b"\",\"status\":");
+    int(out, middle.status.into());
+    if let Some((model, version)) = middle.model {
+        out.extend_from_slice(b",\"model\":\"");
+        // The registry's names need no escaping (see `AccessLine::model`).
+        json_text::trusted(out, model);
+        out.extend_from_slice(b"\",\"version\":");
+        int(out, version.into());
     }
 }
-
-/// Whether any byte is one of [`NEEDS_ESCAPE`]'s, eight bytes at a time (a
-/// request id is 36): each test below is exact as a whole (a borrow can
-/// only spill into a byte above one that already matched).
-fn needs_escape(bytes: &[u8]) -> bool {
-    const ONES: u64 = u64::from_ne_bytes([1; 8]);
-    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
-    // Some byte of `x` is below `n` (n <= 0x80).
-    let below = |x: u64, n: u8| x.wrapping_sub(ONES * u64::from(n)) & !x & HIGHS;
-    let equal = |x: u64, n: u8| below(x ^ (ONES * u64::from(n)), 1);
-    let mut chunks = bytes.chunks_exact(8);
-    for chunk in &mut chunks {
-        let x = u64::from_ne_bytes(chunk.try_into().expect("eight bytes"));
-        if below(x, 0x20) | equal(x, b'"') | equal(x, b'\\') | equal(x, 0x7f) != 0 {
-            return true;
-        }
-    }
-    chunks
-        .remainder()
-        .iter()
-        .any(|&b| NEEDS_ESCAPE[usize::from(b)])
-}
-
-/// The bytes a JSON string must not hold as they are: controls, `"`, `\`,
-/// and DEL (escaped too, so that no line carries a terminal control byte).
-const NEEDS_ESCAPE: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut byte = 0;
-    while byte < 256 {
-        table[byte] =
-            byte < 0x20 || byte == b'"' as usize || byte == b'\\' as usize || byte == 0x7f;
-        byte += 1;
-    }
-    table
-};
 
 fn int(out: &mut Vec<u8>, value: u64) {
     out.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
@@ -387,11 +413,6 @@ mod tests {
         assert_eq!((decoded.queue, decoded.score), (facts.queue, facts.score));
         assert_eq!((decoded.total, decoded.ended), (facts.total, facts.ended));
         assert_eq!((decoded.bytes_in, decoded.bytes_out), (40, 12));
-        let anchor = Anchor::now();
-        let (mut direct, mut through) = (Vec::new(), Vec::new());
-        format_line(&mut direct, &facts, anchor.wall_time(facts.ended));
-        render(&record, &anchor, &mut through);
-        assert_eq!(direct, through);
         // Absent parts stay absent; a cut record renders nothing.
         let bare = AccessLine {
             model: None,
@@ -480,20 +501,67 @@ mod tests {
     }
 
     #[test]
-    fn the_eight_at_a_time_check_agrees_with_the_table() {
-        for byte in 0..=255u8 {
-            for at in 0..17 {
-                let mut text = *b"abcdefghijklmnopq";
-                text[at] = byte;
-                assert_eq!(
-                    needs_escape(&text),
-                    NEEDS_ESCAPE[usize::from(byte)],
-                    "{byte:#x} at {at}"
-                );
-            }
+    fn a_reused_middle_renders_as_a_fresh_one() {
+        // Lines that share a middle, and lines that differ from the last
+        // one in each part of it, in turn.
+        let score = || facts(Some(("diabetes-ridge", 1)), "id-1");
+        let lines = [
+            score(),
+            AccessLine {
+                request_id: b"id-2",
+                ..score()
+            },
+            AccessLine {
+                status: 503,
+                ..score()
+            },
+            AccessLine {
+                model: Some(("diabetes-ridge", 2)),
+                ..score()
+            },
+            AccessLine {
+                model: Some(("iris", 1)),
+                ..score()
+            },
+            AccessLine {
+                model: None,
+                ..score()
+            },
+            AccessLine {
+                path: "/scorf",
+                ..score()
+            },
+            AccessLine {
+                method: "GET",
+                ..score()
+            },
+            score(),
+        ];
+        let anchor = Anchor::now();
+        let mut previous = Vec::new();
+        for facts in &lines {
+            let mut record = Vec::new();
+            encode(&mut record, facts);
+            let mut reused = Vec::new();
+            render(&record, &anchor, &mut reused);
+            LAST_MIDDLE.with(|last| *last.borrow_mut() = LastMiddle::default());
+            let mut fresh = Vec::new();
+            render(&record, &anchor, &mut fresh);
+            assert_eq!(
+                String::from_utf8(reused).unwrap(),
+                String::from_utf8(fresh.clone()).unwrap()
+            );
+            assert_ne!(fresh, previous);
+            let parsed: serde_json::Value = serde_json::from_slice(&fresh).unwrap();
+            assert_eq!(parsed["fields"]["status"], facts.status);
+            assert_eq!(parsed["fields"]["path"], facts.path);
+            assert_eq!(parsed["fields"]["method"], facts.method);
+            assert_eq!(
+                parsed["fields"].get("version").and_then(|v| v.as_u64()),
+                facts.model.map(|(_, v)| v.into())
+            );
+            previous = fresh;
         }
-        assert!(!needs_escape(b""));
-        assert!(!needs_escape("d\u{e9}j\u{e0} vu, \u{1f600} ~".as_bytes()));
     }
 
     #[test]

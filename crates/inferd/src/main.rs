@@ -12,6 +12,7 @@
 //! - [`limits`]: flags, environment and file to the effective limits.
 //! - [`logging`]: the tracing subscriber.
 //! - [`log_writer`]: log lines written by a thread of their own, never blocking a request.
+//! - [`access_lines`]: the access line's record and its JSON text; [`json_text`]: text inside its strings.
 //! - [`security`]: keys and TLS options, resolved to a gate and a TLS config.
 //! - [`observe`]: metrics and access-log switches, data collection.
 //! - [`startup_pages`]: the code only start-up ran, out of the resident set once ready.
@@ -23,6 +24,7 @@ mod batching;
 mod cli;
 mod config_command;
 mod engines;
+mod json_text;
 mod limits;
 mod log_writer;
 mod logging;
