@@ -15,28 +15,28 @@ pub fn micros(duration: Duration) -> u64 {
 }
 
 /// Appends `micros` as milliseconds with exactly three decimals. Under a
-/// second (nearly every duration here) the digits are placed directly;
-/// longer ones are written from the right into a stack buffer.
+/// second (nearly every duration here) the digits are placed directly, two
+/// at a time from a table; longer ones are written from the right into a
+/// stack buffer.
 pub fn push(out: &mut Vec<u8>, micros: u64) {
     if micros < 1_000_000 {
-        let (whole, fraction) = ((micros / 1000) as u16, (micros % 1000) as u16);
-        let digit = |n: u16| b'0' + n as u8;
+        let (whole, fraction) = ((micros / 1000) as u32, (micros % 1000) as u32);
         let mut text = [0u8; 7];
-        let mut at = 0;
-        if whole >= 100 {
-            text[at] = digit(whole / 100);
-            at += 1;
-        }
-        if whole >= 10 {
-            text[at] = digit(whole / 10 % 10);
-            at += 1;
-        }
-        text[at] = digit(whole % 10);
-        text[at + 1] = b'.';
-        text[at + 2] = digit(fraction / 100);
-        text[at + 3] = digit(fraction / 10 % 10);
-        text[at + 4] = digit(fraction % 10);
-        out.extend_from_slice(&text[..at + 5]);
+        let at = if whole >= 100 {
+            text[0] = b'0' + (whole / 100) as u8;
+            text[1..3].copy_from_slice(&two_digits(whole % 100));
+            3
+        } else if whole >= 10 {
+            text[..2].copy_from_slice(&two_digits(whole));
+            2
+        } else {
+            text[0] = b'0' + whole as u8;
+            1
+        };
+        text[at] = b'.';
+        text[at + 1] = b'0' + (fraction / 100) as u8;
+        text[at + 2..at + 4].copy_from_slice(&two_digits(fraction % 100));
+        out.extend_from_slice(&text[..at + 4]);
         return;
     }
     // A u64 has at most 20 digits, plus the point.
@@ -57,6 +57,22 @@ pub fn push(out: &mut Vec<u8>, micros: u64) {
     }
     out.extend_from_slice(&text[at..]);
 }
+
+/// The two decimal digits of `n` (under 100; its last two digits above).
+pub fn two_digits(n: u32) -> [u8; 2] {
+    DIGIT_PAIRS[(n % 100) as usize]
+}
+
+/// "00" to "99".
+const DIGIT_PAIRS: [[u8; 2]; 100] = {
+    let mut pairs = [[0u8; 2]; 100];
+    let mut n = 0;
+    while n < 100 {
+        pairs[n] = [b'0' + (n / 10) as u8, b'0' + (n % 10) as u8];
+        n += 1;
+    }
+    pairs
+};
 
 #[cfg(test)]
 mod tests {
@@ -97,6 +113,17 @@ mod tests {
             let mut out = Vec::new();
             push(&mut out, micros);
             assert_eq!(String::from_utf8(out).unwrap(), expected);
+        }
+    }
+
+    #[test]
+    fn every_duration_under_a_second_is_exact() {
+        let mut out = Vec::new();
+        for micros in 0..1_000_000u64 {
+            out.clear();
+            push(&mut out, micros);
+            let expected = format!("{}.{:03}", micros / 1000, micros % 1000);
+            assert_eq!(out, expected.as_bytes());
         }
     }
 }

@@ -44,28 +44,38 @@ fn base() -> Instant {
     *BASE.get_or_init(Instant::now)
 }
 
-/// A reading of both clocks at once, to turn a monotonic instant into the
+/// A reading of both clocks at once, to turn a record's instant into the
 /// wall-clock time it happened at (as a `SystemTime::now()` then would have
 /// read, give or take the clocks' drift since: one writer pass, ms at most).
+/// Kept as the wall clock's nanoseconds at [`base`], so that a record's
+/// time is one integer addition.
 pub struct Anchor {
-    instant: Instant,
-    wall: SystemTime,
+    wall_at_base: i64,
 }
 
 impl Anchor {
     pub fn now() -> Anchor {
+        let since = since_base(Instant::now());
+        let wall = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| nanos(d) as i64);
         Anchor {
-            instant: Instant::now(),
-            wall: SystemTime::now(),
+            wall_at_base: wall.saturating_sub(since),
         }
     }
 
-    fn wall_time(&self, at: Instant) -> SystemTime {
-        match self.instant.checked_duration_since(at) {
-            Some(before) => self.wall.checked_sub(before),
-            None => self.wall.checked_add(at - self.instant),
-        }
-        .unwrap_or(self.wall)
+    /// Nanoseconds since the Unix epoch at `ended` (nanoseconds since
+    /// [`base`]); 0 for a time before the epoch.
+    fn wall_nanos(&self, ended: i64) -> u64 {
+        self.wall_at_base.saturating_add(ended).max(0) as u64
+    }
+}
+
+/// Signed nanoseconds from [`base`] to `at`.
+fn since_base(at: Instant) -> i64 {
+    match at.checked_duration_since(base()) {
+        Some(after) => nanos(after) as i64,
+        None => -(nanos(base() - at) as i64),
     }
 }
 
@@ -91,10 +101,7 @@ pub fn encode(out: &mut Vec<u8>, line: &AccessLine<'_>) {
         line.path.as_bytes(),
         model.as_bytes(),
     ];
-    let ended = match line.ended.checked_duration_since(base()) {
-        Some(after) => nanos(after) as i64,
-        None => -(nanos(base() - line.ended) as i64),
-    };
+    let ended = since_base(line.ended);
     let optional = |d: Option<Duration>| d.map_or(ABSENT, nanos);
     let length = |text: &[u8]| u32::try_from(text.len()).unwrap_or(u32::MAX).to_le_bytes();
     let mut numbers = [0u8; RECORD_NUMBERS + MIDDLE_NUMBERS];
@@ -127,7 +134,8 @@ pub fn encode(out: &mut Vec<u8>, line: &AccessLine<'_>) {
 
 /// A record's facts, its middle still as the record holds it.
 struct Record<'a> {
-    ended: Instant,
+    /// Nanoseconds since [`base`].
+    ended: i64,
     total: Duration,
     queue: Option<Duration>,
     score: Option<Duration>,
@@ -168,11 +176,6 @@ impl Record<'_> {
         let id_length = u32::from_le_bytes(take_array(&mut rest)?) as usize;
         let middle_length = rest.len().checked_sub(id_length)?;
         let (middle, request_id) = rest.split_at(middle_length);
-        let ended = if ended >= 0 {
-            base().checked_add(Duration::from_nanos(ended as u64))
-        } else {
-            base().checked_sub(Duration::from_nanos(ended.unsigned_abs()))
-        }?;
         Some(Record {
             ended,
             total,
@@ -218,6 +221,11 @@ impl Middle<'_> {
 fn decode(bytes: &[u8]) -> Option<AccessLine<'_>> {
     let record = Record::parse(bytes)?;
     let middle = Middle::parse(record.middle)?;
+    let ended = if record.ended >= 0 {
+        base().checked_add(Duration::from_nanos(record.ended as u64))
+    } else {
+        base().checked_sub(Duration::from_nanos(record.ended.unsigned_abs()))
+    }?;
     Some(AccessLine {
         request_id: record.request_id,
         method: middle.method,
@@ -227,7 +235,7 @@ fn decode(bytes: &[u8]) -> Option<AccessLine<'_>> {
         queue: record.queue,
         score: record.score,
         total: record.total,
-        ended: record.ended,
+        ended,
         bytes_in: record.bytes_in,
         bytes_out: record.bytes_out,
     })
@@ -261,7 +269,7 @@ pub fn render(bytes: &[u8], anchor: &Anchor, out: &mut Vec<u8>) {
                 last.bytes.clear();
                 last.bytes.extend_from_slice(record.middle);
             }
-            write_line(out, &record, &last.text, anchor.wall_time(record.ended));
+            write_line(out, &record, &last.text, anchor.wall_nanos(record.ended));
             Some(())
         })
     });
@@ -272,10 +280,10 @@ pub fn render(bytes: &[u8], anchor: &Anchor, out: &mut Vec<u8>) {
 /// (punctuation and field names) is one copy; numbers are written without
 /// `fmt` (`write!` costs about 600 instructions a call, more than a whole
 /// field).
-fn write_line(out: &mut Vec<u8>, record: &Record<'_>, middle: &[u8], time: SystemTime) {
+fn write_line(out: &mut Vec<u8>, record: &Record<'_>, middle: &[u8], wall_nanos: u64) {
     out.reserve(160 + record.request_id.len() + middle.len());
     out.extend_from_slice(b"{\"timestamp\":\"");
-    timestamp(out, time);
+    timestamp(out, wall_nanos);
     out.extend_from_slice(
         b"\",\"level\":\"INFO\",\"fields\":{\"message\":\"access\",\"request_id\":\"",
     );
@@ -326,11 +334,10 @@ thread_local! {
     static SECOND: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
 }
 
-/// `time` in RFC 3339, UTC, with microseconds; the date and time of day
-/// are formatted once per second per thread.
-fn timestamp(out: &mut Vec<u8>, time: SystemTime) {
-    let now = time.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let seconds = now.as_secs();
+/// `nanos` since the Unix epoch in RFC 3339, UTC, with microseconds; the
+/// date and time of day are formatted once per second per thread.
+fn timestamp(out: &mut Vec<u8>, nanos: u64) {
+    let seconds = nanos / 1_000_000_000;
     SECOND.with(|cached| {
         let mut cached = cached.borrow_mut();
         if cached.0 != seconds {
@@ -348,18 +355,11 @@ fn timestamp(out: &mut Vec<u8>, time: SystemTime) {
         }
         out.extend_from_slice(cached.1.as_bytes());
     });
-    let micros = now.subsec_micros();
-    let digit = |place: u32| b'0' + (micros / place % 10) as u8;
-    out.extend_from_slice(&[
-        b'.',
-        digit(100_000),
-        digit(10_000),
-        digit(1_000),
-        digit(100),
-        digit(10),
-        digit(1),
-        b'Z',
-    ]);
+    let micros = (nanos % 1_000_000_000 / 1000) as u32;
+    let [a, b] = millis::two_digits(micros / 10_000);
+    let [c, d] = millis::two_digits(micros / 100 % 100);
+    let [e, f] = millis::two_digits(micros % 100);
+    out.extend_from_slice(&[b'.', a, b, c, d, e, f, b'Z']);
 }
 
 #[cfg(test)]
@@ -469,6 +469,18 @@ mod tests {
             ..facts(None, "b")
         });
         assert!(stamped < now);
+    }
+
+    #[test]
+    fn the_timestamp_has_every_digit() {
+        let mut out = Vec::new();
+        timestamp(&mut out, 1_796_219_040_123_456_789);
+        assert_eq!(out, b"2026-12-02T13:44:00.123456Z");
+        out.clear();
+        timestamp(&mut out, 1_796_219_041_000_009_999);
+        assert_eq!(out, b"2026-12-02T13:44:01.000009Z");
+        // A wall clock before the epoch is written as the epoch.
+        assert_eq!(Anchor { wall_at_base: -5 }.wall_nanos(2), 0);
     }
 
     #[test]
