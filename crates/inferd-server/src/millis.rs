@@ -24,7 +24,7 @@ pub fn push(out: &mut Vec<u8>, micros: u64) {
         let mut text = [0u8; 7];
         let at = if whole >= 100 {
             text[0] = b'0' + (whole / 100) as u8;
-            text[1..3].copy_from_slice(&two_digits(whole % 100));
+            text[1..3].copy_from_slice(&two_digits(whole));
             3
         } else if whole >= 10 {
             text[..2].copy_from_slice(&two_digits(whole));
@@ -35,7 +35,7 @@ pub fn push(out: &mut Vec<u8>, micros: u64) {
         };
         text[at] = b'.';
         text[at + 1] = b'0' + (fraction / 100) as u8;
-        text[at + 2..at + 4].copy_from_slice(&two_digits(fraction % 100));
+        text[at + 2..at + 4].copy_from_slice(&two_digits(fraction));
         out.extend_from_slice(&text[..at + 4]);
         return;
     }
@@ -58,7 +58,7 @@ pub fn push(out: &mut Vec<u8>, micros: u64) {
     out.extend_from_slice(&text[at..]);
 }
 
-/// The two decimal digits of `n` (under 100; its last two digits above).
+/// The last two decimal digits of `n`.
 pub fn two_digits(n: u32) -> [u8; 2] {
     DIGIT_PAIRS[(n % 100) as usize]
 }

@@ -357,8 +357,8 @@ fn timestamp(out: &mut Vec<u8>, nanos: u64) {
     });
     let micros = (nanos % 1_000_000_000 / 1000) as u32;
     let [a, b] = millis::two_digits(micros / 10_000);
-    let [c, d] = millis::two_digits(micros / 100 % 100);
-    let [e, f] = millis::two_digits(micros % 100);
+    let [c, d] = millis::two_digits(micros / 100);
+    let [e, f] = millis::two_digits(micros);
     out.extend_from_slice(&[b'.', a, b, c, d, e, f, b'Z']);
 }
 
