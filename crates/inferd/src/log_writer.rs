@@ -1,6 +1,6 @@
 //! Where log lines go: each thread appends its entries to its own shelf (a
-//! buffer behind a lock that only the writer thread also takes), and one
-//! writer thread empties the shelves onto stderr. Writing a log line (the
+//! buffer the writer takes whole, with no lock either waits on; see
+//! `shelf`), and one writer thread empties the shelves onto stderr. Writing a log line (the
 //! access line of every request above all) so never waits on the terminal
 //! or the pipe behind stderr, allocates nothing and sends no message.
 //!
@@ -19,11 +19,12 @@
 
 use std::cell::OnceCell;
 use std::io::{self, Write};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering, fence};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use crate::access_lines::{self, Anchor};
+use crate::shelf::Shelf;
 
 use crossbeam_channel::{Receiver, Sender};
 use tracing_subscriber::fmt::MakeWriter;
@@ -42,10 +43,8 @@ enum Message {
     Flush(Sender<()>),
 }
 
-/// One thread's unwritten entries, each a [`HEADER`] (its kind, then its
-/// length as a little-endian `u32`) and its bytes.
-type Shelf = Mutex<Vec<u8>>;
-
+/// A shelf's entry starts with its kind, then its length as a
+/// little-endian `u32`; its bytes follow.
 const HEADER: usize = 5;
 
 /// What an entry on a shelf holds.
@@ -112,11 +111,16 @@ impl Queue {
         let mut write = Some(write);
         let shelved = SHELF.try_with(|cell| {
             let shelf = cell.get_or_init(|| self.new_shelf());
-            let mut lines = lock(shelf);
-            if lines.len() >= SHELF_BYTES {
-                self.dropped.fetch_add(1, Ordering::Relaxed);
-            } else if let Some(write) = write.take() {
-                frame(&mut lines, kind, write);
+            // SAFETY: a thread-local shelf: only this thread appends to
+            // it, and neither `frame` nor `write` logs.
+            unsafe {
+                shelf.append(|lines| {
+                    if lines.len() >= SHELF_BYTES {
+                        self.dropped.fetch_add(1, Ordering::Relaxed);
+                    } else if let Some(write) = write.take() {
+                        frame(lines, kind, write);
+                    }
+                })
             }
         });
         if shelved.is_err() {
@@ -126,7 +130,7 @@ impl Queue {
             return;
         }
         // After the append: a writer that went idle before it took our
-        // shelf's lock has seen the line; one that went idle after it is
+        // shelf's buffer has seen the line; one that went idle after it is
         // seen idle here, and woken.
         if self.idle.load(Ordering::SeqCst) && self.idle.swap(false, Ordering::SeqCst) {
             let _ = self.sender.try_send(Message::Wake);
@@ -151,35 +155,43 @@ impl Queue {
     }
 
     fn new_shelf(&self) -> Arc<Shelf> {
-        let shelf = Arc::new(Mutex::new(Vec::with_capacity(16 * 1024)));
-        self.shelves
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(shelf.clone());
+        let shelf = Arc::new(Shelf::with_capacity(16 * 1024));
+        self.list().push(shelf.clone());
         shelf
     }
 
+    fn list(&self) -> std::sync::MutexGuard<'_, Vec<Arc<Shelf>>> {
+        self.shelves.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Writes out every shelf; whether there was anything. Shelves of
-    /// threads that have exited are forgotten once empty. The list is not
+    /// threads that have exited are forgotten once emptied. The list is not
     /// locked while writing, so a thread's first line never waits on stderr.
     fn empty_shelves(&self, out: &mut impl Write, spare: &mut Spare) -> bool {
-        let shelves = {
-            let mut list = self.shelves.lock().unwrap_or_else(PoisonError::into_inner);
-            // Only the list holds it: its thread is gone.
-            list.retain(|shelf| Arc::strong_count(shelf) > 1 || !lock(shelf).is_empty());
-            list.clone()
-        };
+        let shelves = self.list().clone();
         let anchor = Anchor::now();
-        let mut any = false;
+        let mut exited = Vec::new();
         for shelf in &shelves {
-            std::mem::swap(&mut *lock(shelf), &mut spare.entries);
-            if !spare.entries.is_empty() {
-                any = true;
-                render(&spare.entries, &anchor, &mut spare.text);
-                let _ = out.write_all(&spare.text);
-                spare.entries.clear();
-                spare.text.clear();
+            // Held by the list and `shelves` only: its thread is gone, and
+            // (the fence pairs with the `Arc`'s release on drop) its every
+            // append happened before this take.
+            if Arc::strong_count(shelf) == 2 {
+                fence(Ordering::Acquire);
+                exited.push(shelf.clone());
             }
+            shelf.take(&mut spare.entries);
+            render(&spare.entries, &anchor, &mut spare.text);
+        }
+        if !exited.is_empty() {
+            self.list()
+                .retain(|shelf| !exited.iter().any(|gone| Arc::ptr_eq(gone, shelf)));
+        }
+        // One write for every shelf's lines: a write costs the file's
+        // lock and its times' update whatever its length.
+        let any = !spare.text.is_empty();
+        if any {
+            let _ = out.write_all(&spare.text);
+            spare.text.clear();
         }
         any
     }
@@ -187,7 +199,7 @@ impl Queue {
     /// The writer thread's loop, for the life of the process.
     fn write_lines(&self, receiver: Receiver<Message>, mut out: impl Write) {
         let mut spare = Spare {
-            entries: Vec::with_capacity(16 * 1024),
+            entries: Box::new(Vec::with_capacity(16 * 1024)),
             text: Vec::with_capacity(32 * 1024),
         };
         let mut reported = 0;
@@ -249,12 +261,12 @@ impl Queue {
 /// The writer's buffers, kept between passes: a shelf's entries (swapped
 /// with the shelf's own buffer) and their text.
 struct Spare {
-    entries: Vec<u8>,
+    #[expect(
+        clippy::box_collection,
+        reason = "swapped whole with a shelf's (see `shelf`)"
+    )]
+    entries: Box<Vec<u8>>,
     text: Vec<u8>,
-}
-
-fn lock(shelf: &Shelf) -> std::sync::MutexGuard<'_, Vec<u8>> {
-    shelf.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 fn write_now(kind: Entry, write: impl FnOnce(&mut Vec<u8>)) {

@@ -33,6 +33,7 @@ mod observe;
 mod security;
 mod serve_command;
 mod service_api;
+mod shelf;
 mod startup_pages;
 mod swagger_command;
 
