@@ -39,12 +39,13 @@ impl Shelf {
         // wait sees this append announced, or before it, and this append
         // gets the new buffer.
         self.appending.store(true, Ordering::SeqCst);
+        // Ends the announcement even if `append` panics: a writer waiting
+        // on it would otherwise wait for good.
+        let _announced = Announced(&self.appending);
         let lines = self.lines.load(Ordering::SeqCst);
         // SAFETY: the writer reads a buffer only after swapping it out and
         // seeing no append announced (see `take`); no other thread appends.
-        let result = append(unsafe { &mut *lines });
-        self.appending.store(false, Ordering::Release);
-        result
+        append(unsafe { &mut *lines })
     }
 
     /// Swaps `spare` (emptied first) for the shelf's buffer: `spare` then
@@ -74,6 +75,15 @@ impl Shelf {
         // SAFETY: `taken` came from `Box::into_raw` and is no longer the
         // shelf's: no append can reach it now.
         *spare = unsafe { Box::from_raw(taken) };
+    }
+}
+
+/// An append in progress; dropped when it ends.
+struct Announced<'a>(&'a AtomicBool);
+
+impl Drop for Announced<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
     }
 }
 
@@ -138,5 +148,17 @@ mod tests {
         };
         shelf.take(&mut spare);
         assert_eq!(spare.as_slice(), b"two");
+    }
+
+    #[test]
+    fn an_append_that_panics_does_not_leave_the_writer_waiting() {
+        let shelf = Shelf::with_capacity(16);
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            // SAFETY: this thread is the shelf's only appender.
+            unsafe { shelf.append(|_| panic!("in an append")) }
+        }));
+        assert!(panicked.is_err());
+        // Returns: the announcement ended with the panic.
+        shelf.take(&mut Box::default());
     }
 }
