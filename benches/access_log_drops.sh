@@ -3,8 +3,8 @@
 # a file, HOGS busy loops beside it (0: none), DUR seconds of closed-loop
 # load at CONC connections, then a clean stop; prints the requests the
 # load generator counted, the file's access lines and the writer's
-# dropped-lines count. A line is written for every request (the load
-# generator's own count is of whole seconds, so it may be a few short).
+# dropped-lines count. A line is written for every request (the requests
+# are the load generator's req/s times DUR, so they may differ by a few).
 #
 #   benches/access_log_drops.sh HOGS 'COMMAND'
 #   benches/access_log_drops.sh 2 \

@@ -1,8 +1,9 @@
 //! Where log lines go: each thread appends its entries to its own shelf (a
 //! buffer the writer takes whole, with no lock either waits on; see
-//! `shelf`), and one writer thread empties the shelves onto stderr. Writing a log line (the
-//! access line of every request above all) so never waits on the terminal
-//! or the pipe behind stderr, allocates nothing and sends no message.
+//! `shelf`), and one writer thread empties the shelves onto stderr.
+//! Writing a log line (the access line of every request above all) so
+//! never waits on the terminal or the pipe behind stderr, allocates
+//! nothing and sends no message.
 //!
 //! An entry is a finished line ([`Entry::Text`], what the subscriber wrote)
 //! or an access record ([`Entry::Access`]): the facts of an access line in

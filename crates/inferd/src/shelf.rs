@@ -1,8 +1,8 @@
 //! One thread's log shelf: a buffer that only its thread appends to and
 //! that the log writer takes whole, swapping in an empty one, without a
-//! lock either side must wait on. The writer runs at a low priority (see
-//! `log_writer`): behind a lock, a writer preempted while holding it would
-//! stall the request thread that logs next until the writer ran again.
+//! lock either side must wait on. Behind a lock, a writer preempted while
+//! holding it would stall the request thread that logs next until the
+//! writer ran again.
 //!
 //! The thread announces each append (`appending`) before it reads which
 //! buffer is current; the writer swaps the buffer, then waits for an
