@@ -23,8 +23,26 @@ pub struct AccessNote {
     pub queue: Option<Duration>,
     pub score: Option<Duration>,
     pub bytes_in: u64,
-    /// When the answer was ready (a scored request's end), when known.
-    pub ended: Option<Instant>,
+    /// When the response was ready, and how long after the request's
+    /// arrival: worked out once for the metrics and this line.
+    pub ended: Ended,
+}
+
+/// When a request ended, and its total: the time from its arrival.
+#[derive(Debug, Clone, Copy)]
+pub struct Ended {
+    pub at: Instant,
+    pub total: Duration,
+}
+
+impl Ended {
+    /// A request that arrived at `arrived` and ended `at`.
+    pub fn since(arrived: Instant, at: Instant) -> Ended {
+        Ended {
+            at,
+            total: at.saturating_duration_since(arrived),
+        }
+    }
 }
 
 /// Taken when a request arrives (only when the access log is on).
@@ -107,7 +125,7 @@ pub fn log(
     if sink.is_none() && !tracing::enabled!(target: "inferd::access", tracing::Level::INFO) {
         return;
     }
-    let ended = note.and_then(|n| n.ended).unwrap_or_else(Instant::now);
+    let ended = note.map_or_else(|| Ended::since(arrival.at, Instant::now()), |n| n.ended);
     let line = AccessLine {
         request_id,
         method: arrival.method.as_str(),
@@ -116,8 +134,8 @@ pub fn log(
         model: note.map(|n| (n.model.name.as_str(), n.model.version)),
         queue: note.and_then(|n| n.queue),
         score: note.and_then(|n| n.score),
-        total: ended.saturating_duration_since(arrival.at),
-        ended,
+        total: ended.total,
+        ended: ended.at,
         bytes_in: note.map_or(arrival.bytes_in, |n| n.bytes_in),
         bytes_out: response.body().size_hint().exact().unwrap_or(0),
     };

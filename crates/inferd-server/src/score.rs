@@ -11,7 +11,7 @@ use inferd_engine::{Arrival, EngineError, ServedModel};
 use inferd_schema::{ModelSchema, SchemaError};
 use inferd_tensor::Tensor;
 
-use crate::access::AccessNote;
+use crate::access::{AccessNote, Ended};
 use crate::body::read_limited;
 use crate::request_id::RequestIds;
 use crate::response::{self, Body};
@@ -80,9 +80,12 @@ impl<'a> Scoring<'a> {
         ids: RequestIds,
         note: &mut Option<AccessNote>,
     ) -> Response<Body> {
-        if let Some(entry) = self.entry {
-            let ended = self.seen.encoded.unwrap_or_else(Instant::now);
-            entry.finished(&result, ended - self.started, &self.seen.stages);
+        let access_log = self.state.telemetry.access_log();
+        // One reading of the end, one total, for the metrics and the access line.
+        let ended = (self.entry.is_some() || access_log)
+            .then(|| Ended::since(self.started, self.seen.encoded.unwrap_or_else(Instant::now)));
+        if let (Some(entry), Some(ended)) = (self.entry, ended) {
+            entry.finished(&result, ended.total, &self.seen.stages);
         }
         let response = match result {
             Ok(answer) => answer.into_response(ids),
@@ -101,8 +104,8 @@ impl<'a> Scoring<'a> {
                 response
             }
         };
-        if self.state.telemetry.access_log() {
-            *note = Some(self.seen.note(self.model));
+        if let Some(ended) = ended.filter(|_| access_log) {
+            *note = Some(self.seen.note(self.model, ended));
         }
         response
     }

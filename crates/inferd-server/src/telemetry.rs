@@ -14,7 +14,7 @@ use inferd_engine::{EngineError, ModelSet, Scored, ServedModel};
 use inferd_metrics::{BuildInfo, Metrics, ModelMetrics, Outcome, Stages};
 
 use crate::ApiError;
-use crate::access::{AccessNote, AccessSink};
+use crate::access::{AccessNote, AccessSink, Ended};
 
 /// The server's telemetry. Lives in [`crate::AppState`].
 pub struct Telemetry {
@@ -249,13 +249,14 @@ impl Seen {
         self.run = Some(scored.score);
     }
 
-    pub fn note(&self, model: Arc<ServedModel>) -> AccessNote {
+    /// The access line's facts of this request, which `ended`.
+    pub fn note(&self, model: Arc<ServedModel>, ended: Ended) -> AccessNote {
         AccessNote {
             model,
             queue: self.run.map(|_| self.stages.queue_wait),
             score: self.run,
             bytes_in: self.bytes_in,
-            ended: self.encoded,
+            ended,
         }
     }
 }
