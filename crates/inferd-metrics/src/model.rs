@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use prometheus::{Gauge, Histogram};
 
-use crate::buckets::DURATION_NANOS;
+use crate::buckets::{DURATION_NANOS, duration_bucket};
 use crate::shards::{Shards, Writer};
 
 /// How a scoring request ended: the `outcome` label of
@@ -151,16 +151,16 @@ impl ModelMetrics {
     /// Records one finished request: its outcome, its duration from the
     /// handler's start to the response, and, when it succeeded, its stages.
     pub fn finished(&self, outcome: Outcome, total: Duration, stages: Option<&Stages>) {
+        record(&self.cells.shards.writer(), outcome, total, stages);
+    }
+
+    /// As [`ModelMetrics::finished`], for a request counted by
+    /// [`ModelMetrics::began`], which it also ends (as
+    /// [`ModelMetrics::ended`] would, through the same writer).
+    pub fn finished_begun(&self, outcome: Outcome, total: Duration, stages: Option<&Stages>) {
         let writer = self.cells.shards.writer();
-        writer.add(cell::outcome(outcome), 1);
-        observe(&writer, Stage::Request, total);
-        if let Some(stages) = stages {
-            writer.add(cell::ROWS, stages.rows);
-            observe(&writer, Stage::QueueWait, stages.queue_wait);
-            observe(&writer, Stage::Decode, stages.decode);
-            observe(&writer, Stage::Scoring, stages.scoring);
-            observe(&writer, Stage::Encode, stages.encode);
-        }
+        writer.add(cell::ENDED, 1);
+        record(&writer, outcome, total, stages);
     }
 
     /// A request of this model began (`inferd_requests_in_flight` is the
@@ -186,18 +186,28 @@ impl ModelMetrics {
     }
 }
 
+/// Adds one finished request to `writer`'s shard: its outcome, its total
+/// and, when it succeeded, its stages.
+fn record(writer: &Writer<'_>, outcome: Outcome, total: Duration, stages: Option<&Stages>) {
+    writer.add(cell::outcome(outcome), 1);
+    observe(writer, Stage::Request, total);
+    if let Some(stages) = stages {
+        writer.add(cell::ROWS, stages.rows);
+        observe(writer, Stage::QueueWait, stages.queue_wait);
+        observe(writer, Stage::Decode, stages.decode);
+        observe(writer, Stage::Scoring, stages.scoring);
+        observe(writer, Stage::Encode, stages.encode);
+    }
+}
+
 /// Adds `duration` to `stage`'s histogram: its bucket (the first whose
-/// bound it does not exceed) and its sum. The search runs from the
-/// smallest bound: most requests take well under a millisecond.
+/// bound it does not exceed) and its sum.
 fn observe(writer: &Writer<'_>, stage: Stage, duration: Duration) {
     let nanos = duration
         .as_secs()
         .saturating_mul(1_000_000_000)
         .saturating_add(u64::from(duration.subsec_nanos()));
-    let bucket = DURATION_NANOS
-        .iter()
-        .position(|bound| nanos <= *bound)
-        .unwrap_or(DURATION_NANOS.len());
+    let bucket = duration_bucket(nanos);
     let first = cell::histogram(stage);
     writer.add(first + bucket, 1);
     writer.add(first + cell::HISTOGRAM - 1, nanos);

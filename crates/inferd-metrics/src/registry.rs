@@ -255,10 +255,12 @@ mod tests {
                 ..Stages::default()
             }),
         );
-        ridge.finished(Outcome::Error, Duration::from_secs(3), None);
+        // Three begun: one ends by itself, one as it finishes, one is in flight.
+        ridge.began();
         ridge.began();
         ridge.began();
         ridge.ended();
+        ridge.finished_begun(Outcome::Error, Duration::from_secs(3), None);
         ridge.set_load_duration(Duration::from_millis(250));
         ridge.batch_sizes().observe(3);
         metrics.response(200);

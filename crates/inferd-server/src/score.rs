@@ -16,7 +16,7 @@ use crate::body::read_limited;
 use crate::request_id::RequestIds;
 use crate::response::{self, Body};
 use crate::scored_headers::{self, RUN_FUNCTION_FAILED};
-use crate::telemetry::{InFlight, ModelEntry, Seen};
+use crate::telemetry::{InFlight, Seen};
 use crate::{ApiError, AppState, millis};
 
 const SCORE_METHODS: &str = "GET, POST, OPTIONS";
@@ -49,9 +49,10 @@ pub struct Scoring<'a> {
     state: &'a AppState,
     model: Arc<ServedModel>,
     started: Instant,
-    entry: Option<&'a ModelEntry>,
     seen: Seen,
-    _in_flight: Option<InFlight<'a>>,
+    /// The model's metrics (none when recording is off), counting the
+    /// request in flight until it is finished or dropped.
+    in_flight: Option<InFlight<'a>>,
     _arrival: Arrival,
 }
 
@@ -63,9 +64,8 @@ impl<'a> Scoring<'a> {
         Scoring {
             state,
             started,
-            entry,
             seen: Seen::default(),
-            _in_flight: entry.map(|e| InFlight::new(&e.metrics)),
+            in_flight: entry.map(InFlight::new),
             _arrival: arrival,
             model,
         }
@@ -82,10 +82,10 @@ impl<'a> Scoring<'a> {
     ) -> Response<Body> {
         let access_log = self.state.telemetry.access_log();
         // One reading of the end, one total, for the metrics and the access line.
-        let ended = (self.entry.is_some() || access_log)
+        let ended = (self.in_flight.is_some() || access_log)
             .then(|| Ended::since(self.started, self.seen.encoded.unwrap_or_else(Instant::now)));
-        if let (Some(entry), Some(ended)) = (self.entry, ended) {
-            entry.finished(&result, ended.total, &self.seen.stages);
+        if let (Some(in_flight), Some(ended)) = (self.in_flight, ended) {
+            in_flight.finished(&result, ended.total, &self.seen.stages);
         }
         let response = match result {
             Ok(answer) => answer.into_response(ids),

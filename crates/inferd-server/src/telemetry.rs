@@ -192,16 +192,6 @@ impl Telemetry {
     }
 }
 
-impl ModelEntry {
-    /// Records one finished scoring request, `total` long; `stages` count
-    /// only when it succeeded.
-    pub fn finished<T>(&self, result: &Result<T, ApiError>, total: Duration, stages: &Stages) {
-        let outcome = outcome(result);
-        let stages = (outcome == Outcome::Success).then_some(stages);
-        self.metrics.finished(outcome, total, stages);
-    }
-}
-
 /// The `outcome` label of a scoring request's result.
 fn outcome<T>(result: &Result<T, ApiError>) -> Outcome {
     match result {
@@ -261,18 +251,30 @@ impl Seen {
     }
 }
 
-/// Counts a request in `inferd_requests_in_flight` while it lives.
-pub(crate) struct InFlight<'a>(&'a ModelMetrics);
+/// Counts a request in `inferd_requests_in_flight` while it lives: until
+/// [`InFlight::finished`], or its drop (a request given up on, such as
+/// one whose client went away).
+pub(crate) struct InFlight<'a>(&'a ModelEntry);
 
 impl<'a> InFlight<'a> {
-    pub fn new(metrics: &'a ModelMetrics) -> InFlight<'a> {
-        metrics.began();
-        InFlight(metrics)
+    pub fn new(entry: &'a ModelEntry) -> InFlight<'a> {
+        entry.metrics.began();
+        InFlight(entry)
+    }
+
+    /// Records the request as finished, `total` long (`stages` count only
+    /// when it succeeded), and no longer in flight: one pass over the
+    /// thread's counters for both, where the drop would take another.
+    pub fn finished<T>(self, result: &Result<T, ApiError>, total: Duration, stages: &Stages) {
+        let outcome = outcome(result);
+        let stages = (outcome == Outcome::Success).then_some(stages);
+        self.0.metrics.finished_begun(outcome, total, stages);
+        std::mem::forget(self);
     }
 }
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        self.0.ended();
+        self.0.metrics.ended();
     }
 }
