@@ -148,19 +148,22 @@ impl ModelMetrics {
         self.cells.shards.writer().add(cell::outcome(outcome), 1);
     }
 
-    /// Records one finished request: its outcome, its duration from the
-    /// handler's start to the response, and, when it succeeded, its stages.
-    pub fn finished(&self, outcome: Outcome, total: Duration, stages: Option<&Stages>) {
-        record(&self.cells.shards.writer(), outcome, total, stages);
-    }
-
-    /// As [`ModelMetrics::finished`], for a request counted by
-    /// [`ModelMetrics::began`], which it also ends (as
+    /// Records one finished request, counted by [`ModelMetrics::began`]:
+    /// its outcome, its duration from the handler's start to the response,
+    /// and, when it succeeded, its stages; and ends it in flight (as
     /// [`ModelMetrics::ended`] would, through the same writer).
-    pub fn finished_begun(&self, outcome: Outcome, total: Duration, stages: Option<&Stages>) {
+    pub fn finished(&self, outcome: Outcome, total: Duration, stages: Option<&Stages>) {
         let writer = self.cells.shards.writer();
         writer.add(cell::ENDED, 1);
-        record(&writer, outcome, total, stages);
+        writer.add(cell::outcome(outcome), 1);
+        observe(&writer, Stage::Request, total);
+        if let Some(stages) = stages {
+            writer.add(cell::ROWS, stages.rows);
+            observe(&writer, Stage::QueueWait, stages.queue_wait);
+            observe(&writer, Stage::Decode, stages.decode);
+            observe(&writer, Stage::Scoring, stages.scoring);
+            observe(&writer, Stage::Encode, stages.encode);
+        }
     }
 
     /// A request of this model began (`inferd_requests_in_flight` is the
@@ -169,7 +172,8 @@ impl ModelMetrics {
         self.cells.shards.writer().add(cell::BEGAN, 1);
     }
 
-    /// A request counted by [`ModelMetrics::began`] ended.
+    /// A request counted by [`ModelMetrics::began`] ended unfinished (given
+    /// up on).
     pub fn ended(&self) {
         self.cells.shards.writer().add(cell::ENDED, 1);
     }
@@ -183,20 +187,6 @@ impl ModelMetrics {
     /// size of each engine run; never observed when batching is off.
     pub fn batch_sizes(&self) -> BatchSizes {
         BatchSizes(self.batch_size.clone())
-    }
-}
-
-/// Adds one finished request to `writer`'s shard: its outcome, its total
-/// and, when it succeeded, its stages.
-fn record(writer: &Writer<'_>, outcome: Outcome, total: Duration, stages: Option<&Stages>) {
-    writer.add(cell::outcome(outcome), 1);
-    observe(writer, Stage::Request, total);
-    if let Some(stages) = stages {
-        writer.add(cell::ROWS, stages.rows);
-        observe(writer, Stage::QueueWait, stages.queue_wait);
-        observe(writer, Stage::Decode, stages.decode);
-        observe(writer, Stage::Scoring, stages.scoring);
-        observe(writer, Stage::Encode, stages.encode);
     }
 }
 

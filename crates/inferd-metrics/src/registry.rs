@@ -245,6 +245,7 @@ mod tests {
         ridge.count(Outcome::Success);
         ridge.count(Outcome::Success);
         ridge.count(Outcome::QueueFull);
+        ridge.began();
         ridge.finished(
             Outcome::Success,
             Duration::from_micros(300),
@@ -255,12 +256,12 @@ mod tests {
                 ..Stages::default()
             }),
         );
-        // Three begun: one ends by itself, one as it finishes, one is in flight.
+        // Three more begun: one given up on, one finished, one in flight.
         ridge.began();
         ridge.began();
         ridge.began();
         ridge.ended();
-        ridge.finished_begun(Outcome::Error, Duration::from_secs(3), None);
+        ridge.finished(Outcome::Error, Duration::from_secs(3), None);
         ridge.set_load_duration(Duration::from_millis(250));
         ridge.batch_sizes().observe(3);
         metrics.response(200);

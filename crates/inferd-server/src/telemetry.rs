@@ -268,7 +268,7 @@ impl<'a> InFlight<'a> {
     pub fn finished<T>(self, result: &Result<T, ApiError>, total: Duration, stages: &Stages) {
         let outcome = outcome(result);
         let stages = (outcome == Outcome::Success).then_some(stages);
-        self.0.metrics.finished_begun(outcome, total, stages);
+        self.0.metrics.finished(outcome, total, stages);
         std::mem::forget(self);
     }
 }
