@@ -10,7 +10,10 @@
 //! [`poll_before_park`], called by the runtime before each park, polls for
 //! the next answer instead, for a bounded time, and only while some answer
 //! is due. Its cost is bounded by how often a loaded runtime parks, which
-//! is rarely (about a hundred times a second at 64 connections here).
+//! is rarely (about a hundred times a second at 64 connections here). What
+//! it buys: diabetes-ridge at 64 connections, poll on / off 1.048 and 1.032
+//! in requests a second (two series of 10-12 rounds, `benches/server_cpu.sh`
+//! with one server at `--http-park-poll-us 0`; `benches/RESULTS.md`).
 //!
 //! The two counts live on separate cache lines and each has one kind of
 //! writer: request threads count what they hand on, workers what they
@@ -21,8 +24,10 @@ use std::time::{Duration, Instant};
 
 use crate::spin::poll_until;
 
-/// Jobs handed on and answered. One per process serves every executor
-/// ([`Answers::process`]), as one async runtime serves every model.
+/// Jobs handed on and answered. One per server serves every executor, as
+/// one async runtime serves every model: made where the server is built
+/// ([`Answers::leak`]) and handed to the runtime's park hook and to each
+/// executor ([`crate::ExecutorOptions::answers`]).
 #[derive(Debug, Default)]
 pub struct Answers {
     sent: Padded,
@@ -34,8 +39,6 @@ pub struct Answers {
 #[repr(align(128))]
 struct Padded(AtomicU64);
 
-static PROCESS: Answers = Answers::new();
-
 impl Answers {
     pub const fn new() -> Answers {
         Answers {
@@ -44,9 +47,10 @@ impl Answers {
         }
     }
 
-    /// The process's counts: every executor's jobs.
-    pub fn process() -> &'static Answers {
-        &PROCESS
+    /// Counts that live as long as the process: the runtime's threads and
+    /// every job's guard refer to them.
+    pub fn leak() -> &'static Answers {
+        Box::leak(Box::new(Answers::new()))
     }
 
     /// A job handed on: due an answer until the guard is dropped (after
@@ -95,7 +99,7 @@ mod tests {
     use super::*;
 
     fn answers() -> &'static Answers {
-        Box::leak(Box::new(Answers::new()))
+        Answers::leak()
     }
 
     #[test]

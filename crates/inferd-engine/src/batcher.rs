@@ -42,7 +42,7 @@ use inferd_tensor::{Dim, Signature, Tensor};
 
 use crate::EngineError;
 use crate::callers::Callers;
-use crate::executor::{Job, Reply, next_job, run_guarded};
+use crate::worker::{Job, Reply, next_job, run_guarded};
 
 /// How a model's requests are gathered into batches.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -259,7 +259,7 @@ fn gather(
     (batch, None)
 }
 
-type Answer = (Reply, Result<Vec<Tensor>, EngineError>);
+type MemberAnswer = (Reply, Result<Vec<Tensor>, EngineError>);
 
 /// Runs the members still wanted, and pairs each reply with its outputs.
 fn run_batch(
@@ -267,7 +267,7 @@ fn run_batch(
     session: &mut Box<dyn Session>,
     mut batch: Vec<Member>,
     observer: Option<&BatchObserver>,
-) -> Vec<Answer> {
+) -> Vec<MemberAnswer> {
     let observe = |requests: usize| {
         if let Some(observe) = observer {
             observe(requests);

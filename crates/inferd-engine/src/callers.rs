@@ -15,10 +15,10 @@ use crate::nanos;
 pub const QUIET: Duration = Duration::from_millis(20);
 
 #[derive(Debug, Clone)]
-pub struct Callers(Arc<Inner>);
+pub struct Callers(Arc<CallerCount>);
 
 #[derive(Debug)]
-struct Inner {
+struct CallerCount {
     count: AtomicUsize,
     origin: Instant,
     /// Nanoseconds from `origin` to the last arrival that found another
@@ -28,7 +28,7 @@ struct Inner {
 
 impl Default for Callers {
     fn default() -> Callers {
-        Callers(Arc::new(Inner {
+        Callers(Arc::new(CallerCount {
             count: AtomicUsize::new(0),
             origin: Instant::now(),
             crowded_at: AtomicU64::new(0),
@@ -40,12 +40,12 @@ impl Callers {
     /// Counts one caller, arrived at `now` (the caller's own clock
     /// reading: under load every arrival finds company, and a clock read of
     /// its own would cost each one), until the guard is dropped.
-    pub fn arrive(&self, now: Instant) -> Arrival {
+    pub fn arrive(&self, now: Instant) -> Caller {
         if self.0.count.fetch_add(1, Ordering::AcqRel) > 0 {
             let since = now.saturating_duration_since(self.0.origin);
             self.0.crowded_at.store(nanos(since), Ordering::Relaxed);
         }
-        Arrival(self.0.clone())
+        Caller(self.0.clone())
     }
 
     /// Callers now.
@@ -67,9 +67,9 @@ impl Callers {
 
 /// One caller of a model; counted while alive.
 #[derive(Debug)]
-pub struct Arrival(Arc<Inner>);
+pub struct Caller(Arc<CallerCount>);
 
-impl Drop for Arrival {
+impl Drop for Caller {
     fn drop(&mut self) {
         self.0.count.fetch_sub(1, Ordering::AcqRel);
     }

@@ -1,75 +1,30 @@
-//! Runs one model on dedicated OS threads.
+//! Runs one model on dedicated OS threads: the caller's side.
 //!
 //! Each worker thread owns one engine session (engines' per-run state is
-//! mutable, and one session per thread needs no lock). A job arrives with
-//! its admission [`Ticket`]; the worker takes a container-wide [`Slot`]
-//! itself (waiting at most until the ticket's deadline) and marks the job
-//! started in its shared [`Progress`], where the caller reads when, so the
-//! scoring timeout counts from the real start. The caller races the worker
-//! at the queue deadline on that same state: exactly one of "refused" or
-//! "started" wins, so a refused request never runs. A job whose caller has
-//! gone (disconnected) is skipped. A panic inside the engine is caught,
-//! answered as an error for that job alone, and the worker starts a fresh
-//! session.
+//! mutable, and one session per thread needs no lock); what a worker does
+//! with a job is in `worker` (or `batcher`, with dynamic batching). Here:
+//! starting the threads, and a request's wait for its answer, bounded by
+//! the queue deadline until it starts (503) and by the scoring timeout
+//! from its start (504). A panic inside the engine is caught, answered as
+//! an error for that job alone, and the worker starts a fresh session.
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError};
-use inferd_backend::{BackendError, LoadedModel, Session};
+use crossbeam_channel::{Sender, TrySendError};
+use inferd_backend::{BackendError, LoadedModel};
 use inferd_tensor::Tensor;
 use tokio::sync::oneshot;
 
 use crate::EngineError;
 use crate::admission::Ticket;
-use crate::answers::{Answers, Due};
+use crate::answers::Answers;
 use crate::batcher::{self, BatchObserver, BatchOptions, ObserverCell};
-use crate::callers::{Arrival, Callers};
+use crate::callers::{Caller, Callers};
 use crate::progress::Progress;
 use crate::spin;
-
-/// Where a job's answer goes. Until it is sent (or dropped unsent) the
-/// job counts as due an answer in [`Answers::process`], which the HTTP
-/// runtime reads before it parks.
-pub(crate) struct Reply {
-    sender: oneshot::Sender<Result<Vec<Tensor>, EngineError>>,
-    _due: Due,
-}
-
-impl Reply {
-    fn new(sender: oneshot::Sender<Result<Vec<Tensor>, EngineError>>) -> Reply {
-        Reply {
-            sender,
-            _due: Answers::process().sent(),
-        }
-    }
-
-    /// The caller left (disconnected) or gave up.
-    pub(crate) fn is_closed(&self) -> bool {
-        self.sender.is_closed()
-    }
-
-    /// Sends the answer; the job stops being due only after it is sent.
-    pub(crate) fn send(self, result: Result<Vec<Tensor>, EngineError>) {
-        let Reply { sender, _due } = self;
-        let _ = sender.send(result);
-    }
-}
-
-/// Turns a request into the model's inputs. Runs on the worker thread once
-/// the request holds a slot, so requests refused under overload cost no
-/// decoding, and decoding is counted in the concurrency limit.
-pub type Prepare = Box<dyn FnOnce() -> Result<Vec<Tensor>, EngineError> + Send>;
-
-pub(crate) struct Job {
-    pub(crate) prepare: Prepare,
-    pub(crate) reply: Reply,
-    pub(crate) progress: Arc<Progress>,
-    /// The request's place in the queue, given up when it starts.
-    pub(crate) ticket: Ticket,
-}
+use crate::worker::{self, Job, Prepare, Reply};
 
 /// How many workers, how deep a queue, how long a run may take.
 #[derive(Debug, Clone, Copy)]
@@ -82,6 +37,9 @@ pub struct ExecutorOptions {
     /// idle worker polls its queue before it sleeps, and the caller its
     /// answer before it awaits it (see `spin`); zero never polls.
     pub idle_poll: Duration,
+    /// The server's count of answers due, for its HTTP runtime's poll
+    /// before it parks (see `answers`); `None` counts nothing.
+    pub answers: Option<&'static Answers>,
 }
 
 /// The default of [`ExecutorOptions::idle_poll`]: longer than a lone
@@ -97,6 +55,7 @@ impl Default for ExecutorOptions {
             queue_capacity: 1024,
             timeout: Duration::from_millis(60_000),
             idle_poll: DEFAULT_IDLE_POLL,
+            answers: None,
         }
     }
 }
@@ -173,7 +132,7 @@ impl Executor {
                         callers,
                         options.idle_poll,
                     ),
-                    None => work(model, session, receiver, callers, options.idle_poll),
+                    None => worker::work(model, session, receiver, callers, options.idle_poll),
                 })
                 .map_err(|e| BackendError::Run(format!("cannot start a worker thread: {e}")))?;
             workers.push(handle);
@@ -189,7 +148,7 @@ impl Executor {
 
     /// Counts a request for this model from its first byte to its answer
     /// (drop the guard then). Only the batcher reads the count.
-    pub fn arrive(&self, now: Instant) -> Arrival {
+    pub fn arrive(&self, now: Instant) -> Caller {
         self.callers.arrive(now)
     }
 
@@ -219,7 +178,7 @@ impl Executor {
         let timeout = self.options.timeout;
         let progress = Arc::new(Progress::new(entered));
         let (sender, mut answer) = oneshot::channel();
-        let reply = Reply::new(sender);
+        let reply = Reply::new(sender, self.options.answers);
         let sender = self.sender.as_ref().ok_or(EngineError::Stopped)?;
         let job = Job {
             prepare,
@@ -317,95 +276,10 @@ impl Drop for Executor {
     }
 }
 
-fn work(
-    model: Arc<dyn LoadedModel>,
-    mut session: Box<dyn Session>,
-    jobs: Receiver<Job>,
-    callers: Callers,
-    idle_poll: Duration,
-) {
-    while let Some(job) = next_job(&jobs, &callers, idle_poll) {
-        let Job {
-            prepare,
-            reply,
-            progress,
-            ticket,
-        } = job;
-        // The caller left (disconnected) or gave up at its deadline.
-        if reply.is_closed() || !progress.is_queued() {
-            continue;
-        }
-        let Some(slot) = ticket.admission().take_slot_until(ticket.deadline) else {
-            continue;
-        };
-        // Deadline passed, or the caller gave up while we waited: never run.
-        let now = Instant::now();
-        if now > ticket.deadline || reply.is_closed() || !progress.start_at(now) {
-            continue;
-        }
-        drop(ticket);
-        let result = run_guarded(&model, &mut session, |session| {
-            let inputs = prepare();
-            progress.set_prepare(now.elapsed());
-            session.run(inputs?).map_err(EngineError::from)
-        });
-        // The slot is held until here, so it counts as busy for as long as
-        // the core really is, even after the caller timed out.
-        drop(slot);
-        reply.send(result);
-    }
-}
-
-/// The next job: polled for a moment first while a client calls alone (see
-/// [`spin`]), so its next request does not have to wake this thread;
-/// `None` once the queue is closed.
-pub(crate) fn next_job(
-    jobs: &Receiver<Job>,
-    callers: &Callers,
-    idle_poll: Duration,
-) -> Option<Job> {
-    let polled = spin::poll_if_alone(callers, idle_poll, None, || match jobs.try_recv() {
-        Ok(job) => Some(Some(job)),
-        Err(TryRecvError::Disconnected) => Some(None),
-        Err(TryRecvError::Empty) => None,
-    });
-    polled.unwrap_or_else(|| jobs.recv().ok())
-}
-
-/// Runs `f` with the session, turning a panic into an error for this call
-/// alone and giving the worker a fresh session.
-pub(crate) fn run_guarded<T>(
-    model: &Arc<dyn LoadedModel>,
-    session: &mut Box<dyn Session>,
-    f: impl FnOnce(&mut dyn Session) -> Result<T, EngineError>,
-) -> Result<T, EngineError> {
-    match catch_unwind(AssertUnwindSafe(|| f(session.as_mut()))) {
-        Ok(result) => result,
-        Err(panic) => {
-            let message = panic_message(&*panic);
-            tracing::error!(%message, "engine panicked; the request gets a 500 and the worker a fresh session");
-            match model.new_session() {
-                Ok(fresh) => *session = fresh,
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot renew the session; keeping the old one")
-                }
-            }
-            Err(EngineError::Backend(BackendError::Panicked(message)))
-        }
-    }
-}
-
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".to_owned())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use inferd_backend::Session;
     use inferd_tensor::{DType, Signature, TensorData, TensorSpec};
     use std::sync::atomic::{AtomicUsize, Ordering};
 

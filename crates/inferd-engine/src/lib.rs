@@ -4,16 +4,19 @@
 //! - [`admission`]: the container-wide gate: concurrency slots, a bounded
 //!   queue, a bounded wait.
 //! - [`executor`]: an [`Executor`] per model: dedicated OS threads, each with
-//!   its own engine session, fed by a bounded queue; answers through a oneshot.
+//!   its own engine session, fed by a bounded queue; answers through a
+//!   oneshot. The caller's side: starting the threads, a request's bounded wait.
+//! - `worker`: the worker's side: a job, its reply, the worker loop, a run
+//!   with a panic turned into an error.
 //! - [`batcher`]: optional dynamic batching: concurrent requests for a
 //!   model stacked into one run and cut back into each answer.
 //! - [`callers`]: the requests in flight for a model, and whether a client
 //!   calls alone.
 //! - `spin`: bounded polling while a client calls alone: the idle worker
 //!   for its next job, the caller for its answer.
-//! - [`answers`]: jobs handed to workers and answers sent, process-wide,
-//!   for an HTTP runtime worker to poll briefly for a due answer before it
-//!   parks.
+//! - [`answers`]: jobs handed to workers and answers sent, one count per
+//!   server, for an HTTP runtime worker to poll briefly for a due answer
+//!   before it parks.
 //! - `progress`: a job's state (queued, started and when, abandoned), the
 //!   one place the caller and the worker race at the queue deadline.
 //! - [`served`]: a [`ServedModel`] (identity, signature, executor) and the
@@ -24,6 +27,7 @@
 //!
 //! Inference never runs on an async runtime's threads: the async side only
 //! enqueues a job and awaits its oneshot, with a bound on the wait.
+#![forbid(unsafe_code)]
 
 pub mod admission;
 pub mod answers;
@@ -35,13 +39,15 @@ pub mod loader;
 mod progress;
 pub mod served;
 mod spin;
+mod worker;
 
 pub use admission::{Admission, AdmissionOptions, Slot, Ticket};
 pub use answers::Answers;
 pub use batcher::{BatchObserver, BatchOptions, BatchPolicy};
-pub use callers::{Arrival, Callers};
+pub use callers::{Caller, Callers};
 pub use error::{EngineError, LoadError};
-pub use executor::{DEFAULT_IDLE_POLL, Executor, ExecutorOptions, Prepare, Scored};
+pub use executor::{DEFAULT_IDLE_POLL, Executor, ExecutorOptions, Scored};
+pub use worker::Prepare;
 pub use loader::{EngineChoice, load_models, load_models_batched, load_models_with};
 pub use served::{ModelIdentity, ModelSet, ServedModel};
 

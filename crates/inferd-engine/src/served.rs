@@ -7,7 +7,8 @@ use inferd_backend::LoadedModel;
 use inferd_tensor::Signature;
 
 use crate::batcher::{BatchOptions, check_batchable};
-use crate::executor::{Prepare, Scored};
+use crate::executor::Scored;
+use crate::worker::Prepare;
 use crate::{Admission, EngineError, Executor, ExecutorOptions, LoadError, Ticket};
 
 /// One model version, loaded and with its workers running.
@@ -84,7 +85,7 @@ impl ServedModel {
     /// Counts a request for this model while the guard lives: from before
     /// its body is read until its answer, so a batch knows whether company
     /// may still come.
-    pub fn arrive(&self, now: Instant) -> crate::callers::Arrival {
+    pub fn arrive(&self, now: Instant) -> crate::callers::Caller {
         self.executor.arrive(now)
     }
 
