@@ -35,9 +35,7 @@ use inferd_tensor::{DType, Dim, Signature, Tensor, TensorData};
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::ops::konst::Const;
 
-use crate::tract_engine::run_on;
-
-pub(crate) type Plan = Arc<TypedRunnableModel>;
+use crate::tract_tensors::{Plan, run_on};
 
 /// The most batch sizes one model gets fixed plans for; other sizes run on
 /// the free plan.
@@ -347,7 +345,8 @@ mod tests {
     use inferd_tensor::{DType, Dim, Tensor, TensorData};
 
     use super::*;
-    use crate::tract_engine::{TractModel, from_tract, load_tract, to_tract};
+    use crate::tract_engine::{TractModel, load_tract};
+    use crate::tract_tensors::{from_tract, to_tract};
 
     fn load(name: &str) -> TractModel {
         let path: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR"))
