@@ -9,7 +9,7 @@ use std::time::Duration;
 use prometheus::{Gauge, Histogram};
 
 use crate::buckets::{DURATION_NANOS, duration_bucket};
-use crate::shards::{Shards, Writer};
+use crate::shards::{Shards, ShardWriter};
 
 /// How a scoring request ended: the `outcome` label of
 /// `inferd_requests_total`.
@@ -192,7 +192,7 @@ impl ModelMetrics {
 
 /// Adds `duration` to `stage`'s histogram: its bucket (the first whose
 /// bound it does not exceed) and its sum.
-fn observe(writer: &Writer<'_>, stage: Stage, duration: Duration) {
+fn observe(writer: &ShardWriter<'_>, stage: Stage, duration: Duration) {
     let nanos = duration
         .as_secs()
         .saturating_mul(1_000_000_000)

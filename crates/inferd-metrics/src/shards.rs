@@ -83,12 +83,12 @@ impl Shards {
 
     /// This thread's way to add. Resolve it once for a burst of adds; it
     /// cannot leave the thread (an `await` in between would need it to).
-    pub fn writer(&self) -> Writer<'_> {
+    pub fn writer(&self) -> ShardWriter<'_> {
         let cells = match owned_index() {
             Some(index) => Cells::Owned(self.owned[index].get_or_init(|| zeros(self.width))),
             None => Cells::Shared(&self.shared),
         };
-        Writer {
+        ShardWriter {
             cells,
             _not_send: PhantomData,
         }
@@ -112,13 +112,13 @@ enum Cells<'a> {
 }
 
 /// Adds to one thread's shard.
-pub struct Writer<'a> {
+pub struct ShardWriter<'a> {
     cells: Cells<'a>,
     /// An owned shard must only be written by its thread.
     _not_send: PhantomData<*const ()>,
 }
 
-impl Writer<'_> {
+impl ShardWriter<'_> {
     /// Adds `n` to counter `cell`.
     #[inline]
     pub fn add(&self, cell: usize, n: u64) {
