@@ -1,9 +1,10 @@
 //! What the fuzz targets share: one signature per kind of input the decoder
 //! handles (every element type, fixed and free dimensions, undeclared
-//! shapes, several inputs), and the check that a decoded tensor agrees with
-//! its signature.
+//! shapes, several inputs), each as a model's contract, and the check that
+//! a decoded tensor agrees with its signature.
 
-use inferd_tensor::{DType, Dim, TensorSpec};
+use inferd_schema::{ModelSchema, SchemaError};
+use inferd_tensor::{DType, Dim, Signature, Tensor, TensorSpec};
 
 const DTYPES: [DType; 11] = [
     DType::F32,
@@ -61,17 +62,30 @@ pub fn signatures() -> Vec<Vec<TensorSpec>> {
     all
 }
 
-/// Decodes `data` against every signature; a success must give one tensor
-/// per input, each with as many elements as its shape says.
-pub fn decode_everywhere(data: &serde_json::Value) {
-    for inputs in signatures() {
-        if let Ok(tensors) = inferd_schema::decode_inputs(data, &inputs) {
-            assert_eq!(tensors.len(), inputs.len());
-            for (tensor, spec) in tensors.iter().zip(&inputs) {
-                assert_eq!(tensor.dtype(), spec.dtype);
-                let elements: usize = tensor.shape().iter().product();
-                assert_eq!(elements, tensor.data().len());
-            }
+/// One contract per signature of [`signatures`], as a model with those
+/// inputs is served without an inference config.
+pub fn schemas() -> Vec<(Vec<TensorSpec>, ModelSchema)> {
+    signatures()
+        .into_iter()
+        .map(|inputs| {
+            let schema = ModelSchema::from_signature(Signature {
+                inputs: inputs.clone(),
+                outputs: Vec::new(),
+            });
+            (inputs, schema)
+        })
+        .collect()
+}
+
+/// A decoded request must give one tensor per input, each of the input's
+/// type, with as many elements as its shape says.
+pub fn check_decoded(inputs: &[TensorSpec], decoded: Result<Vec<Tensor>, SchemaError>) {
+    if let Ok(tensors) = decoded {
+        assert_eq!(tensors.len(), inputs.len());
+        for (tensor, spec) in tensors.iter().zip(inputs) {
+            assert_eq!(tensor.dtype(), spec.dtype);
+            let elements: usize = tensor.shape().iter().product();
+            assert_eq!(elements, tensor.data().len());
         }
     }
 }

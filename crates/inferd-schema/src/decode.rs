@@ -14,12 +14,12 @@ use inferd_tensor::{Tensor, TensorData, TensorSpec};
 use crate::SchemaError;
 use crate::bound::{F32_MAX, NEAR_ABOVE, NEAR_BELOW, RawData};
 use crate::error::json_kind;
-use crate::request::DATA_FIELD;
 
 /// Decodes `data` for a model with `inputs`. One input: `data` is that
 /// input's nested list. Several: `data` is an object keyed by input name.
-pub fn decode_inputs(data: &Value, inputs: &[TensorSpec]) -> Result<Vec<Tensor>, SchemaError> {
-    decode_inputs_at(data, inputs, DATA_FIELD)
+#[cfg(test)]
+pub(crate) fn decode_inputs(data: &Value, inputs: &[TensorSpec]) -> Result<Vec<Tensor>, SchemaError> {
+    decode_inputs_at(data, inputs, crate::request::DATA_FIELD)
 }
 
 /// [`decode_inputs`] for data that came under the field `root`, which

@@ -350,7 +350,8 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{data_from_body, decode_inputs};
+    use crate::decode::decode_inputs;
+    use crate::request::data_from_body;
     use inferd_tensor::Dim;
 
     fn spec(dtype: DType, dims: Option<Vec<Dim>>) -> TensorSpec {

@@ -2,41 +2,43 @@
 //! the model's signature while turning it into tensors, and write the model's
 //! outputs back as JSON.
 //!
+//! One door: [`ModelSchema`], one model's contract, decodes a request
+//! (`decode_body`, `decode_query`, `decode`) and encodes an answer
+//! (`encode`). Behind it sit two readers: the fast one (`direct`, for a
+//! one-input model's plainly valid body) and the general one (`request`,
+//! `decode`, `pandas`), which gives every error with its path; the fast
+//! one gives up at the first doubt and the general one decides.
+//!
 //! # Layout
-//! - [`request`]: the request envelope (`{"data": ...}` body, or `?data=` query).
+//! - `request`: the request envelope (`{"data": ...}` body, or `?data=` query).
 //! - `envelope`: the top level of a body in one pass (other fields skipped unbuilt, `data` twice refused).
-//! - [`decode`]: a JSON value to one tensor per model input, checked element by element.
-//! - [`direct`]: the fast path, a body's data straight into the one input tensor
+//! - `decode`: a JSON value to one tensor per model input, checked element by element.
+//! - `direct`: the fast path, a body's data straight into the one input tensor
 //!   (no JSON tree), leaving every doubtful request to `request` + `decode`.
 //! - `number`: one JSON number literal read to the bit as serde_json reads it, for `direct`.
 //! - `bound`: float32's range exactly, reading an integer literal's digits again where
 //!   float64 parsing cannot tell it from f32::MAX.
-//! - [`pandas`]: a list of records to tensors, by column.
-//! - [`model_schema`]: [`ModelSchema`], one model's contract (data field,
+//! - `pandas`: a list of records to tensors, by column.
+//! - `model_schema`: [`ModelSchema`], one model's contract (data field,
 //!   input and output layout, samples), built from the inference config.
-//! - [`encode`]: output tensors to the response body (values, by name, or records).
-//! - [`error`]: [`SchemaError`], each variant a message a client can act on.
+//! - `encode`: output tensors to the response body (values, by name, or records).
+//! - `error`: [`SchemaError`], each variant a message a client can act on.
 //!
 //! Every rejection names where the problem is (`data[0][3]`), what the model
 //! expects and what was received. Nothing here panics on any input.
 #![forbid(unsafe_code)]
 
 mod bound;
-pub mod decode;
-pub mod direct;
-pub mod encode;
+mod decode;
+mod direct;
+mod encode;
 mod envelope;
-pub mod error;
-pub mod model_schema;
+mod error;
+mod model_schema;
 mod number;
-pub mod pandas;
-pub mod request;
+mod pandas;
+mod request;
 
-pub use decode::{decode_inputs, decode_inputs_at};
-pub use encode::{encode_outputs, encode_records};
 pub use error::SchemaError;
 pub use model_schema::{InputLayout, ModelSchema, SampleError};
 pub use pandas::{Column, ColumnKind, PandasLayout, PandasTarget};
-pub use request::{
-    DATA_FIELD, data_from_body, data_from_body_field, data_from_query, data_from_query_field,
-};

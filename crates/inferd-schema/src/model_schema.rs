@@ -11,8 +11,10 @@ use inferd_tensor::{Signature, Tensor};
 use crate::bound::RawData;
 use crate::decode::decode_inputs_in;
 use crate::pandas::{Column, ColumnKind, PandasLayout, PandasTarget};
-use crate::request::query_data;
-use crate::{DATA_FIELD, SchemaError, data_from_body_field, decode_inputs_at, encode_outputs};
+use crate::request::{DATA_FIELD, data_from_body_field, query_data};
+use crate::SchemaError;
+use crate::decode::decode_inputs_at;
+use crate::encode::encode_outputs;
 
 /// How a request's data becomes the model's inputs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,8 +125,21 @@ impl ModelSchema {
         if let (InputLayout::Tensors, [only]) = (&self.input, self.signature.inputs.as_slice())
             && let Some(tensor) = crate::direct::tensor_from_body(body, &self.data_field, only)
         {
+            // The fuzz build checks the premise of the fast path: whatever
+            // it answers, the general path answers the same.
+            #[cfg(fuzzing)]
+            assert_eq!(
+                self.decode_body_generally(body).as_deref(),
+                Ok(std::slice::from_ref(&tensor)),
+                "the fast path decoded differently"
+            );
             return Ok(vec![tensor]);
         }
+        self.decode_body_generally(body)
+    }
+
+    /// [`ModelSchema::decode_body`] through the JSON value alone.
+    fn decode_body_generally(&self, body: &[u8]) -> Result<Vec<Tensor>, SchemaError> {
         let data = data_from_body_field(body, &self.data_field)?;
         // Checked as UTF-8 by the line above.
         let text = std::str::from_utf8(body).unwrap_or_default();

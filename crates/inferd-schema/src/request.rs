@@ -10,14 +10,16 @@ use crate::error::json_kind;
 /// The field that holds the model's input, as in the contract.
 pub const DATA_FIELD: &str = "data";
 
-/// The `data` value of a POST body. Other top-level keys are allowed and
-/// ignored, as the original server does; `data` twice is refused.
-pub fn data_from_body(body: &[u8]) -> Result<Value, SchemaError> {
+/// The `data` value of a POST body (for tests: the default field).
+#[cfg(test)]
+pub(crate) fn data_from_body(body: &[u8]) -> Result<Value, SchemaError> {
     data_from_body_field(body, DATA_FIELD)
 }
 
-/// The value of the field `field` of a POST body.
-pub fn data_from_body_field(body: &[u8], field: &str) -> Result<Value, SchemaError> {
+/// The value of the field `field` of a POST body. Other top-level keys
+/// are allowed and ignored, as the original server does; the field twice
+/// is refused.
+pub(crate) fn data_from_body_field(body: &[u8], field: &str) -> Result<Value, SchemaError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(SchemaError::EmptyBody);
     }
@@ -43,18 +45,15 @@ pub fn data_from_body_field(body: &[u8], field: &str) -> Result<Value, SchemaErr
     }
 }
 
-/// The `data` value of a query string (`?data=[[1,2]]`): each parameter is
-/// percent-decoded and parsed as JSON, as the original server does.
-pub fn data_from_query(query: &str) -> Result<Value, SchemaError> {
-    data_from_query_field(query, DATA_FIELD)
+/// The `data` value of a query string (for tests: the default field).
+#[cfg(test)]
+pub(crate) fn data_from_query(query: &str) -> Result<Value, SchemaError> {
+    query_data(query, DATA_FIELD).map(|(data, _)| data)
 }
 
-/// The value of the query parameter `field`, parsed as JSON.
-pub fn data_from_query_field(query: &str, field: &str) -> Result<Value, SchemaError> {
-    query_data(query, field).map(|(data, _)| data)
-}
-
-/// [`data_from_query_field`], and the parameter's (percent-decoded) text.
+/// The value of the query parameter `field`, parsed as JSON (each
+/// parameter is percent-decoded and parsed as JSON, as the original server
+/// does), and the parameter's (percent-decoded) text.
 pub(crate) fn query_data(query: &str, field: &str) -> Result<(Value, String), SchemaError> {
     let mut fields = Map::new();
     let mut data_text = None;
