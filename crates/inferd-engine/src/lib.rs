@@ -47,9 +47,9 @@ pub use batcher::{BatchObserver, BatchOptions, BatchPolicy};
 pub use callers::{Caller, Callers};
 pub use error::{EngineError, LoadError};
 pub use executor::{DEFAULT_IDLE_POLL, Executor, ExecutorOptions, Scored};
-pub use worker::Prepare;
 pub use loader::{EngineChoice, load_models, load_models_batched, load_models_with};
 pub use served::{ModelIdentity, ModelSet, ServedModel};
+pub use worker::Prepare;
 
 /// `duration` in whole nanoseconds, saturating (for atomics that hold one).
 pub(crate) fn nanos(duration: std::time::Duration) -> u64 {

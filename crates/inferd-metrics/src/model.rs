@@ -9,7 +9,7 @@ use std::time::Duration;
 use prometheus::{Gauge, Histogram};
 
 use crate::buckets::{DURATION_NANOS, duration_bucket};
-use crate::shards::{Shards, ShardWriter};
+use crate::shards::{ShardWriter, Shards};
 
 /// How a scoring request ended: the `outcome` label of
 /// `inferd_requests_total`.

@@ -18,7 +18,10 @@ use crate::error::json_kind;
 /// Decodes `data` for a model with `inputs`. One input: `data` is that
 /// input's nested list. Several: `data` is an object keyed by input name.
 #[cfg(test)]
-pub(crate) fn decode_inputs(data: &Value, inputs: &[TensorSpec]) -> Result<Vec<Tensor>, SchemaError> {
+pub(crate) fn decode_inputs(
+    data: &Value,
+    inputs: &[TensorSpec],
+) -> Result<Vec<Tensor>, SchemaError> {
     decode_inputs_at(data, inputs, crate::request::DATA_FIELD)
 }
 

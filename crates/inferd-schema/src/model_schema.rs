@@ -8,13 +8,13 @@ use serde_json::Value;
 use inferd_config::{ModelEntry, OutputLayout, Sample, SampleKind};
 use inferd_tensor::{Signature, Tensor};
 
+use crate::SchemaError;
 use crate::bound::RawData;
+use crate::decode::decode_inputs_at;
 use crate::decode::decode_inputs_in;
+use crate::encode::encode_outputs;
 use crate::pandas::{Column, ColumnKind, PandasLayout, PandasTarget};
 use crate::request::{DATA_FIELD, data_from_body_field, query_data};
-use crate::SchemaError;
-use crate::decode::decode_inputs_at;
-use crate::encode::encode_outputs;
 
 /// How a request's data becomes the model's inputs.
 #[derive(Debug, Clone, PartialEq, Eq)]

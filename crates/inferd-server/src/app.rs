@@ -6,7 +6,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
 
 use http::request::Parts;
 use http::{Method, Request, Response, header};
@@ -15,13 +14,13 @@ use hyper::body::Incoming;
 use inferd_auth::Gate;
 use inferd_engine::ServedModel;
 
-use crate::access::{self, Arrival};
 use crate::answered::Answered;
 use crate::idle::Activity;
+use crate::record::RequestRecord;
 use crate::request_id::RequestIds;
 use crate::response::{self, Body};
 use crate::routes::{self, Routed};
-use crate::score::{self, Scoring};
+use crate::score;
 use crate::{ApiError, AppState};
 
 /// The whole HTTP application. Cheap to clone: one per connection.
@@ -92,45 +91,26 @@ impl App {
         async move {
             // In hand for the connection's idle check until this future ends.
             let _busy = self.activity.as_deref().map(|a| a.begin(head.version));
-            // One clock reading for the access line's and the scoring's start.
-            let arrived = Instant::now();
             let state = &*self.state;
-            let telemetry = &state.telemetry;
-            let arrival = telemetry
-                .access_log()
-                .then(|| Arrival::new(&head, &body, arrived));
-            // What a scoring handler tells the access line (set only when it is on).
-            let mut note = None;
+            let mut record = RequestRecord::arrive(&state.telemetry, &head, &body);
             let (next, ids) = self.admit(&head);
-            // With the access line's copy of the request id (it shares the bytes).
-            let arrival = arrival.map(|arrival| (arrival, ids.request_id.clone()));
-            let with_ids = |mut response: Response<Body>, ids: RequestIds| {
-                ids.write_to(response.headers_mut());
-                response
-            };
-            let response = match next {
-                Next::Answer(response) => with_ids(*response, ids),
+            let mut response = match next {
+                Next::Answer(response) => *response,
                 Next::Refuse(response) => {
                     drain_small_body(body).await;
-                    with_ids(*response, ids)
+                    *response
                 }
                 Next::Score(model) => {
-                    let mut scoring = Scoring::begin(state, model, arrived);
-                    let result = score::score(&mut scoring, &head, body, &ids.request_id).await;
-                    scoring.finish(result, ids, &mut note)
+                    record.score_with(&model);
+                    let result =
+                        score::score(state, &model, &head, body, &ids.request_id, &mut record)
+                            .await;
+                    record.scoring_ended(&result);
+                    score::respond(result)
                 }
             };
-            telemetry.responded(response.status());
-            if let Some((arrival, request_id)) = arrival {
-                let sink = telemetry.access_sink();
-                access::log(
-                    arrival,
-                    &response,
-                    request_id.as_bytes(),
-                    note.as_ref(),
-                    sink,
-                );
-            }
+            record.finish(&response, ids.request_id.as_bytes());
+            ids.write_to(response.headers_mut());
             response
         }
     }

@@ -1,11 +1,14 @@
-//! [`ApiError`]: every way a request can fail, and the one place that turns
-//! each into an HTTP status and a `{"message": ...}` body.
+//! [`ApiError`]: every way a request can fail, and the one place that
+//! classifies each: its HTTP status, its metrics outcome, and whether the
+//! scoring run itself failed (`x-ms-run-function-failed`). `response::error`
+//! turns one into a `{"message": ...}` response.
 
 use std::time::Duration;
 
 use http::StatusCode;
 
 use inferd_engine::EngineError;
+use inferd_metrics::Outcome;
 use inferd_schema::SchemaError;
 
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +91,33 @@ impl ApiError {
                 EngineError::Input(_) => StatusCode::BAD_REQUEST,
             },
         }
+    }
+
+    /// The `outcome` label of `inferd_requests_total` for a scoring request
+    /// that failed so (a refused key is counted by the key check).
+    pub fn outcome(&self) -> Outcome {
+        match self {
+            ApiError::Engine(e) => match e {
+                EngineError::QueueFull { .. } => Outcome::QueueFull,
+                EngineError::QueueTimeout { .. } => Outcome::QueueTimeout,
+                EngineError::Timeout(_) => Outcome::ScoringTimeout,
+                EngineError::Input(_) => Outcome::BadRequest,
+                EngineError::Stopped | EngineError::Backend(_) => Outcome::Error,
+            },
+            ApiError::Unauthorized(_) => Outcome::Unauthorized,
+            e if e.status().is_client_error() => Outcome::BadRequest,
+            _ => Outcome::Error,
+        }
+    }
+
+    /// Whether the model's run itself failed or ran out of time, as the
+    /// scoring contract's `x-ms-run-function-failed: True` says; a request
+    /// refused before it ran is `False`.
+    pub fn run_failed(&self) -> bool {
+        matches!(
+            self,
+            ApiError::Engine(EngineError::Backend(_) | EngineError::Timeout(_))
+        )
     }
 
     /// Seconds a client should wait before retrying, for the statuses that

@@ -9,25 +9,25 @@
 //! - [`answered`]: the handler's future with a panic answered as a 500.
 //! - [`routes`]: which path and method go where.
 //! - [`score`]: the scoring handler: content type, body, decode, engine, encode.
-//! - [`scored_headers`]: a scored answer's headers, copied from a template.
 //! - [`api`]: [`ServiceApi`]: each model's contract and the API documents.
 //! - [`swagger`]: `GET /swagger.json`.
 //! - [`body`]: reading a body under a size limit.
 //! - [`idle`]: closing connections that send no request for a while.
 //! - [`drain`]: asking every connection to finish and close on shutdown.
 //! - [`request_id`]: the `x-request-id` family of headers.
-//! - [`error`]: [`ApiError`], the one place errors become HTTP statuses.
+//! - [`error`]: [`ApiError`], the one place errors are classified: HTTP
+//!   status, metrics outcome, `x-ms-run-function-failed`.
 //! - [`response`]: small builders for JSON and text responses.
 //! - [`state`]: [`AppState`]: options and the models, once loaded.
+//! - [`record`]: [`RequestRecord`], one request's record from arrival to
+//!   response, turned into its metrics and its access line.
 //! - [`telemetry`]: per-model metrics, the HTTP response counter, the
 //!   access-log switch and data collection ([`Telemetry`]).
-//! - [`access`]: the access line logged for every request.
-//! - [`millis`]: durations as milliseconds text, without float formatting.
 //!
 //! Only this crate knows hyper. Handlers never block: scoring is handed to
 //! the engine's own threads and awaited with a bound.
+#![forbid(unsafe_code)]
 
-pub mod access;
 pub mod answered;
 pub mod api;
 pub mod app;
@@ -35,12 +35,11 @@ pub mod body;
 pub mod drain;
 pub mod error;
 pub mod idle;
-pub mod millis;
+pub mod record;
 pub mod request_id;
 pub mod response;
 pub mod routes;
 pub mod score;
-pub mod scored_headers;
 pub mod serve;
 pub mod state;
 pub mod swagger;
@@ -49,6 +48,7 @@ pub mod telemetry;
 pub use api::{EntryError, ServiceApi};
 pub use app::App;
 pub use error::ApiError;
+pub use record::RequestRecord;
 pub use serve::{serve, serve_tls};
 pub use state::{AppState, ServerOptions};
 pub use telemetry::Telemetry;

@@ -89,7 +89,7 @@ impl RequestIds {
 }
 
 /// The ids echoed only when the client sent them.
-pub fn write_echoes(
+fn write_echoes(
     client_request_id: Option<HeaderValue>,
     trace_id: Option<HeaderValue>,
     headers: &mut HeaderMap,

@@ -7,20 +7,22 @@ use http::request::Parts;
 use http::{HeaderName, HeaderValue, Method, Response, StatusCode, header};
 use hyper::body::Incoming;
 use inferd_collect::Input;
-use inferd_engine::{Arrival, EngineError, ServedModel};
+use inferd_engine::{EngineError, ServedModel};
+use inferd_log::millis;
 use inferd_schema::{ModelSchema, SchemaError};
 use inferd_tensor::Tensor;
 
-use crate::access::{AccessNote, Ended};
 use crate::body::read_limited;
-use crate::request_id::RequestIds;
+use crate::record::RequestRecord;
 use crate::response::{self, Body};
-use crate::scored_headers::{self, RUN_FUNCTION_FAILED};
-use crate::telemetry::{InFlight, Seen};
-use crate::{ApiError, AppState, millis};
+use crate::{ApiError, AppState};
 
 const SCORE_METHODS: &str = "GET, POST, OPTIONS";
 const SERVER_TIMING: HeaderName = HeaderName::from_static("server-timing");
+/// The scoring contract's: the run's milliseconds.
+const RUN_FN_EXEC_MS: HeaderName = HeaderName::from_static("x-ms-run-fn-exec-ms");
+/// The scoring contract's: `True` when the run failed or timed out.
+const RUN_FUNCTION_FAILED: HeaderName = HeaderName::from_static("x-ms-run-function-failed");
 
 pub fn check_method(method: &Method) -> Result<(), ApiError> {
     match *method {
@@ -40,105 +42,48 @@ pub fn options() -> Response<Body> {
     response
 }
 
-/// One scoring request's bookkeeping, from [`Scoring::begin`] (before its
-/// body is read) to [`Scoring::finish`]: it counts as the model's caller
-/// and in flight meanwhile, and tells the metrics and the access line what
-/// happened at the end. Held by the caller around [`score`], so that the
-/// only future nested in the connection's is the scoring itself.
-pub struct Scoring<'a> {
-    state: &'a AppState,
-    model: Arc<ServedModel>,
-    started: Instant,
-    seen: Seen,
-    /// The model's metrics (none when recording is off), counting the
-    /// request in flight until it is finished or dropped.
-    in_flight: Option<InFlight<'a>>,
-    _arrival: Arrival,
-}
-
-impl<'a> Scoring<'a> {
-    /// A request for `model` that arrived at `started`.
-    pub fn begin(state: &'a AppState, model: Arc<ServedModel>, started: Instant) -> Scoring<'a> {
-        let arrival = model.arrive(started);
-        let entry = state.telemetry.model(&model);
-        Scoring {
-            state,
-            started,
-            seen: Seen::default(),
-            in_flight: entry.map(InFlight::new),
-            _arrival: arrival,
-            model,
-        }
-    }
-
-    /// The response to send, with `ids`: `result`'s, or its error's;
-    /// counted and timed, and described in `note` for the access line
-    /// (when that is on).
-    pub fn finish(
-        self,
-        result: Result<Answer, ApiError>,
-        ids: RequestIds,
-        note: &mut Option<AccessNote>,
-    ) -> Response<Body> {
-        let access_log = self.state.telemetry.access_log();
-        // One reading of the end, one total, for the metrics and the access line.
-        let ended = (self.in_flight.is_some() || access_log)
-            .then(|| Ended::since(self.started, self.seen.encoded.unwrap_or_else(Instant::now)));
-        if let (Some(in_flight), Some(ended)) = (self.in_flight, ended) {
-            in_flight.finished(&result, ended.total, &self.seen.stages);
-        }
-        let response = match result {
-            Ok(answer) => answer.into_response(ids),
-            Err(e) => {
-                let failed = matches!(
-                    e,
-                    ApiError::Engine(EngineError::Backend(_) | EngineError::Timeout(_))
-                );
-                let mut response = response::error(&e);
-                let headers = response.headers_mut();
-                headers.insert(
-                    RUN_FUNCTION_FAILED,
-                    HeaderValue::from_static(if failed { "True" } else { "False" }),
-                );
-                ids.write_to(headers);
-                response
-            }
-        };
-        if let Some(ended) = ended.filter(|_| access_log) {
-            *note = Some(self.seen.note(self.model, ended));
-        }
-        response
-    }
-}
-
-/// A scored request's JSON body and its timing headers' values.
+/// A scored request's JSON body and its timing headers.
 pub struct Answer {
     body: bytes::Bytes,
     run_fn_exec_ms: HeaderValue,
     server_timing: Option<HeaderValue>,
 }
 
-impl Answer {
-    fn into_response(self, ids: RequestIds) -> Response<Body> {
-        let mut response = Response::new(Body::new(self.body));
-        *response.headers_mut() = scored_headers::scored(self.run_fn_exec_ms, ids);
-        if let Some(value) = self.server_timing {
-            response.headers_mut().insert(SERVER_TIMING, value);
+/// The response to a scoring request (the caller adds the request ids):
+/// the answer, or its error, each with `x-ms-run-function-failed` as the
+/// scoring contract has it.
+pub fn respond(result: Result<Answer, ApiError>) -> Response<Body> {
+    let (mut response, run_failed) = match result {
+        Ok(answer) => {
+            let mut response = response::json(StatusCode::OK, answer.body);
+            let headers = response.headers_mut();
+            headers.insert(RUN_FN_EXEC_MS, answer.run_fn_exec_ms);
+            if let Some(value) = answer.server_timing {
+                headers.insert(SERVER_TIMING, value);
+            }
+            (response, false)
         }
-        response
-    }
+        Err(e) => (response::error(&e), e.run_failed()),
+    };
+    response.headers_mut().insert(
+        RUN_FUNCTION_FAILED,
+        HeaderValue::from_static(if run_failed { "True" } else { "False" }),
+    );
+    response
 }
 
-/// Scores one request with `scoring`'s model: reads its data (the query
-/// string of a GET, else the JSON body), has the model's worker decode and
-/// run it, and encodes the outputs. `request_id` goes to data collection.
+/// Scores one request with `model`: reads its data (the query string of a
+/// GET, else the JSON body), has the model's worker decode and run it, and
+/// encodes the outputs; what happened goes into `record`. `request_id`
+/// goes to data collection.
 pub async fn score(
-    scoring: &mut Scoring<'_>,
+    state: &AppState,
+    model: &Arc<ServedModel>,
     parts: &Parts,
     body: Incoming,
     request_id: &HeaderValue,
+    record: &mut RequestRecord<'_>,
 ) -> Result<Answer, ApiError> {
-    let (state, model) = (scoring.state, &scoring.model);
     // Read (network I/O) and take a place in the queue (a full queue refuses
     // at once). Decoding happens on the model's worker once the request has a
     // slot: requests refused under overload cost no decoding, and the CPU
@@ -151,7 +96,7 @@ pub async fn score(
         }
         Payload::Body(read_limited(&parts.headers, body, &state.options).await?)
     };
-    scoring.seen.bytes_in = payload.len();
+    record.read(payload.len());
     let collected = state.telemetry.collector().map(|_| payload.to_input());
     // Made once per model, with the API or the models; every served model has one.
     let schema = state
@@ -167,48 +112,42 @@ pub async fn score(
     let prepare =
         Box::new(move || decode(payload, &contract).map_err(|e| EngineError::Input(Box::new(e))));
     let scored = model.run_prepared(prepare, ticket).await?;
-    let mut buffer = schema.encode(&scored.outputs).map_err(|reason| {
+    let body = schema.encode(&scored.outputs).map_err(|reason| {
         tracing::error!(model = %model.name, %reason, "outputs do not fit the output layout");
         ApiError::Internal
     })?;
+    let body = bytes::Bytes::from(body);
     // Encoding starts when the answer is seen; its end is the total's too.
     let encoded = Instant::now();
-    scoring.seen.observe(&scored, encoded);
-    // The timing headers' values follow the body in its buffer: one shared
-    // allocation for all, where each apart took two.
-    let body_end = buffer.len();
-    let server_timing = state.options.server_timing;
-    buffer.reserve(if server_timing { 96 } else { 24 });
-    let score_micros = millis::micros(scored.score);
-    millis::push(&mut buffer, score_micros);
-    let exec_ms_end = buffer.len();
-    if server_timing {
-        for (name, micros) in [
-            (&b"queue;dur="[..], millis::micros(scored.queue)),
-            (b", score;dur=", score_micros),
-            (b", total;dur=", millis::micros(encoded - scoring.started)),
-        ] {
-            buffer.extend_from_slice(name);
-            millis::push(&mut buffer, micros);
-        }
-    }
-    let buffer = bytes::Bytes::from(buffer);
-    let body = buffer.slice(..body_end);
+    record.scored(&scored, encoded);
     if let Some(input) = collected {
         state
             .telemetry
             .collect(model, Some(request_id), input, &body);
     }
-    // Slices of one buffer: valid header values, as digits and ASCII text.
-    let value = |bytes| HeaderValue::from_maybe_shared(bytes).map_err(|_| ApiError::Internal);
+    let server_timing = state.options.server_timing.then(|| {
+        let mut value = Vec::with_capacity(64);
+        for (name, duration) in [
+            (&b"queue;dur="[..], scored.queue),
+            (b", score;dur=", scored.score),
+            (b", total;dur=", encoded - record.arrived()),
+        ] {
+            value.extend_from_slice(name);
+            millis::push(&mut value, duration);
+        }
+        milliseconds_header(value)
+    });
     Ok(Answer {
         body,
-        run_fn_exec_ms: value(buffer.slice(body_end..exec_ms_end))?,
-        server_timing: match server_timing {
-            true => Some(value(buffer.slice(exec_ms_end..))?),
-            false => None,
-        },
+        run_fn_exec_ms: milliseconds_header(millis::text(scored.score).into_bytes()),
+        server_timing,
     })
+}
+
+/// A header value of ASCII digits, points and names.
+fn milliseconds_header(value: Vec<u8>) -> HeaderValue {
+    HeaderValue::from_maybe_shared(bytes::Bytes::from(value))
+        .expect("digits, points and ASCII names are a valid header value")
 }
 
 /// Where a request's data is: the query string (GET) or the body (POST).

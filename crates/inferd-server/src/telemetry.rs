@@ -1,34 +1,30 @@
-//! What the server records about requests: per-model metrics (handles
-//! resolved once, when the models are set), the HTTP response counter, the
-//! access log switch, and data collection. Each switch is read with one
-//! relaxed load per request; with everything off a request costs nothing
-//! more.
+//! Where the server records requests: per-model metrics (handles resolved
+//! once, when the models are set), the HTTP response counter, the access
+//! log switch, and data collection. Each switch is read with one relaxed
+//! load per request; with everything off a request costs nothing more.
+//! What one request tells them is gathered in `record`.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::SystemTime;
 
 use bytes::Bytes;
 use inferd_collect::{Collector, Input, Record};
-use inferd_engine::{EngineError, ModelSet, Scored, ServedModel};
-use inferd_metrics::{BuildInfo, Metrics, ModelMetrics, Outcome, Stages};
-
-use crate::ApiError;
-use crate::access::{AccessNote, AccessSink, Ended};
+use inferd_engine::{ModelSet, ServedModel};
+use inferd_metrics::{BuildInfo, Metrics, ModelMetrics, Outcome};
 
 /// The server's telemetry. Lives in [`crate::AppState`].
 pub struct Telemetry {
     metrics: Metrics,
-    models: OnceLock<Vec<ModelEntry>>,
+    models: OnceLock<Vec<ModelHandles>>,
     collector: OnceLock<Arc<Collector>>,
     /// Shared with the models' batch observers, which run on worker threads.
     recording: Arc<AtomicBool>,
     access_log: AtomicBool,
-    access_sink: OnceLock<Arc<dyn AccessSink>>,
 }
 
 /// One served model's handles.
-pub struct ModelEntry {
+pub struct ModelHandles {
     served: Arc<ServedModel>,
     pub metrics: ModelMetrics,
     name: Arc<str>,
@@ -42,7 +38,6 @@ impl Default for Telemetry {
             collector: OnceLock::new(),
             recording: Arc::new(AtomicBool::new(true)),
             access_log: AtomicBool::new(true),
-            access_sink: OnceLock::new(),
         }
     }
 }
@@ -71,15 +66,6 @@ impl Telemetry {
         self.access_log.load(Ordering::Relaxed)
     }
 
-    /// Sends access lines to `sink` instead of `tracing`. Set once.
-    pub fn set_access_sink(&self, sink: Arc<dyn AccessSink>) {
-        let _ = self.access_sink.set(sink);
-    }
-
-    pub fn access_sink(&self) -> Option<&dyn AccessSink> {
-        self.access_sink.get().map(|s| s.as_ref())
-    }
-
     /// Collects every scored request from now on. Set once.
     pub fn set_collector(&self, collector: Arc<Collector>) {
         let _ = self.collector.set(collector);
@@ -103,7 +89,7 @@ impl Telemetry {
                         sizes.observe(requests);
                     }
                 }));
-                ModelEntry {
+                ModelHandles {
                     served: served.clone(),
                     metrics,
                     name: Arc::from(served.name.as_str()),
@@ -114,14 +100,14 @@ impl Telemetry {
     }
 
     /// `model`'s handles, or `None` when recording is off.
-    pub fn model(&self, model: &Arc<ServedModel>) -> Option<&ModelEntry> {
+    pub fn model(&self, model: &Arc<ServedModel>) -> Option<&ModelHandles> {
         if !self.recording.load(Ordering::Relaxed) {
             return None;
         }
         self.entry(model)
     }
 
-    fn entry(&self, model: &Arc<ServedModel>) -> Option<&ModelEntry> {
+    fn entry(&self, model: &Arc<ServedModel>) -> Option<&ModelHandles> {
         self.models
             .get()?
             .iter()
@@ -189,92 +175,5 @@ impl Telemetry {
         if !collector.record(record) {
             self.metrics.collect_dropped();
         }
-    }
-}
-
-/// The `outcome` label of a scoring request's result.
-fn outcome<T>(result: &Result<T, ApiError>) -> Outcome {
-    match result {
-        Ok(_) => Outcome::Success,
-        Err(ApiError::Engine(e)) => match e {
-            EngineError::QueueFull { .. } => Outcome::QueueFull,
-            EngineError::QueueTimeout { .. } => Outcome::QueueTimeout,
-            EngineError::Timeout(_) => Outcome::ScoringTimeout,
-            EngineError::Input(_) => Outcome::BadRequest,
-            EngineError::Stopped | EngineError::Backend(_) => Outcome::Error,
-        },
-        Err(e) if e.status().is_client_error() => Outcome::BadRequest,
-        Err(_) => Outcome::Error,
-    }
-}
-
-/// What the scoring handler saw of one request, whatever its outcome.
-#[derive(Debug, Default)]
-pub(crate) struct Seen {
-    /// Where a scored request's time went, and its rows.
-    pub stages: Stages,
-    /// The whole run on the worker, decoding included (as `Server-Timing`'s `score`).
-    pub run: Option<Duration>,
-    pub bytes_in: u64,
-    /// When the answer was encoded (a scored request's end).
-    pub encoded: Option<Instant>,
-}
-
-impl Seen {
-    /// A scored request, its answer encoded at `encoded`.
-    pub fn observe(&mut self, scored: &Scored, encoded: Instant) {
-        let decode = scored.prepare;
-        self.stages = Stages {
-            rows: scored
-                .outputs
-                .first()
-                .and_then(|t| t.shape().first())
-                .map_or(1, |n| *n as u64),
-            queue_wait: scored.queue,
-            decode,
-            scoring: scored.score.saturating_sub(decode),
-            encode: encoded.saturating_duration_since(scored.answered),
-        };
-        self.encoded = Some(encoded);
-        self.run = Some(scored.score);
-    }
-
-    /// The access line's facts of this request, which `ended`.
-    pub fn note(&self, model: Arc<ServedModel>, ended: Ended) -> AccessNote {
-        AccessNote {
-            model,
-            queue: self.run.map(|_| self.stages.queue_wait),
-            score: self.run,
-            bytes_in: self.bytes_in,
-            ended,
-        }
-    }
-}
-
-/// Counts a request in `inferd_requests_in_flight` while it lives: until
-/// [`InFlight::finished`], or its drop (a request given up on, such as
-/// one whose client went away).
-pub(crate) struct InFlight<'a>(&'a ModelEntry);
-
-impl<'a> InFlight<'a> {
-    pub fn new(entry: &'a ModelEntry) -> InFlight<'a> {
-        entry.metrics.began();
-        InFlight(entry)
-    }
-
-    /// Records the request as finished, `total` long (`stages` count only
-    /// when it succeeded), and no longer in flight: one pass over the
-    /// thread's counters for both, where the drop would take another.
-    pub fn finished<T>(self, result: &Result<T, ApiError>, total: Duration, stages: &Stages) {
-        let outcome = outcome(result);
-        let stages = (outcome == Outcome::Success).then_some(stages);
-        self.0.metrics.finished(outcome, total, stages);
-        std::mem::forget(self);
-    }
-}
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.0.metrics.ended();
     }
 }

@@ -129,7 +129,23 @@ pub struct ServeArgs {
 
     /// Log format: `text` for people, `json` for collectors; default: text on a terminal.
     #[arg(long, env = "INFERD_LOG_FORMAT")]
-    pub log_format: Option<crate::logging::LogFormat>,
+    pub log_format: Option<LogFormatArg>,
+}
+
+/// `--log-format`'s values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormatArg {
+    Text,
+    Json,
+}
+
+impl From<LogFormatArg> for inferd_log::LogFormat {
+    fn from(format: LogFormatArg) -> inferd_log::LogFormat {
+        match format {
+            LogFormatArg::Text => inferd_log::LogFormat::Text,
+            LogFormatArg::Json => inferd_log::LogFormat::Json,
+        }
+    }
 }
 
 /// The admission limits and the deployment config they may come from.

@@ -1,5 +1,7 @@
 //! The inferd binary: parses the command line and hands over to the
-//! subcommand. Wiring only; every behaviour lives in a library crate.
+//! subcommand. Wiring only: flags and files become the library crates'
+//! settings; every behaviour lives in a library crate (logs in
+//! `inferd-log`, process tuning in `inferd-process`).
 //!
 //! # Layout
 //! - [`cli`]: the command line (clap).
@@ -10,31 +12,20 @@
 //! - [`service_api`]: the inference config to the models served and their API.
 //! - [`config_command`]: `inferd config ...`: effective limits, the file's schema.
 //! - [`limits`]: flags, environment and file to the effective limits.
-//! - [`logging`]: the tracing subscriber.
-//! - [`log_writer`]: log lines written by a thread of their own, never blocking a request.
-//! - [`access_lines`]: the access line's record and its JSON text; [`json_text`]: text inside its strings.
 //! - [`security`]: keys and TLS options, resolved to a gate and a TLS config.
 //! - [`observe`]: metrics and access-log switches, data collection.
-//! - [`startup_pages`]: the code only start-up ran, out of the resident set once ready.
-//! - [`allocator`]: mimalloc, and handing start-up's freed memory back.
+#![forbid(unsafe_code)]
 
-mod access_lines;
-mod allocator;
 mod batching;
 mod cli;
 mod config_command;
 mod engines;
-mod json_text;
 mod limits;
-mod log_writer;
-mod logging;
 mod model_command;
 mod observe;
 mod security;
 mod serve_command;
 mod service_api;
-mod shelf;
-mod startup_pages;
 mod swagger_command;
 
 use std::process::ExitCode;
@@ -44,7 +35,7 @@ use clap::{CommandFactory, FromArgMatches};
 use crate::cli::{Cli, Command};
 
 fn main() -> ExitCode {
-    allocator::configure();
+    inferd_process::configure();
     let matches = Cli::command().get_matches();
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
@@ -66,7 +57,7 @@ fn main() -> ExitCode {
             .map_err(anyhow::Error::from),
     };
     // Queued log lines first, so they come before the error below.
-    log_writer::flush(std::time::Duration::from_secs(2));
+    inferd_log::finish(std::time::Duration::from_secs(2));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

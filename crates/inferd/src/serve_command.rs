@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use clap::ArgMatches;
 use inferd_config::Limits;
-use inferd_engine::{Admission, AdmissionOptions, ExecutorOptions, load_models_with};
+use inferd_engine::{Admission, AdmissionOptions, Answers, ExecutorOptions, load_models_with};
 use inferd_registry::Registry;
 use inferd_server::{App, AppState, ServerOptions, serve_tls};
 use tokio::sync::watch;
@@ -21,7 +21,7 @@ use crate::service_api::{self, Inference};
 const DEFAULT_PORT: u16 = 5001;
 
 pub fn run(args: ServeArgs, matches: &ArgMatches) -> Result<()> {
-    crate::logging::init(args.log_format);
+    inferd_log::init(args.log_format.map(Into::into));
     let (file, limits) = crate::limits::resolve(&args.limits, matches)?;
     for (name, value, source) in limits.report() {
         tracing::info!(setting = name, %value, %source, "limit");
@@ -70,19 +70,25 @@ pub fn run(args: ServeArgs, matches: &ArgMatches) -> Result<()> {
         http_park_poll_us = args.http_park_poll_us,
         "threads"
     );
+    // Answers due from every model's workers, for the HTTP threads' poll
+    // before they park (`--http-park-poll-us`; see inferd_engine::answers).
     let park_poll = Duration::from_micros(args.http_park_poll_us);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let answers = (!park_poll.is_zero()).then(Answers::leak);
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    runtime
         .worker_threads(http_threads)
         .enable_all()
-        .thread_name("inferd-http")
-        .on_thread_park(move || inferd_engine::Answers::process().poll_before_park(park_poll))
-        .build()
-        .context("cannot start the async runtime")?;
+        .thread_name("inferd-http");
+    if let Some(answers) = answers {
+        runtime.on_thread_park(move || answers.poll_before_park(park_poll));
+    }
+    let runtime = runtime.build().context("cannot start the async runtime")?;
     let api = ApiSetup {
         refs,
         info,
         inference,
         engines,
+        answers,
     };
     runtime.block_on(serve_until_signal(
         args,
@@ -100,6 +106,7 @@ struct ApiSetup {
     info: inferd_openapi::ServiceInfo,
     inference: Option<Inference>,
     engines: Engines,
+    answers: Option<&'static Answers>,
 }
 
 async fn serve_until_signal(
@@ -124,11 +131,6 @@ async fn serve_until_signal(
         server_timing: args.server_timing,
         ..ServerOptions::default()
     });
-    if crate::logging::format() == Some(crate::logging::LogFormat::Json) {
-        state
-            .telemetry
-            .set_access_sink(Arc::new(crate::access_lines::JsonAccessLines));
-    }
     let collector = crate::observe::setup(&args.observe, file, &state, Engines::built_in())?;
     let (stop, stopped) = watch::channel(false);
     let failure = spawn_loading(&args, &limits, api, state.clone(), stop, started);
@@ -192,6 +194,7 @@ fn spawn_loading(
         queue_capacity: limits.max_queue_length.value.max(1),
         timeout: Duration::from_millis(limits.scoring_timeout_ms.value),
         idle_poll: Duration::from_micros(args.worker_poll_us),
+        answers: api.answers,
     };
     let admission = Admission::new(AdmissionOptions {
         max_concurrent,
@@ -233,8 +236,7 @@ fn spawn_loading(
                 }
                 // Before readiness, so a ready server's resident set is
                 // what serving needs.
-                crate::allocator::release_freed();
-                if let Some((before_kib, after_kib)) = crate::startup_pages::release() {
+                if let Some((before_kib, after_kib)) = inferd_process::release_startup() {
                     tracing::debug!(before_kib, after_kib, "start-up code pages released");
                 }
                 // The API first: a ready server always has its documents.

@@ -1,0 +1,182 @@
+//! One request's record, from its arrival to its response: when it
+//! arrived, what it asked (method, path, bytes in), the model that scored
+//! it and where the time went, and how it ended. [`RequestRecord::finish`]
+//! turns it into the request's metrics and its access line, in one place,
+//! once the response is known.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http::Response;
+use http::request::Parts;
+use hyper::body::Body as _;
+use inferd_engine::{Caller, Scored, ServedModel};
+use inferd_log::AccessLine;
+use inferd_metrics::{Outcome, Stages};
+
+use crate::ApiError;
+use crate::response::Body;
+use crate::telemetry::{ModelHandles, Telemetry};
+
+/// What the server notes about one request. Borrows the request's head,
+/// which the connection's future holds for the request's whole life.
+pub struct RequestRecord<'a> {
+    telemetry: &'a Telemetry,
+    head: &'a Parts,
+    arrived: Instant,
+    /// The body's declared length, until the scoring handler has read it.
+    bytes_in: u64,
+    scoring: Option<ScoringRecord<'a>>,
+}
+
+/// What a scoring request adds to its record.
+struct ScoringRecord<'a> {
+    model: Arc<ServedModel>,
+    /// Counted among the model's callers while the record lives (the
+    /// batcher and the lone-caller polls read the count).
+    _caller: Caller,
+    /// The model's metrics (none when recording is off), counting the
+    /// request in flight until it is finished or dropped.
+    in_flight: Option<InFlight<'a>>,
+    /// A scored request's stages, and when its answer was encoded.
+    scored: Option<(Stages, Instant)>,
+    outcome: Option<Outcome>,
+}
+
+impl<'a> RequestRecord<'a> {
+    /// A request that arrived just now, with `head` and `body`.
+    pub fn arrive<B: hyper::body::Body>(
+        telemetry: &'a Telemetry,
+        head: &'a Parts,
+        body: &B,
+    ) -> RequestRecord<'a> {
+        RequestRecord {
+            telemetry,
+            head,
+            arrived: Instant::now(),
+            // The declared length, as hyper read it (no header lookup).
+            bytes_in: body.size_hint().exact().unwrap_or(0),
+            scoring: None,
+        }
+    }
+
+    /// From now on, a request for `model`: one of its callers, and in its
+    /// in-flight count until finished.
+    pub fn score_with(&mut self, model: &Arc<ServedModel>) {
+        let in_flight = self.telemetry.model(model).map(InFlight::new);
+        self.scoring = Some(ScoringRecord {
+            _caller: model.arrive(self.arrived),
+            model: model.clone(),
+            in_flight,
+            scored: None,
+            outcome: None,
+        });
+    }
+
+    /// The body as read: its length.
+    pub fn read(&mut self, bytes_in: u64) {
+        self.bytes_in = bytes_in;
+    }
+
+    /// The model answered (`scored`), and its answer was encoded by `encoded`.
+    pub fn scored(&mut self, scored: &Scored, encoded: Instant) {
+        if let Some(scoring) = &mut self.scoring {
+            let stages = Stages {
+                rows: scored
+                    .outputs
+                    .first()
+                    .and_then(|t| t.shape().first())
+                    .map_or(1, |n| *n as u64),
+                queue_wait: scored.queue,
+                decode: scored.prepare,
+                scoring: scored.score.saturating_sub(scored.prepare),
+                encode: encoded.saturating_duration_since(scored.answered),
+            };
+            scoring.scored = Some((stages, encoded));
+        }
+    }
+
+    /// How the scoring ended (see [`ApiError::outcome`]).
+    pub fn scoring_ended<T>(&mut self, result: &Result<T, ApiError>) {
+        if let Some(scoring) = &mut self.scoring {
+            scoring.outcome = Some(
+                result
+                    .as_ref()
+                    .map_or_else(ApiError::outcome, |_| Outcome::Success),
+            );
+        }
+    }
+
+    /// The request is answered with `response` (its ids written): counts
+    /// the response, records a scoring request's metrics, and writes the
+    /// access line when that is on.
+    pub fn finish(self, response: &Response<Body>, request_id: &[u8]) {
+        let telemetry = self.telemetry;
+        telemetry.responded(response.status());
+        let access_log = telemetry.access_log();
+        let scoring = self.scoring;
+        let in_flight = scoring.as_ref().is_some_and(|s| s.in_flight.is_some());
+        if !access_log && !in_flight {
+            return;
+        }
+        // A scored request ended when its answer was encoded.
+        let stages = scoring.as_ref().and_then(|s| s.scored);
+        let ended = stages.map_or_else(Instant::now, |(_, encoded)| encoded);
+        let total = ended.saturating_duration_since(self.arrived);
+        let mut model = None;
+        if let Some(scoring) = scoring {
+            if let Some(in_flight) = scoring.in_flight {
+                let outcome = scoring.outcome.unwrap_or(Outcome::Error);
+                let stages = stages.filter(|_| outcome == Outcome::Success);
+                in_flight.finished(outcome, total, stages.as_ref().map(|(s, _)| s));
+            }
+            model = Some(scoring.model);
+        }
+        if access_log {
+            let stages = stages.map(|(s, _)| s);
+            inferd_log::access(&AccessLine {
+                request_id,
+                method: self.head.method.as_str(),
+                path: self.head.uri.path(),
+                status: response.status().as_u16(),
+                model: model.as_ref().map(|m| (m.name.as_str(), m.version)),
+                queue: stages.map(|s| s.queue_wait),
+                // The whole run on the worker, decoding included.
+                score: stages.map(|s| s.decode + s.scoring),
+                total,
+                bytes_in: self.bytes_in,
+                bytes_out: response.body().size_hint().exact().unwrap_or(0),
+            });
+        }
+    }
+
+    /// When the request arrived.
+    pub fn arrived(&self) -> Instant {
+        self.arrived
+    }
+}
+
+/// Counts a request in `inferd_requests_in_flight` while it lives: until
+/// [`InFlight::finished`], or its drop (a request given up on, such as
+/// one whose client went away).
+struct InFlight<'a>(&'a ModelHandles);
+
+impl<'a> InFlight<'a> {
+    fn new(entry: &'a ModelHandles) -> InFlight<'a> {
+        entry.metrics.began();
+        InFlight(entry)
+    }
+
+    /// Records the request as finished, `total` long, and no longer in
+    /// flight (one pass over the thread's counters for both).
+    fn finished(self, outcome: Outcome, total: Duration, stages: Option<&Stages>) {
+        self.0.metrics.finished(outcome, total, stages);
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.metrics.ended();
+    }
+}
