@@ -13,6 +13,7 @@
 //!
 //! This crate knows no HTTP library: the server hands it a path and the raw
 //! `Authorization` header value.
+#![forbid(unsafe_code)]
 
 pub mod gate;
 pub mod generate;

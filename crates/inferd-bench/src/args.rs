@@ -10,7 +10,7 @@ use clap::Args;
 
 use crate::BenchError;
 use crate::load::{StepPlan, run_step};
-use crate::report::{self, Progress, Report};
+use crate::report::{self, ProgressBar, Report};
 use crate::target::{Target, body_from_swagger};
 
 /// Load a scoring server and report throughput, latency and statuses.
@@ -145,7 +145,7 @@ pub async fn run_async(args: BenchArgs) -> Result<Report, BenchError> {
     let mut steps = Vec::new();
     for plan in &plans {
         let done = Arc::new(AtomicU64::new(0));
-        let progress = Progress::start(
+        let progress = ProgressBar::start(
             format!("c={}", plan.concurrency),
             plan.warmup + plan.duration,
             done.clone(),

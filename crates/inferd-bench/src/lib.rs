@@ -12,6 +12,7 @@
 //! - [`stats`]: a step's throughput, percentiles and status shares.
 //! - [`report`]: the terminal table, the progress bar and the JSON report.
 //! - [`plot`]: the SVG plot of latency and throughput against concurrency.
+#![forbid(unsafe_code)]
 
 pub mod args;
 pub mod conn;

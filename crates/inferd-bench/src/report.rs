@@ -47,14 +47,14 @@ pub fn row(step: &Step) -> String {
 
 /// Draws `[#####.....] 3.1/10.0 s  12345 req` on stderr until dropped; only
 /// on a terminal, so logs and pipes stay clean.
-pub struct Progress {
+pub struct ProgressBar {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
-impl Progress {
-    pub fn start(label: String, total: Duration, done: Arc<AtomicU64>) -> Progress {
+impl ProgressBar {
+    pub fn start(label: String, total: Duration, done: Arc<AtomicU64>) -> ProgressBar {
         if !std::io::stderr().is_terminal() {
-            return Progress { stop: None };
+            return ProgressBar { stop: None };
         }
         let (stop, mut stopped) = tokio::sync::oneshot::channel();
         let began = Instant::now();
@@ -79,11 +79,11 @@ impl Progress {
             }
             eprint!("\r\x1b[2K");
         });
-        Progress { stop: Some(stop) }
+        ProgressBar { stop: Some(stop) }
     }
 }
 
-impl Drop for Progress {
+impl Drop for ProgressBar {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());

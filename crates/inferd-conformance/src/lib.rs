@@ -13,6 +13,7 @@
 //!   / error / not tested.
 //! - [`report`]: the table per engine, and the check against committed
 //!   pass counts.
+#![forbid(unsafe_code)]
 
 pub mod bundled;
 pub mod engines;

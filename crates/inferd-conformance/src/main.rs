@@ -5,6 +5,7 @@
 //! ```text
 //! inferd-conformance [--cases DIR] [--report FILE.md] [--baseline FILE.json] [--filter TEXT] [--cuda]
 //! ```
+#![forbid(unsafe_code)]
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

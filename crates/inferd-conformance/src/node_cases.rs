@@ -18,7 +18,7 @@ use crate::tensors::{compare, read_raw};
 
 /// What one case gave on one engine.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub enum CaseOutcome {
     Pass,
     /// Ran, but an output differs beyond the case's tolerance.
     Mismatch(String),
@@ -32,26 +32,26 @@ pub enum Outcome {
     NotTested(String),
 }
 
-impl Outcome {
+impl CaseOutcome {
     /// The column the outcome is counted in.
     pub fn kind(&self) -> &'static str {
         match self {
-            Outcome::Pass => "pass",
-            Outcome::Mismatch(_) => "mismatch",
-            Outcome::Unsupported(_) => "unsupported",
-            Outcome::Error(_) => "error",
-            Outcome::NotTested(_) => "not tested",
+            CaseOutcome::Pass => "pass",
+            CaseOutcome::Mismatch(_) => "mismatch",
+            CaseOutcome::Unsupported(_) => "unsupported",
+            CaseOutcome::Error(_) => "error",
+            CaseOutcome::NotTested(_) => "not tested",
         }
     }
 
     /// Why, for every outcome but a pass.
     pub fn detail(&self) -> &str {
         match self {
-            Outcome::Pass => "",
-            Outcome::Mismatch(s)
-            | Outcome::Unsupported(s)
-            | Outcome::Error(s)
-            | Outcome::NotTested(s) => s,
+            CaseOutcome::Pass => "",
+            CaseOutcome::Mismatch(s)
+            | CaseOutcome::Unsupported(s)
+            | CaseOutcome::Error(s)
+            | CaseOutcome::NotTested(s) => s,
         }
     }
 }
@@ -94,7 +94,7 @@ pub fn cases(root: &Path) -> anyhow::Result<Vec<PathBuf>> {
 }
 
 /// Runs the case in `folder` on `engine`, giving up after `deadline`.
-pub fn run(engine: &'static dyn Engine, folder: &Path, deadline: Duration) -> Outcome {
+pub fn run(engine: &'static dyn Engine, folder: &Path, deadline: Duration) -> CaseOutcome {
     let (send, receive) = mpsc::channel();
     let folder = folder.to_owned();
     let spawned = std::thread::Builder::new()
@@ -103,16 +103,18 @@ pub fn run(engine: &'static dyn Engine, folder: &Path, deadline: Duration) -> Ou
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 run_here(engine, &folder)
             }))
-            .unwrap_or_else(|panic| Outcome::Error(format!("panicked: {}", panic_text(&panic))));
+            .unwrap_or_else(|panic| {
+                CaseOutcome::Error(format!("panicked: {}", panic_text(&panic)))
+            });
             let _ = send.send(outcome);
         });
     if let Err(e) = spawned {
-        return Outcome::Error(format!("cannot start a thread: {e}"));
+        return CaseOutcome::Error(format!("cannot start a thread: {e}"));
     }
     // A case past its deadline keeps its thread; the run goes on without it.
     receive
         .recv_timeout(deadline)
-        .unwrap_or_else(|_| Outcome::Error(format!("no answer within {deadline:?}")))
+        .unwrap_or_else(|_| CaseOutcome::Error(format!("no answer within {deadline:?}")))
 }
 
 fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
@@ -123,26 +125,26 @@ fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
         .unwrap_or_else(|| "a non-text panic".to_owned())
 }
 
-fn run_here(engine: &dyn Engine, folder: &Path) -> Outcome {
+fn run_here(engine: &dyn Engine, folder: &Path) -> CaseOutcome {
     // The case's own folder adds nothing to a message but length.
     let prefix = format!("{}/", folder.display());
     match run_case(engine, folder) {
-        Outcome::Unsupported(s) => Outcome::Unsupported(s.replace(&prefix, "")),
-        Outcome::Error(s) => Outcome::Error(s.replace(&prefix, "")),
+        CaseOutcome::Unsupported(s) => CaseOutcome::Unsupported(s.replace(&prefix, "")),
+        CaseOutcome::Error(s) => CaseOutcome::Error(s.replace(&prefix, "")),
         other => other,
     }
 }
 
-fn run_case(engine: &dyn Engine, folder: &Path) -> Outcome {
+fn run_case(engine: &dyn Engine, folder: &Path) -> CaseOutcome {
     let case: CaseFile = match std::fs::read_to_string(folder.join("case.json"))
         .map_err(|e| e.to_string())
         .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
     {
         Ok(case) => case,
-        Err(e) => return Outcome::Error(format!("case.json: {e}")),
+        Err(e) => return CaseOutcome::Error(format!("case.json: {e}")),
     };
     if let Some(why) = case.skip {
-        return Outcome::NotTested(why);
+        return CaseOutcome::NotTested(why);
     }
     let read = |files: &[TensorFile]| -> Result<Vec<Tensor>, String> {
         files
@@ -152,23 +154,25 @@ fn run_case(engine: &dyn Engine, folder: &Path) -> Outcome {
     };
     let (inputs, expected) = match read(&case.inputs).and_then(|i| Ok((i, read(&case.outputs)?))) {
         Ok(pair) => pair,
-        Err(e) => return Outcome::Error(e),
+        Err(e) => return CaseOutcome::Error(e),
     };
     let loaded = match engine.load(&folder.join("model.onnx")) {
         Ok(loaded) => loaded,
-        Err(e @ BackendError::UnsupportedType { .. }) => return Outcome::NotTested(e.to_string()),
-        Err(e) => return Outcome::Unsupported(e.to_string()),
+        Err(e @ BackendError::UnsupportedType { .. }) => {
+            return CaseOutcome::NotTested(e.to_string());
+        }
+        Err(e) => return CaseOutcome::Unsupported(e.to_string()),
     };
     let mut session = match loaded.new_session() {
         Ok(session) => session,
-        Err(e) => return Outcome::Unsupported(e.to_string()),
+        Err(e) => return CaseOutcome::Unsupported(e.to_string()),
     };
     let actual = match session.run(inputs) {
         Ok(actual) => actual,
-        Err(e) => return Outcome::Error(e.to_string()),
+        Err(e) => return CaseOutcome::Error(e.to_string()),
     };
     if actual.len() != expected.len() {
-        return Outcome::Mismatch(format!(
+        return CaseOutcome::Mismatch(format!(
             "{} outputs instead of {}",
             actual.len(),
             expected.len()
@@ -176,8 +180,8 @@ fn run_case(engine: &dyn Engine, folder: &Path) -> Outcome {
     }
     for ((got, want), spec) in actual.iter().zip(&expected).zip(&case.outputs) {
         if let Err(e) = compare(got, want, case.rtol, case.atol) {
-            return Outcome::Mismatch(format!("output '{}': {e}", spec.name));
+            return CaseOutcome::Mismatch(format!("output '{}': {e}", spec.name));
         }
     }
-    Outcome::Pass
+    CaseOutcome::Pass
 }

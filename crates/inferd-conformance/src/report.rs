@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::node_cases::Outcome;
+use crate::node_cases::CaseOutcome;
 
 /// The outcome kinds, in the table's column order.
 pub const KINDS: [&str; 5] = ["pass", "mismatch", "unsupported", "error", "not tested"];
@@ -11,7 +11,7 @@ pub const KINDS: [&str; 5] = ["pass", "mismatch", "unsupported", "error", "not t
 /// One engine's results over every case, in case order.
 pub struct EngineResults {
     pub engine: String,
-    pub outcomes: Vec<Outcome>,
+    pub outcomes: Vec<CaseOutcome>,
 }
 
 impl EngineResults {
@@ -55,7 +55,7 @@ pub fn per_case(names: &[String], results: &[EngineResults]) -> String {
         }
         for engine in results {
             let detail = engine.outcomes[index].detail();
-            if !detail.is_empty() && !matches!(engine.outcomes[index], Outcome::NotTested(_)) {
+            if !detail.is_empty() && !matches!(engine.outcomes[index], CaseOutcome::NotTested(_)) {
                 let short: String = detail
                     .replace(['\t', '\n'], " ")
                     .chars()
@@ -92,7 +92,7 @@ pub fn regressions(results: &[EngineResults], baseline: &Baseline) -> Vec<String
 mod tests {
     use super::*;
 
-    fn results(engine: &str, outcomes: Vec<Outcome>) -> EngineResults {
+    fn results(engine: &str, outcomes: Vec<CaseOutcome>) -> EngineResults {
         EngineResults {
             engine: engine.to_owned(),
             outcomes,
@@ -103,7 +103,7 @@ mod tests {
     fn a_drop_below_the_baseline_is_a_regression() {
         let run = [results(
             "tract",
-            vec![Outcome::Pass, Outcome::Mismatch("x".into())],
+            vec![CaseOutcome::Pass, CaseOutcome::Mismatch("x".into())],
         )];
         let at = Baseline::from([("tract".to_owned(), 1)]);
         assert!(regressions(&run, &at).is_empty());
@@ -118,9 +118,9 @@ mod tests {
         let run = [results(
             "tract",
             vec![
-                Outcome::Pass,
-                Outcome::Pass,
-                Outcome::Unsupported("op".into()),
+                CaseOutcome::Pass,
+                CaseOutcome::Pass,
+                CaseOutcome::Unsupported("op".into()),
             ],
         )];
         let table = table(&run);

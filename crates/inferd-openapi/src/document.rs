@@ -65,7 +65,7 @@ const ERROR_DESCRIPTION: &str =
 
 /// The document of `version` for a service serving `models`.
 pub fn render(version: SpecVersion, info: &ServiceInfo, models: &[ModelDoc<'_>]) -> Value {
-    let doc = Writer { version, info };
+    let doc = DocumentWriter { version, info };
     let mut schemas = Map::new();
     let mut paths = Map::new();
     paths.insert(info.path("/"), doc.health());
@@ -112,7 +112,7 @@ pub fn render(version: SpecVersion, info: &ServiceInfo, models: &[ModelDoc<'_>])
     doc.document(paths, schemas)
 }
 
-struct Writer<'a> {
+struct DocumentWriter<'a> {
     version: SpecVersion,
     info: &'a ServiceInfo,
 }
@@ -134,7 +134,7 @@ struct QueryData<'a> {
     example: Option<&'a Value>,
 }
 
-impl Writer<'_> {
+impl DocumentWriter<'_> {
     fn is_v2(&self) -> bool {
         self.version == SpecVersion::V2
     }

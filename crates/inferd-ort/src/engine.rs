@@ -15,7 +15,7 @@ use ort::session::Session as OrtSession;
 use ort::session::builder::{PrepackedWeights, SessionBuilder};
 
 use crate::convert::{from_value, to_value};
-use crate::library::{LibraryError, Runtime};
+use crate::library::{LibraryError, OrtRuntime};
 
 /// Where the sessions run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,7 +69,7 @@ pub enum OrtError {
 /// The ONNX Runtime engine.
 #[derive(Debug, Clone)]
 pub struct OrtEngine {
-    runtime: Arc<Runtime>,
+    runtime: Arc<OrtRuntime>,
     device: Device,
     allow_cpu_fallback: bool,
     intra_threads: usize,
@@ -81,7 +81,7 @@ impl OrtEngine {
     /// Loads the library (once per process) and checks that the device asked
     /// for can be used.
     pub fn new(options: OrtOptions) -> Result<OrtEngine, OrtError> {
-        let runtime = Runtime::load(options.library.as_deref())?;
+        let runtime = OrtRuntime::load(options.library.as_deref())?;
         let mut engine = OrtEngine {
             runtime,
             device: options.device,

@@ -10,10 +10,11 @@
 //! The library is loaded at run time (`ort`'s `load-dynamic`), so a build
 //! with this engine still starts without ONNX Runtime installed as long as no
 //! model asks for it.
+#![forbid(unsafe_code)]
 
 pub mod convert;
 pub mod engine;
 pub mod library;
 
 pub use engine::{Device, OrtEngine, OrtOptions};
-pub use library::{LibraryError, Runtime};
+pub use library::{LibraryError, OrtRuntime};

@@ -34,7 +34,7 @@ pub enum LibraryError {
 
 /// The loaded library and ONNX Runtime's process-wide environment, which
 /// every session is created in.
-pub struct Runtime {
+pub struct OrtRuntime {
     pub(crate) environment: ort::environment::Environment,
     /// The path asked for, or the platform's library name when none was.
     pub source: String,
@@ -42,9 +42,9 @@ pub struct Runtime {
     pub build_info: String,
 }
 
-impl std::fmt::Debug for Runtime {
+impl std::fmt::Debug for OrtRuntime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Runtime")
+        f.debug_struct("OrtRuntime")
             .field("source", &self.source)
             .field("build_info", &self.build_info)
             .finish_non_exhaustive()
@@ -52,13 +52,13 @@ impl std::fmt::Debug for Runtime {
 }
 
 /// `ort` allows one library and one environment per process.
-static LOADED: Mutex<Option<Arc<Runtime>>> = Mutex::new(None);
+static LOADED: Mutex<Option<Arc<OrtRuntime>>> = Mutex::new(None);
 
-impl Runtime {
+impl OrtRuntime {
     /// Loads the library at `path` (or `libonnxruntime.so` from the loader's
     /// path when `None`) the first time; later calls get the same runtime, or
     /// an error when they ask for another file.
-    pub fn load(path: Option<&Path>) -> Result<Arc<Runtime>, LibraryError> {
+    pub fn load(path: Option<&Path>) -> Result<Arc<OrtRuntime>, LibraryError> {
         let default_name = format!(
             "{}onnxruntime{}",
             std::env::consts::DLL_PREFIX,
@@ -101,7 +101,7 @@ impl Runtime {
             .with_telemetry(false)
             .build()
             .map_err(|e| LibraryError::Environment(e.to_string()))?;
-        let runtime = Arc::new(Runtime {
+        let runtime = Arc::new(OrtRuntime {
             environment,
             source,
             build_info: ort::info().to_owned(),

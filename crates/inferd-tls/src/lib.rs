@@ -8,6 +8,7 @@
 //!
 //! The crypto provider is `ring` (no cmake, builds fast). Only TLS 1.2 and
 //! 1.3 are offered; ALPN offers `h2` then `http/1.1`.
+#![forbid(unsafe_code)]
 
 pub mod load;
 pub mod validity;
