@@ -4,9 +4,11 @@
 //!
 //! The literal's extent is checked against JSON's grammar here; integers
 //! come out as serde_json's `u64`/`i64` would (`-0` as the float `-0.0`,
-//! as serde_json reads it), and floats are parsed by `fast-float2`, which
-//! rounds correctly, as serde_json does when built with `float_roundtrip`
-//! (set in the workspace's Cargo.toml so that the two agree to the bit).
+//! as serde_json reads it). Floats are correctly rounded, as serde_json
+//! rounds them when built with `float_roundtrip` (set in the workspace's
+//! Cargo.toml so that the two agree to the bit): by one exact operation
+//! where that is the correctly rounded value (Clinger's fast path), else
+//! by `fast-float2`.
 
 /// A number literal's value, as serde_json's visitor would receive it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -22,48 +24,101 @@ pub(crate) enum Number {
 pub(crate) fn read_number(bytes: &[u8], start: usize) -> Option<(Number, usize)> {
     let negative = bytes.get(start) == Some(&b'-');
     let int_start = start + usize::from(negative);
-    let mut at = digits_end(bytes, int_start);
+    let mut digits = Digits::default();
+    let mut at = digits.read(bytes, int_start);
     let int_digits = at - int_start;
     // JSON: `0`, or a non-zero digit and more digits; no leading zeros.
     if int_digits == 0 || (int_digits > 1 && bytes[int_start] == b'0') {
         return None;
     }
     let mut float = false;
+    let mut exponent: i64 = 0;
     if bytes.get(at) == Some(&b'.') {
         float = true;
         let frac_start = at + 1;
-        at = digits_end(bytes, frac_start);
+        at = digits.read(bytes, frac_start);
         if at == frac_start {
             return None;
         }
+        exponent = -((at - frac_start) as i64);
     }
     if matches!(bytes.get(at), Some(b'e' | b'E')) {
         float = true;
         at += 1;
+        let negative_exponent = bytes.get(at) == Some(&b'-');
         if matches!(bytes.get(at), Some(b'-' | b'+')) {
             at += 1;
         }
         let exp_start = at;
-        at = digits_end(bytes, exp_start);
+        let mut written: i64 = 0;
+        while let Some(&b) = bytes.get(at).filter(|b| b.is_ascii_digit()) {
+            // Past a million the value is 0 or out of range either way.
+            written = (written * 10 + i64::from(b - b'0')).min(1_000_000);
+            at += 1;
+        }
         if at == exp_start {
             return None;
         }
+        exponent += if negative_exponent { -written } else { written };
     }
     let literal = &bytes[start..at];
     let value = if float {
-        float_value(literal)?
+        digits
+            .exact_float(negative, exponent)
+            .or_else(|| float_value(literal))?
     } else {
-        integer(negative, &bytes[int_start..at], literal)?
+        integer(negative, &digits, literal)?
     };
     Some((value, at))
 }
 
-/// The index past the ASCII digits from `bytes[at]` on.
-fn digits_end(bytes: &[u8], at: usize) -> usize {
-    at + bytes[at.min(bytes.len())..]
-        .iter()
-        .take_while(|b| b.is_ascii_digit())
-        .count()
+/// A literal's decimal digits, as one integer while it fits.
+#[derive(Default)]
+struct Digits {
+    /// The digits read so far as an integer (wrapping past 19 digits).
+    significand: u64,
+    count: usize,
+}
+
+impl Digits {
+    /// Reads the ASCII digits from `bytes[at]` on; the index past them.
+    fn read(&mut self, bytes: &[u8], mut at: usize) -> usize {
+        while let Some(&b) = bytes.get(at).filter(|b| b.is_ascii_digit()) {
+            self.significand = self
+                .significand
+                .wrapping_mul(10)
+                .wrapping_add(u64::from(b - b'0'));
+            self.count += 1;
+            at += 1;
+        }
+        at
+    }
+
+    /// The significand, when no digit was lost to overflow.
+    fn exact(&self) -> Option<u64> {
+        (self.count <= 19).then_some(self.significand)
+    }
+
+    /// Clinger's fast path: a significand below 2^53 and a power of ten
+    /// below 10^23 are both exact in binary64, so one IEEE multiplication
+    /// or division gives the correctly rounded value, as any correct
+    /// reader (fast-float2, serde_json with `float_roundtrip`) does. Most
+    /// literals clients send take it (mlp-784's 784 pixels: 0.921 of the
+    /// requests a second at 64 connections without it, `benches/RESULTS.md`).
+    fn exact_float(&self, negative: bool, exponent: i64) -> Option<Number> {
+        const EXACT_POW10: [f64; 23] = [
+            1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+            1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+        ];
+        let significand = self.exact().filter(|s| *s <= 1 << 53)? as f64;
+        let pow = *EXACT_POW10.get(exponent.unsigned_abs() as usize)?;
+        let value = if exponent >= 0 {
+            significand * pow
+        } else {
+            significand / pow
+        };
+        Some(Number::Float(if negative { -value } else { value }))
+    }
 }
 
 /// A float literal, correctly rounded; `None` past f64's range, which
@@ -75,11 +130,18 @@ fn float_value(literal: &[u8]) -> Option<Number> {
 
 /// An integer literal as serde_json reads it: u64 when positive, i64 when
 /// negative and in range, a float past that and for `-0`.
-fn integer(negative: bool, digits: &[u8], literal: &[u8]) -> Option<Number> {
-    // Only ASCII digits (checked by the caller), so always UTF-8.
-    let Ok(magnitude) = std::str::from_utf8(digits).ok()?.parse::<u64>() else {
-        // Past u64: a float, as serde_json makes it.
-        return float_value(literal);
+fn integer(negative: bool, digits: &Digits, literal: &[u8]) -> Option<Number> {
+    let magnitude = match digits.exact() {
+        Some(magnitude) => magnitude,
+        // Twenty digits or more: exactly, or a float past u64, as
+        // serde_json makes it.
+        None => match std::str::from_utf8(&literal[usize::from(negative)..])
+            .ok()?
+            .parse::<u64>()
+        {
+            Ok(magnitude) => magnitude,
+            Err(_) => return float_value(literal),
+        },
     };
     Some(if !negative {
         Number::Int(i128::from(magnitude))
