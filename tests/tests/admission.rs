@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use common::sleeper::sleeper_set;
-use common::{TestServer, start_state};
-use inferd_engine::AdmissionOptions;
+use common::sleeper::{Counters, sleeper_set};
+use common::{TestServer, start_state, wait};
+use inferd_engine::{Admission, AdmissionOptions};
 use inferd_server::{AppState, ServerOptions};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -19,12 +19,15 @@ fn sleep_body(ms: u32) -> String {
     format!("{{\"data\": [{ms}]}}")
 }
 
+/// The server for one sleeping model, its runs' counters, and the
+/// admission gate in front of it (to wait for a request to be running or
+/// queued rather than sleep and hope).
 async fn sleeper_server(
     max_concurrent: usize,
     max_queue_wait_ms: u64,
     max_queue_length: usize,
     scoring_timeout_ms: u64,
-) -> (TestServer, Arc<common::sleeper::Counters>) {
+) -> (TestServer, Arc<Counters>, Arc<Admission>) {
     let admission = AdmissionOptions {
         max_concurrent,
         max_queue_wait: Duration::from_millis(max_queue_wait_ms),
@@ -35,13 +38,27 @@ async fn sleeper_server(
         Duration::from_millis(scoring_timeout_ms),
         admission,
     );
+    let admission = models.default_model().admission.clone();
     let server = start_state(AppState::with_models(ServerOptions::default(), models)).await;
-    (server, counters)
+    (server, counters, admission)
+}
+
+/// Waits until `n` runs of the sleeper are under way at once.
+async fn running(counters: &Counters, n: usize) {
+    wait::until(&format!("{n} sleeper runs under way"), || {
+        counters.running.load(Ordering::SeqCst) == n
+    })
+    .await;
+}
+
+/// Waits until `n` requests hold a place in the queue.
+async fn queued(admission: &Admission, n: usize) {
+    wait::until(&format!("{n} requests queued"), || admission.waiting() == n).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrency_never_exceeds_the_limit_under_100_clients() {
-    let (server, counters) = sleeper_server(3, 30_000, 1024, 60_000).await;
+    let (server, counters, _) = sleeper_server(3, 30_000, 1024, 60_000).await;
     let server = Arc::new(server);
     let clients: Vec<_> = (0..100)
         .map(|_| {
@@ -63,13 +80,14 @@ async fn concurrency_never_exceeds_the_limit_under_100_clients() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_request_that_cannot_start_in_time_gets_503_at_the_deadline() {
-    let (server, counters) = sleeper_server(1, 200, 1024, 60_000).await;
+    let (server, counters, _) = sleeper_server(1, 200, 1024, 60_000).await;
     let server = Arc::new(server);
     let busy = {
         let server = server.clone();
         tokio::spawn(async move { server.post_json("/score", sleep_body(1500)).await.status })
     };
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The slot is taken before the next request comes.
+    running(&counters, 1).await;
     let started = Instant::now();
     let refused = server.post_json("/score", sleep_body(1)).await;
     let waited = started.elapsed();
@@ -83,9 +101,10 @@ async fn a_request_that_cannot_start_in_time_gets_503_at_the_deadline() {
         waited >= Duration::from_millis(200),
         "not before the deadline: {waited:?}"
     );
+    // Waiting for the slot would take until the busy run's end (1500 ms).
     assert!(
-        waited < Duration::from_millis(600),
-        "at the deadline, not later: {waited:?}"
+        waited < Duration::from_millis(1000),
+        "at the deadline, not when the slot frees: {waited:?}"
     );
     assert_eq!(busy.await.unwrap(), 200);
     assert_eq!(
@@ -98,16 +117,16 @@ async fn a_request_that_cannot_start_in_time_gets_503_at_the_deadline() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_full_queue_answers_503_at_once() {
-    let (server, _) = sleeper_server(1, 5_000, 1, 60_000).await;
+    let (server, counters, admission) = sleeper_server(1, 5_000, 1, 60_000).await;
     let server = Arc::new(server);
     let spawn = |ms| {
         let server = server.clone();
         tokio::spawn(async move { server.post_json("/score", sleep_body(ms)).await.status })
     };
-    let running = spawn(800);
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let queued = spawn(1);
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let long = spawn(3000);
+    running(&counters, 1).await;
+    let waiting = spawn(1);
+    queued(&admission, 1).await;
     let started = Instant::now();
     let refused = server.post_json("/score", sleep_body(1)).await;
     assert_eq!(refused.status, 503);
@@ -115,24 +134,30 @@ async fn a_full_queue_answers_503_at_once() {
         refused.message(),
         "the queue is full (1 requests already waiting); retry later"
     );
+    // Waiting in the queue instead would take until the 3000 ms run ends.
     assert!(
-        started.elapsed() < Duration::from_millis(300),
+        started.elapsed() < Duration::from_millis(1000),
         "at once: {:?}",
         started.elapsed()
     );
-    assert_eq!((running.await.unwrap(), queued.await.unwrap()), (200, 200));
+    assert_eq!(
+        (counters.running.load(Ordering::SeqCst), admission.waiting()),
+        (1, 1),
+        "refused while one ran and one waited"
+    );
+    assert_eq!((long.await.unwrap(), waiting.await.unwrap()), (200, 200));
     Arc::into_inner(server).unwrap().stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_queued_request_whose_client_left_never_runs() {
-    let (server, counters) = sleeper_server(1, 5_000, 1024, 60_000).await;
+    let (server, counters, admission) = sleeper_server(1, 5_000, 1024, 60_000).await;
     let server = Arc::new(server);
     let busy = {
         let server = server.clone();
-        tokio::spawn(async move { server.post_json("/score", sleep_body(600)).await.status })
+        tokio::spawn(async move { server.post_json("/score", sleep_body(1500)).await.status })
     };
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    running(&counters, 1).await;
     // A client queues a request, then hangs up before its turn.
     let body = sleep_body(1);
     let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
@@ -141,31 +166,48 @@ async fn a_queued_request_whose_client_left_never_runs() {
         body.len()
     );
     stream.write_all(request.as_bytes()).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    queued(&admission, 1).await;
     drop(stream);
+    // The server has seen the client leave: only the busy request is left
+    // in flight, while it still runs.
+    let labels = [("model", "sleeper"), ("version", "1")];
+    wait::metric(&server, "inferd_requests_in_flight", &labels, 1.0).await;
+    assert_eq!(
+        counters.running.load(Ordering::SeqCst),
+        1,
+        "the client left before its turn"
+    );
     assert_eq!(busy.await.unwrap(), 200);
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The worker took the abandoned job off the queue after the busy run.
+    queued(&admission, 0).await;
     assert_eq!(
         counters.runs.load(Ordering::SeqCst),
         1,
         "only the first request ran"
     );
-    // The slot is free again and the server goes on.
+    // The slot is free again and the server goes on. The one worker takes
+    // jobs in order, so by this answer the abandoned one is long settled.
     assert_eq!(server.post_json("/score", sleep_body(1)).await.status, 200);
+    assert_eq!(
+        counters.runs.load(Ordering::SeqCst),
+        2,
+        "the abandoned request never ran"
+    );
     Arc::into_inner(server).unwrap().stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_scoring_call_past_the_timeout_gets_504_and_keeps_its_slot_until_it_ends() {
-    let (server, counters) = sleeper_server(1, 100, 1024, 300).await;
+    let (server, counters, admission) = sleeper_server(1, 100, 1024, 300).await;
     let started = Instant::now();
-    let timed_out = server.post_json("/score", sleep_body(1200)).await;
+    let timed_out = server.post_json("/score", sleep_body(2500)).await;
     let elapsed = started.elapsed();
     assert_eq!(timed_out.status, 504);
     assert_eq!(timed_out.message(), "Scoring timeout after 300 ms");
     assert_eq!(timed_out.header("x-ms-run-function-failed"), Some("True"));
+    // Not before the timeout, and not when the 2500 ms run ends.
     assert!(
-        elapsed >= Duration::from_millis(300) && elapsed < Duration::from_millis(800),
+        elapsed >= Duration::from_millis(300) && elapsed < Duration::from_millis(1500),
         "{elapsed:?}"
     );
 
@@ -174,54 +216,71 @@ async fn a_scoring_call_past_the_timeout_gets_504_and_keeps_its_slot_until_it_en
     let refused = server.post_json("/score", sleep_body(1)).await;
     assert_eq!(refused.status, 503);
     assert_eq!(counters.running.load(Ordering::SeqCst), 1);
-    // Health answers at once meanwhile.
+    // Health answers at once meanwhile: while the run still goes on.
     let probe = Instant::now();
     assert_eq!(server.get("/").await.status, 200);
     assert_eq!(server.get("/ready").await.status, 200);
     assert!(
-        probe.elapsed() < Duration::from_millis(200),
+        probe.elapsed() < Duration::from_millis(1000),
         "{:?}",
         probe.elapsed()
     );
+    assert_eq!(
+        counters.running.load(Ordering::SeqCst),
+        1,
+        "health did not wait for the run"
+    );
 
     // Once it really ends, the slot is free.
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    wait::until("the timed-out run to free its slot", || {
+        admission.busy() == 0
+    })
+    .await;
+    assert_eq!(
+        counters.runs.load(Ordering::SeqCst),
+        1,
+        "the refused request never ran"
+    );
     assert_eq!(server.post_json("/score", sleep_body(1)).await.status, 200);
     server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn health_answers_at_once_during_a_long_scoring_call() {
-    let (server, _) = sleeper_server(1, 5_000, 1024, 60_000).await;
+    let (server, counters, admission) = sleeper_server(1, 5_000, 1024, 60_000).await;
     let server = Arc::new(server);
     let long = {
         let server = server.clone();
-        tokio::spawn(async move { server.post_json("/score", sleep_body(1000)).await.status })
+        tokio::spawn(async move { server.post_json("/score", sleep_body(2000)).await.status })
     };
-    let queued = {
+    running(&counters, 1).await;
+    let waiting = {
         let server = server.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            server.post_json("/score", sleep_body(1)).await.status
-        })
+        tokio::spawn(async move { server.post_json("/score", sleep_body(1)).await.status })
     };
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    queued(&admission, 1).await;
     for path in ["/", "/ready", "/", "/ready"] {
         let started = Instant::now();
         assert_eq!(server.get(path).await.status, 200);
         assert!(
-            started.elapsed() < Duration::from_millis(200),
+            started.elapsed() < Duration::from_millis(500),
             "{path}: {:?}",
             started.elapsed()
         );
     }
-    assert_eq!((long.await.unwrap(), queued.await.unwrap()), (200, 200));
+    // All of them answered during the long call, with one request queued.
+    assert_eq!(
+        (counters.running.load(Ordering::SeqCst), admission.waiting()),
+        (1, 1),
+        "health did not wait for the scoring slot"
+    );
+    assert_eq!((long.await.unwrap(), waiting.await.unwrap()), (200, 200));
     Arc::into_inner(server).unwrap().stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_drain_finishes_in_flight_work_with_no_failures() {
-    let (mut server, counters) = sleeper_server(2, 5_000, 1024, 60_000).await;
+    let (mut server, counters, admission) = sleeper_server(2, 5_000, 1024, 60_000).await;
     let addr = server.addr;
     let client = server.client.clone();
     let in_flight: Vec<_> = (0..6)
@@ -237,11 +296,25 @@ async fn the_drain_finishes_in_flight_work_with_no_failures() {
             })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let drain = server.begin_shutdown(Duration::from_millis(400));
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // All six are in the server (each queued, or started) before it stops.
+    wait::until("all six requests in the server", || {
+        counters.runs.load(Ordering::SeqCst) + admission.waiting() >= 6
+    })
+    .await;
+    let drain = server.begin_shutdown(Duration::from_millis(1000));
     // During the grace period: not ready, but still serving.
-    let ready = server.get("/ready").await;
+    let started = Instant::now();
+    let ready = loop {
+        let ready = server.get("/ready").await;
+        if ready.status != 200 {
+            break ready;
+        }
+        assert!(
+            started.elapsed() < Duration::from_millis(1000),
+            "/ready still 200 after the grace period began"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    };
     assert_eq!(ready.status, 503);
     assert_eq!(ready.message(), "the server is shutting down");
     assert_eq!(server.post_json("/score", sleep_body(1)).await.status, 200);

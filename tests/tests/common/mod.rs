@@ -4,6 +4,7 @@
 
 pub mod scrape;
 pub mod sleeper;
+pub mod wait;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
