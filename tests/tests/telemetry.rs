@@ -8,11 +8,12 @@ mod common;
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use common::scrape::value;
 use common::sleeper::sleeper_set;
-use common::{TestServer, start_state};
+use common::{TestServer, start_state, wait};
 use hyper::Method;
 use inferd_collect::{CollectOptions, Collector};
 use inferd_engine::{AdmissionOptions, ExecutorOptions};
@@ -36,13 +37,13 @@ async fn scrape(server: &TestServer) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn scraped_counters_and_histograms_equal_what_was_sent() {
-    // One slot, 200 ms of queueing, one waiting place, 300 ms to score.
+    // One slot, 1 s of queueing, one waiting place, 300 ms to score.
     let admission = AdmissionOptions {
         max_concurrent: 1,
-        max_queue_wait: Duration::from_millis(200),
+        max_queue_wait: Duration::from_millis(1000),
         max_queue_length: 1,
     };
-    let (models, _) = sleeper_set(1, Duration::from_millis(300), admission);
+    let (models, counters) = sleeper_set(1, Duration::from_millis(300), admission);
     let options = ServerOptions {
         max_body_bytes: 1024,
         ..ServerOptions::default()
@@ -50,6 +51,7 @@ async fn scraped_counters_and_histograms_equal_what_was_sent() {
     let state = AppState::with_models(options, models);
     let server = Arc::new(start_state(state.clone()).await);
     let sleeper = state.models().unwrap().default_model().clone();
+    let gate = sleeper.admission.clone();
     let post = |body: String| {
         let server = server.clone();
         async move { server.post_json("/score", body).await.status }
@@ -81,11 +83,17 @@ async fn scraped_counters_and_histograms_equal_what_was_sent() {
     // The auth layer's entry point: one refused request for this model.
     state.telemetry.count_unauthorized(Some(&sleeper));
 
-    // A 700 ms run: its caller gets 504 at 300 ms, its slot stays busy to 700.
-    let long = tokio::spawn(post(sleep_body(700)));
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // A 2500 ms run: its caller gets 504 at 300 ms, its slot stays busy to
+    // 2500, past the next request's 1 s in the queue. Each step waits for
+    // the one before (checked in process, so no scrape is added to the
+    // counts below).
+    let long = tokio::spawn(post(sleep_body(2500)));
+    wait::until("the long run to start", || {
+        counters.running.load(Ordering::SeqCst) == 1
+    })
+    .await;
     let waiting = tokio::spawn(post(sleep_body(1)));
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    wait::until("a request in the queue", || gate.waiting() == 1).await;
     assert_eq!(
         post(sleep_body(1)).await,
         503,
@@ -96,7 +104,7 @@ async fn scraped_counters_and_histograms_equal_what_was_sent() {
     assert_eq!(value(&during, "inferd_concurrency_slots_busy", &[]), 1.0);
     let labels = [("model", "sleeper"), ("version", "1")];
     assert_eq!(value(&during, "inferd_requests_in_flight", &labels), 2.0);
-    assert_eq!(waiting.await.unwrap(), 503, "no slot within 200 ms");
+    assert_eq!(waiting.await.unwrap(), 503, "no slot within 1 s");
     assert_eq!(long.await.unwrap(), 504);
     let after_timeout = scrape(&server).await;
     assert_eq!(
@@ -104,7 +112,7 @@ async fn scraped_counters_and_histograms_equal_what_was_sent() {
         1.0,
         "the timed-out run still holds its slot"
     );
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    wait::until("the timed-out run to free its slot", || gate.busy() == 0).await;
 
     let text = scrape(&server).await;
     let count = |outcome: &str| {
@@ -141,9 +149,12 @@ async fn scraped_counters_and_histograms_equal_what_was_sent() {
     };
     assert!(
         within("0.1") <= 8.0,
-        "the 503 at 200 ms and the 504 at 300 ms are slower"
+        "the 503 at 1 s and the 504 at 300 ms are slower"
     );
-    assert!(within("0.25") <= 9.0, "the 504 at 300 ms is slower");
+    assert!(
+        within("0.25") <= 8.0,
+        "the 503 at 1 s and the 504 at 300 ms are slower"
+    );
     assert_eq!((within("60"), within("+Inf")), (10.0, 10.0));
     assert_eq!(value(&text, "inferd_batch_size_count", &labels), 0.0);
     assert_eq!(value(&text, "inferd_requests_in_flight", &labels), 0.0);
