@@ -192,23 +192,53 @@ async fn keys_rotated_through_the_file_fail_no_request() {
     let key = Arc::new(std::sync::Mutex::new(b.to_owned()));
     let running = Arc::new(AtomicBool::new(true));
     let (sent, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    // Each client's answered requests: one answered after a moment means
+    // the request it had out then is done, and the next reads the key anew.
+    let answered: Arc<[AtomicU64; 4]> = Arc::new(Default::default());
     let mut traffic = Vec::new();
-    for _ in 0..4 {
-        let (key, running, sent, failed) =
-            (key.clone(), running.clone(), sent.clone(), failed.clone());
+    for client in 0..4 {
+        let (key, running, sent, failed, answered) = (
+            key.clone(),
+            running.clone(),
+            sent.clone(),
+            failed.clone(),
+            answered.clone(),
+        );
         let base = base.clone();
         traffic.push(tokio::spawn(async move {
-            let client = plain_client();
+            let http = plain_client();
             while running.load(Ordering::Relaxed) {
                 let value = format!("Bearer {}", key.lock().unwrap());
-                let reply = call(&client, &base, ("POST", "/score", ROW), Some(&value)).await;
+                let reply = call(&http, &base, ("POST", "/score", ROW), Some(&value)).await;
                 sent.fetch_add(1, Ordering::Relaxed);
                 if reply.status() != 200 {
                     failed.fetch_add(1, Ordering::Relaxed);
                 }
+                answered[client].fetch_add(1, Ordering::Relaxed);
             }
         }));
     }
+    // Waits until every client has had `n` more requests answered: traffic
+    // ran with the keys in force now, and no request still carries a key a
+    // client was told before.
+    let each_answered = |n: u64| {
+        let answered = answered.clone();
+        async move {
+            let from: Vec<u64> = answered.iter().map(|a| a.load(Ordering::Relaxed)).collect();
+            let started = std::time::Instant::now();
+            while answered
+                .iter()
+                .zip(&from)
+                .any(|(a, from)| a.load(Ordering::Relaxed) < from + n)
+            {
+                assert!(
+                    started.elapsed() < Duration::from_secs(30),
+                    "the clients' traffic stalled"
+                );
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    };
     let client = plain_client();
     let status = |k: &'static str| {
         let (client, base) = (client.clone(), base.clone());
@@ -233,18 +263,20 @@ async fn keys_rotated_through_the_file_fail_no_request() {
         }
         panic!("{k} never answered {want}");
     };
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    each_answered(3).await;
     // Step 1: the primary key is replaced; the secondary carries traffic.
     write_keys(&path, c, b);
     eventually(a, 401).await;
     assert_eq!(status(c).await, 200);
     *key.lock().unwrap() = c.to_owned();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Every client has moved to the new primary (its requests with the
+    // secondary are answered), and sent more with it.
+    each_answered(3).await;
     // Step 2: the secondary is replaced; traffic has moved to the new primary.
     write_keys(&path, c, d);
     eventually(b, 401).await;
     assert_eq!(status(d).await, 200);
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    each_answered(3).await;
     running.store(false, Ordering::Relaxed);
     for task in traffic {
         task.await.unwrap();
