@@ -209,19 +209,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("keys");
         std::fs::write(&path, format!("{A}\n{B}")).unwrap();
+        warnings();
         let store = KeyStore::watch_file(&path, Duration::from_millis(10)).unwrap();
         assert!(store.accepts(A.as_bytes()));
         std::fs::write(&path, format!("{C}\n{B}")).unwrap();
         wait_until(|| store.accepts(C.as_bytes()));
         assert!(!store.accepts(A.as_bytes()));
+        // The poller has read the broken file (it says so) and kept the keys.
         std::fs::write(&path, "short").unwrap();
-        std::thread::sleep(Duration::from_millis(100));
+        wait_until(|| warned("keys file invalid", &path));
         assert!(
             store.accepts(C.as_bytes()),
             "a broken file keeps the old keys"
         );
         std::fs::remove_file(&path).unwrap();
-        std::thread::sleep(Duration::from_millis(100));
+        wait_until(|| warned("keys file unreadable", &path));
         assert!(
             store.accepts(C.as_bytes()),
             "a missing file keeps the old keys"
@@ -231,8 +233,62 @@ mod tests {
     fn wait_until(done: impl Fn() -> bool) {
         let start = std::time::Instant::now();
         while !done() {
-            assert!(start.elapsed() < Duration::from_secs(10), "timed out");
+            assert!(start.elapsed() < Duration::from_secs(30), "timed out");
             std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Whether a warning saying `message` about the file `path` was logged:
+    /// the poller's own word that it read the file and what it decided,
+    /// seen by a subscriber for this test process.
+    fn warned(message: &str, path: &Path) -> bool {
+        let path = path.display().to_string();
+        warnings()
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|w| w.contains(message) && w.contains(&path))
+    }
+
+    /// Every warning logged in this process since the first call, as text.
+    fn warnings() -> &'static std::sync::Mutex<Vec<String>> {
+        static WARNINGS: std::sync::OnceLock<&'static std::sync::Mutex<Vec<String>>> =
+            std::sync::OnceLock::new();
+        WARNINGS.get_or_init(|| {
+            let warnings = Box::leak(Box::default());
+            tracing::subscriber::set_global_default(Warnings(warnings))
+                .expect("no other subscriber in this test process");
+            warnings
+        })
+    }
+
+    /// A subscriber that keeps each warning's fields as text.
+    struct Warnings(&'static std::sync::Mutex<Vec<String>>);
+
+    impl tracing::Subscriber for Warnings {
+        fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
+            metadata.is_event() && *metadata.level() == tracing::Level::WARN
+        }
+        fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+            tracing::span::Id::from_u64(1)
+        }
+        fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+        fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+        fn event(&self, event: &tracing::Event<'_>) {
+            let mut text = Text(String::new());
+            event.record(&mut text);
+            self.0.lock().unwrap().push(text.0);
+        }
+        fn enter(&self, _: &tracing::span::Id) {}
+        fn exit(&self, _: &tracing::span::Id) {}
+    }
+
+    struct Text(String);
+
+    impl tracing::field::Visit for Text {
+        fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+            use std::fmt::Write;
+            let _ = write!(self.0, "{}={value:?} ", field.name());
         }
     }
 
