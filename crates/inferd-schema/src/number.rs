@@ -103,8 +103,10 @@ impl Digits {
     /// below 10^23 are both exact in binary64, so one IEEE multiplication
     /// or division gives the correctly rounded value, as any correct
     /// reader (fast-float2, serde_json with `float_roundtrip`) does. Most
-    /// literals clients send take it (mlp-784's 784 pixels: 0.921 of the
-    /// requests a second at 64 connections without it, `benches/RESULTS.md`).
+    /// literals clients send take it. What it buys: mlp-784 at 64
+    /// connections (784 short literals a request) ran at 0.92 (0.86-0.94)
+    /// of the old build's requests a second with fast-float2 alone, 1.04
+    /// with this first (`benches/old_vs_new.sh`, `benches/RESULTS.md`).
     fn exact_float(&self, negative: bool, exponent: i64) -> Option<Number> {
         const EXACT_POW10: [f64; 23] = [
             1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
