@@ -2,6 +2,7 @@
 //! handles (every element type, fixed and free dimensions, undeclared
 //! shapes, several inputs), each as a model's contract, and the check that
 //! a decoded tensor agrees with its signature.
+#![forbid(unsafe_code)]
 
 use inferd_schema::{ModelSchema, SchemaError};
 use inferd_tensor::{DType, Dim, Signature, Tensor, TensorSpec};

@@ -1,1 +1,2 @@
 //! Integration tests live in tests/tests/.
+#![forbid(unsafe_code)]

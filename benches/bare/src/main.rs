@@ -2,6 +2,7 @@
 //! with a constant JSON body (default `[4042.2642]`, the Ridge model's
 //! answer), on 127.0.0.1. What a server that does no work costs over HTTP on
 //! this machine: the ceiling inferd's throughput is compared with.
+#![forbid(unsafe_code)]
 
 use std::convert::Infallible;
 

@@ -6,6 +6,7 @@
 //! omission). Loopback targets only: it is a benchmark tool. The
 //! server-side figures (`ok_server_*`) come from the `Server-Timing` header,
 //! which inferd sends only with `--server-timing` (else they are null).
+#![forbid(unsafe_code)]
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

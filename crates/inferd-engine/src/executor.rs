@@ -147,7 +147,7 @@ impl Executor {
     }
 
     /// Counts a request for this model from its first byte to its answer
-    /// (drop the guard then). Only the batcher reads the count.
+    /// (drop the guard then). The batcher and the lone-caller polls read the count.
     pub fn arrive(&self, now: Instant) -> Caller {
         self.callers.arrive(now)
     }

@@ -18,23 +18,17 @@ thread_local! {
 pub fn push(out: &mut Vec<u8>, at: SystemTime) {
     let since = at.duration_since(UNIX_EPOCH).unwrap_or_default();
     let seconds = since.as_secs();
-    SECOND.with(|cached| {
+    let cached = SECOND.try_with(|cached| {
         let mut cached = cached.borrow_mut();
         if cached.0 != seconds {
-            let text = i64::try_from(seconds)
-                .ok()
-                .and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok())
-                .and_then(|t| {
-                    t.format(format_description!(
-                        "[year]-[month]-[day]T[hour]:[minute]:[second]"
-                    ))
-                    .ok()
-                })
-                .unwrap_or_default();
-            *cached = (seconds, text);
+            *cached = (seconds, date_and_time(seconds));
         }
         out.extend_from_slice(cached.1.as_bytes());
     });
+    if cached.is_err() {
+        // A thread that is exiting, its cache already gone.
+        out.extend_from_slice(date_and_time(seconds).as_bytes());
+    }
     let micros = since.subsec_micros();
     out.push(b'.');
     let mut buffer = itoa::Buffer::new();
@@ -42,6 +36,20 @@ pub fn push(out: &mut Vec<u8>, at: SystemTime) {
     out.extend(std::iter::repeat_n(b'0', 6 - digits.len()));
     out.extend_from_slice(digits);
     out.push(b'Z');
+}
+
+/// `seconds` since the epoch as `2026-12-02T13:44:00`.
+fn date_and_time(seconds: u64) -> String {
+    i64::try_from(seconds)
+        .ok()
+        .and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok())
+        .and_then(|t| {
+            t.format(format_description!(
+                "[year]-[month]-[day]T[hour]:[minute]:[second]"
+            ))
+            .ok()
+        })
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -67,18 +67,22 @@ thread_local! {
 }
 
 impl LogWriter {
-    /// A writer whose thread writes to `out`. It lives as long as the
-    /// process (its threads' shelves are listed in it).
-    fn start(out: impl Write + Send + 'static) -> io::Result<&'static LogWriter> {
-        // Wake-ups only: one pending is enough, plus room for flushes.
-        let (sender, receiver) = crossbeam_channel::bounded(64);
-        let writer: &'static LogWriter = Box::leak(Box::new(LogWriter {
+    fn new(sender: Sender<Message>) -> LogWriter {
+        LogWriter {
             sender,
             shelves: Mutex::new(Vec::new()),
             idle: AtomicBool::new(true),
             dropped: AtomicU64::new(0),
             finished: AtomicBool::new(false),
-        }));
+        }
+    }
+
+    /// A writer whose thread writes to `out`. It lives as long as the
+    /// process (its threads' shelves are listed in it).
+    fn start(out: impl Write + Send + 'static) -> io::Result<&'static LogWriter> {
+        // Wake-ups only: one pending is enough, plus room for flushes.
+        let (sender, receiver) = crossbeam_channel::bounded(64);
+        let writer: &'static LogWriter = Box::leak(Box::new(LogWriter::new(sender)));
         std::thread::Builder::new()
             .name("inferd-log".into())
             .spawn(move || writer.write_lines(receiver, out))?;
@@ -153,15 +157,7 @@ impl LogWriter {
     /// line never waits on stderr.
     fn write_out(&self, out: &mut impl Write, pass: &mut Pass) -> bool {
         let shelves = lock(&self.shelves).clone();
-        for shelf in &shelves {
-            // Swapped, not copied: the shelf gets the spare's allocation.
-            std::mem::swap(&mut *lock(shelf), &mut pass.spare);
-            pass.text.extend_from_slice(&pass.spare);
-            pass.spare.clear();
-        }
-        // Held by the list and `shelves` only: its thread has exited, and
-        // its last lines were taken above.
-        lock(&self.shelves).retain(|shelf| Arc::strong_count(shelf) > 2);
+        self.take(&shelves, pass);
         let any = !pass.text.is_empty();
         if any {
             let _ = out.write_all(&pass.text);
@@ -176,15 +172,40 @@ impl LogWriter {
         any
     }
 
-    /// Writes out every shelved line, waiting at most `timeout`.
+    /// Takes every line of `shelves` (the list as this pass read it) into
+    /// `pass.text`, and forgets the shelves of threads that had exited.
+    fn take(&self, shelves: &[Arc<Shelf>], pass: &mut Pass) {
+        let mut exited = Vec::new();
+        for shelf in shelves {
+            // Held by the list and `shelves` only: its thread has exited,
+            // so every line it wrote is on the shelf (its last append's
+            // unlock came before its exit, and this lock after it), and
+            // this take is its last.
+            if Arc::strong_count(shelf) == 2 {
+                exited.push(Arc::as_ptr(shelf));
+            }
+            // Swapped, not copied: the shelf gets the spare's allocation.
+            std::mem::swap(&mut *lock(shelf), &mut pass.spare);
+            pass.text.extend_from_slice(&pass.spare);
+            pass.spare.clear();
+        }
+        if !exited.is_empty() {
+            // Only those: a thread that wrote its first line after the
+            // list was read is listed but not in `shelves`, and stays.
+            lock(&self.shelves).retain(|shelf| !exited.contains(&Arc::as_ptr(shelf)));
+        }
+    }
+
+    /// Writes out every shelved line, waiting at most `timeout` in all.
     fn flush(&self, timeout: Duration) {
+        let deadline = std::time::Instant::now() + timeout;
         let (done, finished) = crossbeam_channel::bounded(1);
         if self
             .sender
-            .send_timeout(Message::Flush(done), timeout)
+            .send_deadline(Message::Flush(done), deadline)
             .is_ok()
         {
-            let _ = finished.recv_timeout(timeout);
+            let _ = finished.recv_deadline(deadline);
         }
     }
 }
@@ -239,13 +260,12 @@ pub(crate) fn write_with(make: impl FnOnce(&mut Vec<u8>)) {
     }
 }
 
-/// Writes out every shelved line, waiting at most `timeout`; later lines
-/// go to stderr directly.
+/// Writes out every shelved line, waiting at most `timeout` in all; later
+/// lines go to stderr directly. (A line shelved by a thread that was
+/// between reading the flag and appending when it turned is not written.)
 pub(crate) fn finish(timeout: Duration) {
     if let Some(writer) = WRITER.get() {
-        writer.flush(timeout);
         writer.finished.store(true, Ordering::Release);
-        // Lines shelved between the flush and the flag.
         writer.flush(timeout);
     }
 }
@@ -378,6 +398,39 @@ mod tests {
         assert_eq!(writer.dropped.load(Ordering::Relaxed), 0);
         // Every thread has exited: their shelves are forgotten.
         assert!(lock(&writer.shelves).is_empty());
+    }
+
+    #[test]
+    fn a_pass_forgets_only_the_shelves_it_found_exited() {
+        // A writer without its thread: this test makes the pass itself.
+        let (sender, _receiver) = crossbeam_channel::bounded(64);
+        let writer: &'static LogWriter = Box::leak(Box::new(LogWriter::new(sender)));
+        shelve_from_a_thread(writer, vec!["gone\n".into()]);
+        // The list as a pass reads it...
+        let read = lock(&writer.shelves).clone();
+        // ... before a thread that lives on writes its first line.
+        let (appended, shelved) = crossbeam_channel::bounded::<()>(0);
+        let (done, finished) = crossbeam_channel::bounded::<()>(0);
+        let late = std::thread::spawn(move || {
+            writer.append(|out| out.extend_from_slice(b"late\n"));
+            appended.send(()).unwrap();
+            finished.recv().unwrap();
+        });
+        shelved.recv().unwrap();
+        let mut pass = Pass::default();
+        writer.take(&read, &mut pass);
+        assert_eq!(pass.text, b"gone\n");
+        let listed: Vec<_> = lock(&writer.shelves)
+            .iter()
+            .map(|s| lock(s).clone())
+            .collect();
+        assert_eq!(
+            listed,
+            [b"late\n".to_vec()],
+            "the late thread's shelf stays listed"
+        );
+        done.send(()).unwrap();
+        late.join().unwrap();
     }
 
     #[test]

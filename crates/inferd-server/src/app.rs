@@ -101,6 +101,9 @@ impl App {
                     *response
                 }
                 Next::Score(model) => {
+                    // One of the model's callers until answered: the
+                    // batcher and the lone-caller polls read the count.
+                    let _caller = model.arrive(record.arrived());
                     record.score_with(&model);
                     let result =
                         score::score(state, &model, &head, body, &ids.request_id, &mut record)

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use http::Response;
 use http::request::Parts;
 use hyper::body::Body as _;
-use inferd_engine::{Caller, Scored, ServedModel};
+use inferd_engine::{Scored, ServedModel};
 use inferd_log::AccessLine;
 use inferd_metrics::{Outcome, Stages};
 
@@ -32,15 +32,23 @@ pub struct RequestRecord<'a> {
 /// What a scoring request adds to its record.
 struct ScoringRecord<'a> {
     model: Arc<ServedModel>,
-    /// Counted among the model's callers while the record lives (the
-    /// batcher and the lone-caller polls read the count).
-    _caller: Caller,
     /// The model's metrics (none when recording is off), counting the
     /// request in flight until it is finished or dropped.
     in_flight: Option<InFlight<'a>>,
-    /// A scored request's stages, and when its answer was encoded.
-    scored: Option<(Stages, Instant)>,
+    scored: Option<ScoredStages>,
     outcome: Option<Outcome>,
+}
+
+/// Where a scored request's time went.
+#[derive(Clone, Copy)]
+struct ScoredStages {
+    /// For the model's metrics.
+    stages: Stages,
+    /// The whole run on the worker, decoding included (the access line's
+    /// `score_ms`; with batching the decoding comes before the run's start).
+    run: Duration,
+    /// When the answer was encoded: the request's end.
+    encoded: Instant,
 }
 
 impl<'a> RequestRecord<'a> {
@@ -60,12 +68,12 @@ impl<'a> RequestRecord<'a> {
         }
     }
 
-    /// From now on, a request for `model`: one of its callers, and in its
-    /// in-flight count until finished.
+    /// From now on, a request for `model`, in its in-flight count until
+    /// finished; its bytes in are those its body turns out to have.
     pub fn score_with(&mut self, model: &Arc<ServedModel>) {
         let in_flight = self.telemetry.model(model).map(InFlight::new);
+        self.bytes_in = 0;
         self.scoring = Some(ScoringRecord {
-            _caller: model.arrive(self.arrived),
             model: model.clone(),
             in_flight,
             scored: None,
@@ -92,7 +100,11 @@ impl<'a> RequestRecord<'a> {
                 scoring: scored.score.saturating_sub(scored.prepare),
                 encode: encoded.saturating_duration_since(scored.answered),
             };
-            scoring.scored = Some((stages, encoded));
+            scoring.scored = Some(ScoredStages {
+                stages,
+                run: scored.score,
+                encoded,
+            });
         }
     }
 
@@ -120,29 +132,29 @@ impl<'a> RequestRecord<'a> {
             return;
         }
         // A scored request ended when its answer was encoded.
-        let stages = scoring.as_ref().and_then(|s| s.scored);
-        let ended = stages.map_or_else(Instant::now, |(_, encoded)| encoded);
+        let scored = scoring.as_ref().and_then(|s| s.scored);
+        let ended = scored.map_or_else(Instant::now, |s| s.encoded);
         let total = ended.saturating_duration_since(self.arrived);
         let mut model = None;
         if let Some(scoring) = scoring {
             if let Some(in_flight) = scoring.in_flight {
                 let outcome = scoring.outcome.unwrap_or(Outcome::Error);
-                let stages = stages.filter(|_| outcome == Outcome::Success);
-                in_flight.finished(outcome, total, stages.as_ref().map(|(s, _)| s));
+                let stages = scored
+                    .filter(|_| outcome == Outcome::Success)
+                    .map(|s| s.stages);
+                in_flight.finished(outcome, total, stages.as_ref());
             }
             model = Some(scoring.model);
         }
         if access_log {
-            let stages = stages.map(|(s, _)| s);
             inferd_log::access(&AccessLine {
                 request_id,
                 method: self.head.method.as_str(),
                 path: self.head.uri.path(),
                 status: response.status().as_u16(),
                 model: model.as_ref().map(|m| (m.name.as_str(), m.version)),
-                queue: stages.map(|s| s.queue_wait),
-                // The whole run on the worker, decoding included.
-                score: stages.map(|s| s.decode + s.scoring),
+                queue: scored.map(|s| s.stages.queue_wait),
+                score: scored.map(|s| s.run),
                 total,
                 bytes_in: self.bytes_in,
                 bytes_out: response.body().size_hint().exact().unwrap_or(0),

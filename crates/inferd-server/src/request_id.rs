@@ -103,8 +103,8 @@ fn write_echoes(
 }
 
 /// A random UUID. Its bytes are their own owner: one allocation, shared by
-/// reference count with `x-ms-request-id` and the access line (a copied
-/// `HeaderValue` is promoted to shared storage at its first clone: two).
+/// reference count with `x-ms-request-id` (a copied `HeaderValue` is
+/// promoted to shared storage at its first clone: two).
 fn fresh_id() -> HeaderValue {
     let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
     uuid::Uuid::new_v4().hyphenated().encode_lower(&mut text);
