@@ -28,6 +28,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -73,6 +74,16 @@ def expected_first_answer(text):
 def port_of(command):
     match = re.search(r"--port[ =](\d+)", command)
     return int(match.group(1)) if match else 5001
+
+
+def port_free(port, command):
+    """Nothing answers on `port` yet: a server left from elsewhere would
+    answer for the one about to start."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            sys.exit(f"FAILED: port {port} is taken before `{command}` starts")
+    except OSError:
+        pass
 
 
 def wait_ready(server, port, command):
@@ -140,6 +151,7 @@ def main():
     shutil.copytree(os.path.join(ROOT, "models"), registry, dirs_exist_ok=True)
     env = dict(os.environ, INFERD_SHUTDOWN_GRACE_S="1")
     ran = 0
+    server = None
     try:
         for index, commands in enumerate(blocks(text)):
             if index > 0:
@@ -155,6 +167,8 @@ def main():
                 elif " -- serve" in command:
                     if server:
                         stop(*server)
+                        server = None
+                    port_free(port_of(command), command)
                     print(f"$ {command} &", flush=True)
                     process = subprocess.Popen(["bash", "-c", command], cwd=ROOT, env=env,
                                                start_new_session=True)
@@ -172,7 +186,15 @@ def main():
                     run(command, env)
             if server:
                 stop(*server)
+                server = None
     finally:
+        if server and server[0].poll() is None:
+            # A failure left it running: it must not outlive this script.
+            try:
+                os.killpg(server[0].pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            server[0].wait()
         shutil.rmtree(registry, ignore_errors=True)
         for path in untracked() - before:
             os.remove(os.path.join(ROOT, path))
