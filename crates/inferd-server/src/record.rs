@@ -44,8 +44,9 @@ struct ScoringRecord<'a> {
 struct ScoredStages {
     /// For the model's metrics.
     stages: Stages,
-    /// The whole run on the worker, decoding included (the access line's
-    /// `score_ms`; with batching the decoding comes before the run's start).
+    /// The run on the worker from its start to its answer (the access
+    /// line's `score_ms`): decoding included, except with batching, which
+    /// decodes before the start.
     run: Duration,
     /// When the answer was encoded: the request's end.
     encoded: Instant,
