@@ -3,24 +3,24 @@
 //! a slow terminal or pipe never slows a request.
 //!
 //! # Layout
-//! - [`format`]: [`LogFormat`], text or JSON, chosen once at start.
-//! - [`writer`]: the writer thread and each thread's bounded, lossy
+//! - `format`: [`LogFormat`], text or JSON, chosen once at start.
+//! - `writer`: the writer thread and each thread's bounded, lossy
 //!   shelf of lines, with dropped lines counted and reported.
-//! - [`access_line`]: [`AccessLine`], the one line per request, and its one
+//! - `access_line`: [`AccessLine`], the one line per request, and its one
 //!   formatter for both formats.
 //! - [`millis`]: durations as milliseconds text (`12.345`).
-//! - [`timestamp`]: a wall-clock time in RFC 3339 with microseconds.
+//! - `timestamp`: a wall-clock time in RFC 3339 with microseconds.
 //!
 //! The door: [`init`] once at start (the `tracing` subscriber and the
 //! writer), [`access`] for each request's line, [`finish`] before the
 //! process exits.
 #![forbid(unsafe_code)]
 
-pub mod access_line;
-pub mod format;
+mod access_line;
+mod format;
 pub mod millis;
-pub mod timestamp;
-pub mod writer;
+mod timestamp;
+mod writer;
 
 use std::time::Duration;
 
@@ -57,8 +57,8 @@ pub fn access(line: &AccessLine<'_>) {
     }
 }
 
-/// Writes out every line handed on so far, waiting at most `timeout`; the
-/// writer thread ends, and lines after this go to stderr directly.
+/// Writes out every line handed on so far, waiting at most `timeout`;
+/// lines after this go to stderr directly.
 pub fn finish(timeout: Duration) {
     writer::finish(timeout);
 }

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 /// Whole microseconds, rounded to the nearest.
-pub fn micros(duration: Duration) -> u64 {
+fn micros(duration: Duration) -> u64 {
     duration
         .as_secs()
         .saturating_mul(1_000_000)
@@ -26,16 +26,15 @@ pub fn push(out: &mut Vec<u8>, duration: Duration) {
     ]);
 }
 
-/// `duration` as milliseconds text.
-pub fn text(duration: Duration) -> String {
-    let mut out = Vec::with_capacity(12);
-    push(&mut out, duration);
-    String::from_utf8(out).expect("digits and a point")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn text(duration: Duration) -> String {
+        let mut out = Vec::new();
+        push(&mut out, duration);
+        String::from_utf8(out).unwrap()
+    }
 
     #[test]
     fn three_decimals_rounded_to_the_microsecond() {

@@ -1,7 +1,7 @@
 //! The scoring handler: from a request to the model's outputs as JSON.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use http::request::Parts;
 use http::{HeaderName, HeaderValue, Method, Response, StatusCode, header};
@@ -126,28 +126,28 @@ pub async fn score(
             .collect(model, Some(request_id), input, &body);
     }
     let server_timing = state.options.server_timing.then(|| {
-        let mut value = Vec::with_capacity(64);
-        for (name, duration) in [
-            (&b"queue;dur="[..], scored.queue),
-            (b", score;dur=", scored.score),
-            (b", total;dur=", encoded - record.arrived()),
-        ] {
-            value.extend_from_slice(name);
-            millis::push(&mut value, duration);
-        }
-        milliseconds_header(value)
+        milliseconds_header(&[
+            ("queue;dur=", scored.queue),
+            (", score;dur=", scored.score),
+            (", total;dur=", encoded - record.arrived()),
+        ])
     });
     Ok(Answer {
         body,
-        run_fn_exec_ms: milliseconds_header(millis::text(scored.score).into_bytes()),
+        run_fn_exec_ms: milliseconds_header(&[("", scored.score)]),
         server_timing,
     })
 }
 
-/// A header value of ASCII digits, points and names.
-fn milliseconds_header(value: Vec<u8>) -> HeaderValue {
+/// A header value of durations in milliseconds, each after its label.
+fn milliseconds_header(parts: &[(&str, Duration)]) -> HeaderValue {
+    let mut value = Vec::with_capacity(16 * parts.len());
+    for (label, duration) in parts {
+        value.extend_from_slice(label.as_bytes());
+        millis::push(&mut value, *duration);
+    }
     HeaderValue::from_maybe_shared(bytes::Bytes::from(value))
-        .expect("digits, points and ASCII names are a valid header value")
+        .expect("digits, points and ASCII labels are a valid header value")
 }
 
 /// Where a request's data is: the query string (GET) or the body (POST).
