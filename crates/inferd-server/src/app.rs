@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::request::Parts;
-use http::{Method, Request, Response, header};
+use http::{HeaderValue, Method, Request, Response, Version, header};
 use hyper::body::Incoming;
 
 use inferd_auth::Gate;
@@ -114,6 +114,13 @@ impl App {
             };
             record.finish(&response, ids.request_id.as_bytes());
             ids.write_to(response.headers_mut());
+            if state.is_draining() && head.version < Version::HTTP_2 {
+                // The grace period: this client is to open its next
+                // connection elsewhere (see `crate::drain`).
+                response
+                    .headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
             response
         }
     }

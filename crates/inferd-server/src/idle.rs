@@ -47,6 +47,16 @@ impl Activity {
         Busy(self)
     }
 
+    /// Whether a request has come on this connection.
+    pub fn has_begun(&self) -> bool {
+        self.began.load(Ordering::Relaxed) != 0
+    }
+
+    /// Whether a request has come over HTTP/2.
+    pub fn multiplexed(&self) -> bool {
+        self.multiplexed.load(Ordering::Relaxed)
+    }
+
     /// Nothing in hand, and nothing ended since `ended_before` was read.
     fn idle_since(&self, ended_before: u64) -> bool {
         // `ended` first: a request that begins or ends after this read

@@ -21,6 +21,12 @@ use crate::App;
 use crate::drain::Drain;
 use crate::idle::{self, Activity};
 
+/// How long the listener, refusing new connections, still accepts the
+/// handshakes already under way before it closes: a handshake's last
+/// packet comes one round trip after the server's SYN-ACK, well within
+/// this on any network a load balancer sits on.
+const HANDSHAKES_UNDER_WAY: Duration = Duration::from_millis(200);
+
 /// A client that has not finished the TLS handshake by then is cut off.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -71,6 +77,7 @@ pub async fn serve_tls(
             // handshakes in progress too (each bounded).
             let entered = drain.enter();
             let (acceptor, builder) = (acceptor.clone(), builder.clone());
+            let watched = activity.clone();
             let connection = async move {
                 let stream = match tokio::time::timeout(
                     TLS_HANDSHAKE_TIMEOUT,
@@ -89,7 +96,7 @@ pub async fn serve_tls(
                     }
                 };
                 let connection = builder.serve_connection(TokioIo::new(stream), service);
-                entered.watch(connection.into_owned()).await
+                entered.watch(connection.into_owned(), watched).await
             };
             spawn_connection(connection, activity, idle_timeout);
             return;
@@ -97,7 +104,11 @@ pub async fn serve_tls(
         let connection = builder
             .serve_connection(TokioIo::new(stream), service)
             .into_owned();
-        spawn_connection(drain.enter().watch(connection), activity, idle_timeout);
+        spawn_connection(
+            drain.enter().watch(connection, activity.clone()),
+            activity,
+            idle_timeout,
+        );
     };
     tokio::pin!(shutdown);
     let grace = loop {
@@ -109,7 +120,10 @@ pub async fn serve_tls(
             grace = &mut shutdown => break grace,
         }
     };
+    // From here HTTP/1.1 answers carry `Connection: close` (`App::handle`)
+    // and HTTP/2 connections get a GOAWAY: clients move to other replicas.
     app.state().start_draining();
+    drain.begin_grace();
     if !grace.is_zero() {
         tracing::info!(?grace, "not ready; still accepting during the grace period");
         let end = tokio::time::sleep(grace);
@@ -124,9 +138,27 @@ pub async fn serve_tls(
             }
         }
     }
-    drop(listener);
+    // The listener closes: first no new connection may start, then the
+    // handshakes already under way finish and are served, then it closes
+    // (see `refuse_new_connections`).
+    refuse_new_connections(&listener);
+    let drained = async {
+        let handshakes = tokio::time::sleep(HANDSHAKES_UNDER_WAY);
+        tokio::pin!(handshakes);
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _peer)) => accept(stream),
+                    Err(e) => backoff(e).await,
+                },
+                () = &mut handshakes => break,
+            }
+        }
+        drop(listener);
+        drain.shutdown().await;
+    };
     tokio::select! {
-        () = drain.shutdown() => true,
+        () = drained => true,
         () = tokio::time::sleep(drain_timeout) => {
             tracing::warn!(?drain_timeout, "drain timed out; closing the remaining connections");
             false
@@ -157,6 +189,40 @@ fn spawn_connection<E: std::fmt::Display>(
             }
         }
     });
+}
+
+/// Makes the listener drop every packet that would start a connection (a
+/// TCP segment with SYN and not ACK), so that a client connecting from now
+/// on is refused once it closes, rather than accepted and then reset.
+///
+/// Closing a listening socket resets every connection in its accept queue
+/// and every handshake under way: their clients think themselves
+/// connected and may have sent a request, which would be lost. With new
+/// handshakes stopped, those under way finish within
+/// [`HANDSHAKES_UNDER_WAY`] and are accepted and served before it closes.
+/// Connections accepted from now on take a copy of the filter (a socket
+/// inherits its listener's); an established connection is sent no SYN, so
+/// it drops nothing of theirs.
+fn refuse_new_connections(listener: &TcpListener) {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        use socket2::SockFilter;
+        // Classic BPF, run on the TCP header: load its flags byte (offset
+        // 13), keep SYN and ACK (0x12); SYN alone (0x02) is a new
+        // connection: return 0 (drop it); else return all of it (keep).
+        const DROP_NEW_CONNECTIONS: [SockFilter; 5] = [
+            SockFilter::new(0x30, 0, 0, 13),       // ldb [13]
+            SockFilter::new(0x54, 0, 0, 0x12),     // and #0x12
+            SockFilter::new(0x15, 0, 1, 0x02),     // jeq #0x02, drop, keep
+            SockFilter::new(0x06, 0, 0, 0),        // drop: ret #0
+            SockFilter::new(0x06, 0, 0, u32::MAX), // keep: ret #-1
+        ];
+        if let Err(error) = socket2::SockRef::from(listener).attach_filter(&DROP_NEW_CONNECTIONS) {
+            tracing::warn!(%error, "cannot refuse new connections before closing the listener");
+        }
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let _ = listener;
 }
 
 /// Out of file descriptors and the like: back off briefly rather than spin.
