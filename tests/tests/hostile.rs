@@ -207,6 +207,81 @@ async fn protocol_abuse_is_refused_or_closed() {
     still_serves(&server).await;
 }
 
+/// The HTTP layer's own refusals (heads hyper cannot parse), a chunked
+/// body that breaks its framing, and an HTTP/1.1 request without `Host`:
+/// each answered as the handlers answer, with a JSON message and request
+/// ids, and counted in `inferd_http_responses_total`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_refusal_has_a_json_message_and_is_counted() {
+    let server = server().await;
+    let wait = Duration::from_secs(5);
+    let many: String = (0..200).map(|i| format!("X-H{i}: v\r\n")).collect();
+    let cases: Vec<(Vec<u8>, u16, &str)> = vec![
+        (b"GARBAGE\r\n\r\n".to_vec(), 400, "not valid HTTP/1.1"),
+        (
+            b"GET / HTTP/1.1\r\nHost: t\r\nBad Header\r\n\r\n".to_vec(),
+            400,
+            "not valid HTTP/1.1",
+        ),
+        (
+            format!("GET /{} HTTP/1.1\r\nHost: t\r\n\r\n", "a".repeat(70_000)).into_bytes(),
+            414,
+            "URI is longer",
+        ),
+        (
+            format!("GET / HTTP/1.1\r\nHost: t\r\n{many}\r\n").into_bytes(),
+            431,
+            "at most 100 headers",
+        ),
+        (
+            post("", "Transfer-Encoding: chunked\r\n")
+                .replace("Content-Length: 0\r\n", "")
+                .into_bytes()
+                .into_iter()
+                .chain(b"zz\r\nabc\r\n0\r\n\r\n".iter().copied())
+                .collect(),
+            400,
+            "Invalid chunk size line",
+        ),
+        (
+            b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n".to_vec(),
+            400,
+            "exactly one Host header",
+        ),
+        (
+            b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: close\r\n\r\n".to_vec(),
+            400,
+            "exactly one Host header",
+        ),
+    ];
+    let mut want = std::collections::HashMap::<u16, f64>::new();
+    for (request, status, message) in &cases {
+        let answer = raw(&server, request, wait).await;
+        let shown = &answer[..answer.len().min(300)];
+        assert_eq!(status_of(&answer), Some(*status), "{shown}");
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+        let head = head.to_ascii_lowercase();
+        assert!(head.contains("content-type: application/json"), "{shown}");
+        assert!(head.contains("x-request-id: "), "{shown}");
+        let body: serde_json::Value = serde_json::from_str(body).unwrap();
+        let said = body["message"].as_str().unwrap();
+        assert!(said.contains(message), "{said}");
+        *want.entry(*status).or_default() += 1.0;
+    }
+    // HTTP/1.0 names no host, and need not.
+    let answer = raw(&server, b"GET / HTTP/1.0\r\n\r\n", wait).await;
+    assert!(answer.starts_with("HTTP/1.0 200"), "{answer}");
+    let metrics = server.get("/metrics").await;
+    let text = String::from_utf8_lossy(&metrics.body);
+    for (status, count) in want {
+        let code = status.to_string();
+        let counted =
+            common::scrape::value(&text, "inferd_http_responses_total", &[("code", &code)]);
+        assert_eq!(counted, count, "{code}");
+    }
+    still_serves(&server).await;
+}
+
 fn post(body: &str, extra: &str) -> String {
     format!(
         "POST /score HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{extra}\r\n{body}",

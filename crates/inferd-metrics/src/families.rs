@@ -18,7 +18,7 @@ use crate::shards::Shards;
 /// HTTP statuses the server answers, each counted in a cell of its own;
 /// anything else is counted as `other`.
 pub(crate) const STATUSES: &[u16] = &[
-    200, 400, 401, 403, 404, 405, 408, 413, 415, 431, 500, 503, 504,
+    200, 400, 401, 403, 404, 405, 408, 413, 414, 415, 431, 500, 503, 504,
 ];
 
 /// A family's name, help and kind.

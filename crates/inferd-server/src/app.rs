@@ -132,6 +132,9 @@ impl App {
             Ok(ids) => ids,
             Err(refused) => return (Next::answer(response::error(&refused)), RequestIds::fresh()),
         };
+        if head.version == Version::HTTP_11 && !has_one_host(head) {
+            return (Next::answer(response::error(&ApiError::HostRequired)), ids);
+        }
         if let Err(refused) = self.check_key(head) {
             self.state.telemetry.count_unauthorized(None);
             return (Next::Refuse(Box::new(response::error(&refused))), ids);
@@ -175,6 +178,13 @@ impl App {
         gate.check(head.uri.path(), authorization.map(|v| v.as_bytes()))?;
         Ok(())
     }
+}
+
+/// Whether the request names exactly one host: RFC 9112 requires it of
+/// HTTP/1.1 (HTTP/2 names it in `:authority`, HTTP/1.0 may not name it).
+fn has_one_host(head: &Parts) -> bool {
+    let mut hosts = head.headers.get_all(header::HOST).iter();
+    hosts.next().is_some() && hosts.next().is_none()
 }
 
 /// Reads (and drops) what a refused client already sent, within a small

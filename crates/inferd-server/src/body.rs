@@ -53,6 +53,20 @@ pub async fn read_limited(
     }
 }
 
+/// An error and what caused it, as one line: hyper's own says only "error
+/// reading a body from connection"; its cause says what was wrong (an
+/// invalid chunk size line, the connection closed before the end).
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut line = error.to_string();
+    let mut cause = error.source();
+    while let Some(next) = cause {
+        line.push_str(": ");
+        line.push_str(&next.to_string());
+        cause = next.source();
+    }
+    line
+}
+
 /// A body being read.
 struct Reading {
     body: Incoming,
@@ -80,7 +94,7 @@ impl Reading {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(None) => return Poll::Ready(Ok(self.take())),
                 Poll::Ready(Some(Err(e))) => {
-                    return Poll::Ready(Err(ApiError::BodyRead(e.to_string())));
+                    return Poll::Ready(Err(ApiError::BodyRead(with_causes(&e))));
                 }
                 // Trailers carry nothing a scoring request uses.
                 Poll::Ready(Some(Ok(frame))) => {

@@ -44,6 +44,9 @@ pub enum ApiError {
     #[error("{0}")]
     HeaderTooLarge(&'static str),
 
+    #[error("an HTTP/1.1 request must carry exactly one Host header (RFC 9112, section 3.2)")]
+    HostRequired,
+
     #[error("models are still loading; retry shortly")]
     NotReady,
 
@@ -76,7 +79,9 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::BodyRead(_) | ApiError::Schema(_) => StatusCode::BAD_REQUEST,
+            ApiError::BodyRead(_) | ApiError::Schema(_) | ApiError::HostRequired => {
+                StatusCode::BAD_REQUEST
+            }
             ApiError::HeaderTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::NotReady | ApiError::Draining => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,

@@ -34,6 +34,7 @@ pub mod app;
 pub mod body;
 pub mod drain;
 pub mod error;
+pub mod head_errors;
 pub mod idle;
 pub mod record;
 pub mod request_id;

@@ -19,6 +19,7 @@ use tokio_rustls::rustls::ServerConfig;
 
 use crate::App;
 use crate::drain::Drain;
+use crate::head_errors::OwnAnswers;
 use crate::idle::{self, Activity};
 
 /// How long the listener, refusing new connections, still accepts the
@@ -78,6 +79,7 @@ pub async fn serve_tls(
             let entered = drain.enter();
             let (acceptor, builder) = (acceptor.clone(), builder.clone());
             let watched = activity.clone();
+            let state = app.state().clone();
             let connection = async move {
                 let stream = match tokio::time::timeout(
                     TLS_HANDSHAKE_TIMEOUT,
@@ -95,12 +97,14 @@ pub async fn serve_tls(
                         return Ok(());
                     }
                 };
+                let stream = OwnAnswers::new(stream, state);
                 let connection = builder.serve_connection(TokioIo::new(stream), service);
                 entered.watch(connection.into_owned(), watched).await
             };
             spawn_connection(connection, activity, idle_timeout);
             return;
         }
+        let stream = OwnAnswers::new(stream, app.state().clone());
         let connection = builder
             .serve_connection(TokioIo::new(stream), service)
             .into_owned();

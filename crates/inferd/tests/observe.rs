@@ -63,6 +63,14 @@ fn logs_metrics_and_collection_of_the_real_binary() {
         "{}",
     );
     assert!(head.starts_with("HTTP/1.1 404"), "{head}");
+    // A head hyper refuses before any handler: answered and logged too.
+    let (head, _) = http(port, "GET / HTTP/1.1\r\nHost: t\r\nBad Header\r\n\r\n");
+    assert!(head.starts_with("HTTP/1.1 400"), "{head}");
+    let refused_id = head
+        .lines()
+        .find_map(|l| l.strip_prefix("x-request-id: "))
+        .unwrap()
+        .to_owned();
     let (head, metrics) = http(
         port,
         "GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
@@ -143,6 +151,10 @@ fn logs_metrics_and_collection_of_the_real_binary() {
     assert_eq!(missing["status"], 404);
     assert_eq!(missing["path"], "/models/nope/score");
     assert!(missing.get("model").is_none());
+    let refused = access(&refused_id);
+    assert_eq!(refused["status"], 400);
+    assert_eq!(refused["method"], "-");
+    assert!(refused["bytes_out"].as_u64().unwrap() > 0);
 
     // SIGTERM drained, then the collector wrote out what it had.
     assert_eq!(find("data collection closed")["fields"]["flushed"], true);
