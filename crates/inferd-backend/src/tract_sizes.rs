@@ -8,7 +8,8 @@
 //! inputs share one free dimension gets, for each batch size it is called
 //! with (the first [`MAX_SIZES`] of them), a plan made with that size fixed.
 //!
-//! The plan is made on a thread of its own the first time a size is seen;
+//! The plan is made on a thread of its own the first time a size (up to
+//! [`MAX_FIXED_ROWS`]) is seen;
 //! that run, and any until the plan is ready, use the free plan, so no
 //! request waits for an optimisation (milliseconds) and start-up does not
 //! pay for sizes nobody asks for. Only small models: a fixed plan holds its
@@ -40,6 +41,12 @@ use crate::tract_tensors::{Plan, run_on};
 /// The most batch sizes one model gets fixed plans for; other sizes run on
 /// the free plan.
 pub(crate) const MAX_SIZES: usize = 8;
+
+/// The most rows a plan is fixed to. The saving is a fixed amount a run,
+/// lost in the run of a large batch; and checking a plan runs [`PROBES`]
+/// probes of its size on both plans: for a request of a million rows,
+/// seconds of CPU and hundreds of megabytes after its answer, for nothing.
+pub(crate) const MAX_FIXED_ROWS: usize = 256;
 
 /// How many probes a fixed plan must answer as the free plan does.
 pub(crate) const PROBES: u64 = 64;
@@ -305,7 +312,10 @@ impl FixedStates {
     /// The state to run `inputs` on, when a plan fixed to their batch size
     /// is ready; `None` runs them on the free plan.
     pub(crate) fn state_for(&mut self, inputs: &[Tensor]) -> Option<&mut TypedSimpleState> {
-        let size = self.sizes.size_of(inputs)?;
+        let size = self
+            .sizes
+            .size_of(inputs)
+            .filter(|&size| size <= MAX_FIXED_ROWS)?;
         let found = match self.find(size) {
             Some(at) => Some(at),
             None if self.sizes.ready.load(Ordering::Acquire) > self.taken => {
@@ -511,6 +521,20 @@ mod tests {
         assert_eq!(answer, bits(&run(&mut free, inputs(&model, size))));
         // Inputs the plan cannot take run on the free plan.
         assert!(states.state_for(&[]).is_none());
+    }
+
+    #[test]
+    fn a_large_batch_never_gets_a_plan_of_its_own() {
+        let model = load("onehot-4");
+        let fixed = model.fixed.clone().unwrap();
+        let mut states = FixedStates::new(fixed.clone());
+        assert!(
+            states
+                .state_for(&inputs(&model, MAX_FIXED_ROWS + 1))
+                .is_none()
+        );
+        assert!(fixed.lock().asked.is_empty(), "no plan asked for");
+        assert!(!states.full);
     }
 
     #[test]
