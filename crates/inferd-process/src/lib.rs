@@ -11,6 +11,9 @@
 //!   pages are not faulted in again under load: ~500 page faults a second
 //!   at 64 connections against ~5,500 at 10 ms); what start-up freed,
 //!   handed back before ready.
+//! - [`hand_back`]: after a large request, a thread of its own hands the
+//!   memory it freed back within a quarter of a second (an idle server
+//!   otherwise kept 70-95 MB of a 60 MB body's for seconds).
 //! - [`startup_pages`]: the executable's code that only start-up ran
 //!   leaves the resident set before ready (the bundled MLP: 20 MB idle
 //!   before, of which 15 MB code; ~13 MB after).
@@ -19,7 +22,10 @@
 //! `benches/RESULTS.md`.
 
 pub mod allocator;
+pub mod hand_back;
 pub mod startup_pages;
+
+pub use hand_back::HandBack;
 
 /// Settings that must be in place before serving; call first thing in
 /// `main` (which also links this crate's global allocator in).

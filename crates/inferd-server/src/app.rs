@@ -112,7 +112,9 @@ impl App {
                     score::respond(result)
                 }
             };
+            let moved = record.bytes_moved(&response);
             record.finish(&response, ids.request_id.as_bytes());
+            state.request_done(moved);
             ids.write_to(response.headers_mut());
             if state.is_draining() && head.version < Version::HTTP_2 {
                 // The grace period: this client is to open its next

@@ -163,6 +163,11 @@ impl<'a> RequestRecord<'a> {
         }
     }
 
+    /// The bytes the request moved: its body and `response`'s.
+    pub fn bytes_moved(&self, response: &Response<Body>) -> u64 {
+        self.bytes_in + response.body().size_hint().exact().unwrap_or(0)
+    }
+
     /// When the request arrived.
     pub fn arrived(&self) -> Instant {
         self.arrived

@@ -51,7 +51,12 @@ pub struct AppState {
     draining: AtomicBool,
     /// Metrics, the access log switch, data collection.
     pub telemetry: Telemetry,
+    /// Called after each request that moved this many bytes or more.
+    after_large: OnceLock<(u64, LargeRequestHook)>,
 }
+
+/// What runs after a large request (the binary hands memory back).
+pub type LargeRequestHook = Box<dyn Fn() + Send + Sync>;
 
 impl AppState {
     pub fn new(options: ServerOptions) -> Arc<AppState> {
@@ -62,6 +67,7 @@ impl AppState {
             plain_schemas: OnceLock::new(),
             draining: AtomicBool::new(false),
             telemetry: Telemetry::default(),
+            after_large: OnceLock::new(),
         })
     }
 
@@ -115,6 +121,21 @@ impl AppState {
 
     /// From now on `/ready` answers 503, so load balancers stop sending
     /// traffic; requests that still arrive are served.
+    /// Has `hook` run after each request whose body and answer together
+    /// are `bytes` or more. Set once.
+    pub fn after_large_requests(&self, bytes: u64, hook: LargeRequestHook) {
+        let _ = self.after_large.set((bytes, hook));
+    }
+
+    /// A request that moved `bytes` (body and answer) is done.
+    pub(crate) fn request_done(&self, bytes: u64) {
+        if let Some((large, hook)) = self.after_large.get()
+            && bytes >= *large
+        {
+            hook();
+        }
+    }
+
     pub fn start_draining(&self) {
         self.draining.store(true, Ordering::Release);
     }

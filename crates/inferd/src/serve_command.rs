@@ -131,6 +131,15 @@ async fn serve_until_signal(
         server_timing: args.server_timing,
         ..ServerOptions::default()
     });
+    match inferd_process::HandBack::start() {
+        // Memory a large request took goes back within a quarter of a
+        // second of it, not when the allocator next runs.
+        Ok(hand_back) => state.after_large_requests(
+            inferd_process::hand_back::LARGE_REQUEST_BYTES,
+            Box::new(move || hand_back.soon()),
+        ),
+        Err(error) => tracing::warn!(%error, "no thread to hand memory back after large requests"),
+    }
     let collector = crate::observe::setup(&args.observe, file, &state, Engines::built_in())?;
     let (stop, stopped) = watch::channel(false);
     let failure = spawn_loading(&args, &limits, api, state.clone(), stop, started);

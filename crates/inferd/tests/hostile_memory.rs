@@ -93,3 +93,57 @@ fn memory_returns_to_its_base_after_hostile_bodies() {
         "RSS stayed {last} KiB against {idle} KiB idle"
     );
 }
+
+/// The resident set after large valid requests (and large refused ones)
+/// is back within 24 MB of idle within 1.5 s of the last answer, and
+/// stays there: the server hands large requests' memory back a quarter of
+/// a second after them, not whenever the allocator next runs.
+#[test]
+fn memory_is_handed_back_soon_after_large_requests() {
+    let server = support::start(&["--max-queue-wait-ms", "60000"]);
+    let (pid, port) = (server.child.id(), server.port);
+    let row = "[10,9,8,7,6,5,4,3,2,1]";
+    // About 16 MB of rows, scored; and the same refused (400) at the end.
+    let rows = (16 << 20) / (row.len() + 1);
+    let good = format!(r#"{{"data": [{}]}}"#, vec![row; rows].join(","));
+    let bad = good.replacen("[10,", "[\"x\",", 1);
+    let idle = rss_kib(pid);
+    let margin = 24 * 1024;
+    for round in 0..3 {
+        let peak = std::thread::scope(|s| {
+            let posts: Vec<_> = (0..2)
+                .map(|_| s.spawn(|| post(port, good.as_bytes())))
+                .collect();
+            let mut peak = 0;
+            while posts.iter().any(|p| !p.is_finished()) {
+                peak = peak.max(rss_kib(pid));
+                std::thread::yield_now();
+            }
+            for p in posts {
+                assert_eq!(p.join().unwrap(), 200);
+            }
+            peak
+        });
+        assert_eq!(post(port, bad.as_bytes()), 400);
+        let answered = std::time::Instant::now();
+        let mut back = None;
+        let mut curve = Vec::new();
+        while answered.elapsed() < Duration::from_millis(2500) {
+            let now = rss_kib(pid);
+            curve.push((answered.elapsed().as_millis(), now));
+            if back.is_none() && now <= idle + margin {
+                back = Some(answered.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        eprintln!("round {round}: idle {idle} KiB, peak {peak} KiB, back after {back:?}");
+        let back =
+            back.unwrap_or_else(|| panic!("never within {margin} KiB of {idle} KiB: {curve:?}"));
+        assert!(
+            back <= Duration::from_millis(1500),
+            "back only after {back:?}: {curve:?}"
+        );
+        let last = curve.last().unwrap().1;
+        assert!(last <= idle + margin, "rose again to {last} KiB: {curve:?}");
+    }
+}
