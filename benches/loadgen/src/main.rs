@@ -4,7 +4,9 @@
 //! percentiles of the successes. Latency runs from the moment a request was
 //! scheduled, not sent, so queueing in the client counts too (no coordinated
 //! omission). Loopback targets only: it is a benchmark tool. The
-//! server-side figures (`ok_server_*`) come from the `Server-Timing` header,
+//! server-side figures (`ok_server_*`: arrival to encoded answer; `ok_queue_*`,
+//! `ok_score_*`; `ok_outside_*`: the client's latency less the server's total)
+//! come from the `Server-Timing` header,
 //! which inferd sends only with `--server-timing` (else they are null).
 #![forbid(unsafe_code)]
 
@@ -70,7 +72,7 @@ async fn main() -> Result<()> {
                     .headers()
                     .get("server-timing")
                     .and_then(|v| v.to_str().ok())
-                    .and_then(server_total_ms);
+                    .and_then(server_timing_ms);
                 response.into_body().collect().await.ok()?;
                 Some((status, server_total))
             })
@@ -86,12 +88,19 @@ async fn main() -> Result<()> {
     let mut statuses: BTreeMap<u16, u64> = BTreeMap::new();
     let mut ok_latencies = Vec::new();
     let mut ok_server_ms = Vec::new();
+    let (mut ok_queue_ms, mut ok_score_ms, mut ok_outside_ms) = (Vec::new(), Vec::new(), Vec::new());
     for task in tasks {
-        let ((status, server_total), latency) = task.await?;
+        let ((status, server), latency) = task.await?;
         *statuses.entry(status).or_default() += 1;
         if status == 200 {
-            ok_latencies.push(latency.as_secs_f64() * 1000.0);
-            ok_server_ms.extend(server_total);
+            let latency = latency.as_secs_f64() * 1000.0;
+            ok_latencies.push(latency);
+            if let Some(timing) = server {
+                ok_server_ms.push(timing.total);
+                ok_queue_ms.push(timing.queue);
+                ok_score_ms.push(timing.score);
+                ok_outside_ms.push(latency - timing.total);
+            }
         }
     }
     let pct = |values: &mut Vec<f64>, p: f64| -> f64 {
@@ -116,15 +125,35 @@ async fn main() -> Result<()> {
         "ok_max_ms": pct(&mut ok_latencies, 1.0),
         "ok_server_p50_ms": pct(&mut ok_server_ms, 0.50),
         "ok_server_p99_ms": pct(&mut ok_server_ms, 0.99),
+        "ok_server_max_ms": pct(&mut ok_server_ms, 1.0),
+        "ok_queue_p99_ms": pct(&mut ok_queue_ms, 0.99),
+        "ok_queue_max_ms": pct(&mut ok_queue_ms, 1.0),
+        "ok_score_p99_ms": pct(&mut ok_score_ms, 0.99),
+        "ok_outside_p50_ms": pct(&mut ok_outside_ms, 0.50),
+        "ok_outside_p99_ms": pct(&mut ok_outside_ms, 0.99),
     });
     println!("{report}");
     Ok(())
 }
 
-/// `total;dur=X` of a `Server-Timing` header, in ms.
-fn server_total_ms(header: &str) -> Option<f64> {
-    header
-        .split(',')
-        .find_map(|part| part.trim().strip_prefix("total;dur="))
-        .and_then(|ms| ms.parse().ok())
+/// One answer's `Server-Timing`, in ms: the wait for a slot, the run
+/// (decoding included), and arrival to encoded answer.
+struct ServerTiming {
+    queue: f64,
+    score: f64,
+    total: f64,
+}
+
+fn server_timing_ms(header: &str) -> Option<ServerTiming> {
+    let part = |name: &str| {
+        header
+            .split(',')
+            .find_map(|part| part.trim().strip_prefix(name)?.strip_prefix(";dur="))
+            .and_then(|ms| ms.parse().ok())
+    };
+    Some(ServerTiming {
+        queue: part("queue")?,
+        score: part("score")?,
+        total: part("total")?,
+    })
 }
