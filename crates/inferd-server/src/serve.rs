@@ -114,50 +114,21 @@ pub async fn serve_tls(
             idle_timeout,
         );
     };
-    tokio::pin!(shutdown);
-    let grace = loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _peer)) => accept(stream),
-                Err(e) => backoff(e).await,
-            },
-            grace = &mut shutdown => break grace,
-        }
-    };
+    let grace = accept_until(&listener, &accept, shutdown).await;
     // From here HTTP/1.1 answers carry `Connection: close` (`App::handle`)
     // and HTTP/2 connections get a GOAWAY: clients move to other replicas.
     app.state().start_draining();
     drain.begin_grace();
     if !grace.is_zero() {
         tracing::info!(?grace, "not ready; still accepting during the grace period");
-        let end = tokio::time::sleep(grace);
-        tokio::pin!(end);
-        loop {
-            tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok((stream, _peer)) => accept(stream),
-                    Err(e) => backoff(e).await,
-                },
-                () = &mut end => break,
-            }
-        }
+        accept_until(&listener, &accept, tokio::time::sleep(grace)).await;
     }
     // The listener closes: first no new connection may start, then the
     // handshakes already under way finish and are served, then it closes
     // (see `refuse_new_connections`).
     refuse_new_connections(&listener);
     let drained = async {
-        let handshakes = tokio::time::sleep(HANDSHAKES_UNDER_WAY);
-        tokio::pin!(handshakes);
-        loop {
-            tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok((stream, _peer)) => accept(stream),
-                    Err(e) => backoff(e).await,
-                },
-                () = &mut handshakes => break,
-            }
-        }
+        accept_until(&listener, &accept, tokio::time::sleep(HANDSHAKES_UNDER_WAY)).await;
         drop(listener);
         drain.shutdown().await;
     };
@@ -166,6 +137,25 @@ pub async fn serve_tls(
         () = tokio::time::sleep(drain_timeout) => {
             tracing::warn!(?drain_timeout, "drain timed out; closing the remaining connections");
             false
+        }
+    }
+}
+
+/// Hands each connection `listener` accepts to `accept` until `end`
+/// completes; what `end` gave.
+async fn accept_until<T>(
+    listener: &TcpListener,
+    accept: &impl Fn(tokio::net::TcpStream),
+    end: impl Future<Output = T>,
+) -> T {
+    tokio::pin!(end);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _peer)) => accept(stream),
+                Err(e) => backoff(e).await,
+            },
+            ended = &mut end => return ended,
         }
     }
 }
