@@ -9,6 +9,8 @@
 //!   (performance only: a model's answers are the same without them).
 //! - `tract_tensors`: our tensors in and out of tract, one run of a plan.
 //! - [`onnx_signature`]: reads a model's declared inputs and outputs from its ONNX graph.
+//! - `index_ranges`: the ranges a graph states for its index inputs, checked
+//!   before a tract run (tract panics on an index out of range).
 //!
 //! Only this crate knows tract. Everything above speaks [`inferd_tensor`].
 //! The traits are synchronous on purpose: engines run on dedicated OS
@@ -17,6 +19,7 @@
 
 pub mod engine;
 pub mod error;
+mod index_ranges;
 pub mod onnx_signature;
 pub mod tract_engine;
 mod tract_sizes;

@@ -6,6 +6,12 @@
 //! its own `SimpleState` on that plan so runs reuse scratch memory and take
 //! no lock. Small models also get plans fixed to the batch sizes they are
 //! called with (see `tract_sizes`).
+//!
+//! A run's failures are sorted here, where tract's report is in hand: an
+//! index input outside the range the graph states is refused before the
+//! run as the request's fault (`index_ranges`: tract itself would panic),
+//! and so are dimensions tract finds cannot broadcast (see [`run_error`]);
+//! any other error tract returns is a server failure, its text for the log.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -16,6 +22,7 @@ use tract_onnx::pb::GraphProto;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_hir::infer::InferenceFact;
 
+use crate::index_ranges::IndexRanges;
 use crate::onnx_signature::{read_model_proto, signature_of};
 use crate::tract_sizes::{FixedSizes, FixedStates, FreeDim};
 use crate::tract_tensors::{Plan, datum_type, run_on};
@@ -48,6 +55,7 @@ pub(crate) fn load_tract(path: &Path) -> Result<TractModel, BackendError> {
         .as_ref()
         .ok_or_else(|| load_err("the file has no graph".to_owned()))?;
     let signature = signature_of(graph, path)?;
+    let ranges = Arc::new(IndexRanges::of(graph, &signature));
     // An operator tract lacks only fails at analysis, with a message about
     // types; name the operators instead, which is what the user can act on.
     let missing = missing_operators(&onnx, graph);
@@ -88,6 +96,7 @@ pub(crate) fn load_tract(path: &Path) -> Result<TractModel, BackendError> {
         .map_err(|e| load_err(format!("{e:#}")))?;
     Ok(TractModel {
         signature,
+        ranges,
         plan,
         fixed,
     })
@@ -159,6 +168,8 @@ fn pin_input_facts(model: &mut InferenceModel, signature: &Signature) -> TractRe
 
 pub(crate) struct TractModel {
     signature: Signature,
+    /// Checked before each run; shared by the sessions.
+    ranges: Arc<IndexRanges>,
     /// Its batch dimension free: runs any size.
     pub(crate) plan: Plan,
     /// For small models with one free dimension.
@@ -174,7 +185,14 @@ impl LoadedModel for TractModel {
         let state =
             TypedSimpleState::new(&self.plan).map_err(|e| BackendError::Run(format!("{e:#}")))?;
         Ok(Box::new(TractSession {
+            inputs: self
+                .signature
+                .inputs
+                .iter()
+                .map(|s| s.name.clone())
+                .collect(),
             outputs: self.signature.outputs.clone(),
+            ranges: self.ranges.clone(),
             state,
             fixed: self.fixed.clone().map(FixedStates::new),
         }))
@@ -182,7 +200,10 @@ impl LoadedModel for TractModel {
 }
 
 struct TractSession {
+    /// The input names, for a refusal.
+    inputs: Vec<String>,
     outputs: Vec<TensorSpec>,
+    ranges: Arc<IndexRanges>,
     /// On the free plan.
     state: TypedSimpleState,
     fixed: Option<FixedStates>,
@@ -190,11 +211,59 @@ struct TractSession {
 
 impl Session for TractSession {
     fn run(&mut self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, BackendError> {
+        self.ranges.check(&inputs)?;
         let state = match self.fixed.as_mut() {
             Some(fixed) => fixed.state_for(&inputs),
             None => None,
         }
         .unwrap_or(&mut self.state);
-        run_on(state, inputs, &self.outputs).map_err(|e| BackendError::Run(format!("{e:#}")))
+        run_on(state, inputs, &self.outputs).map_err(|e| run_error(&format!("{e:#}"), &self.inputs))
+    }
+}
+
+/// A failed run, from tract's whole report `text`. The plan was made for
+/// the model's declared shapes and runs with fixed weights, so when tract
+/// finds at run time that two dimensions cannot broadcast (`Can not
+/// broadcast 3 against 2`), the sizes came from the request: inputs whose
+/// free dimensions disagree. That is refused as theirs (tract does not say
+/// which input, so every input is named), in words written here. Anything
+/// else is the engine's failure.
+fn run_error(text: &str, inputs: &[String]) -> BackendError {
+    let Some((_, rest)) = text.split_once("Can not broadcast ") else {
+        return BackendError::Run(text.to_owned());
+    };
+    let number = |s: &str| s.parse::<u64>().ok();
+    let sizes = rest
+        .split_once(" against ")
+        .and_then(|(a, b)| Some((number(a)?, number(b.split_whitespace().next()?)?)));
+    let reason = match sizes {
+        Some((a, b)) => format!(
+            "the shapes do not fit the model: a dimension of {a} cannot broadcast against one of {b}"
+        ),
+        None => "the shapes do not fit the model: their dimensions cannot broadcast".to_owned(),
+    };
+    BackendError::Input {
+        inputs: inputs.to_vec(),
+        reason,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dimensions_that_cannot_broadcast_are_the_inputs_and_other_errors_the_engines() {
+        let inputs = vec!["a".to_owned(), "b".to_owned()];
+        let refused = run_error(
+            "Evaluating #2 \"y\" Add: Can not broadcast 3 against 2",
+            &inputs,
+        );
+        assert_eq!(
+            refused.to_string(),
+            "inputs 'a', 'b': the shapes do not fit the model: a dimension of 3 cannot broadcast against one of 2"
+        );
+        let failed = run_error("Evaluating #2 \"y\" MatMul: no kernel", &inputs);
+        assert!(matches!(failed, BackendError::Run(ref t) if t.contains("no kernel")));
     }
 }

@@ -149,3 +149,25 @@ fn files_that_are_not_models_fail_to_load_clearly() {
         "{missing}"
     );
 }
+
+#[test]
+fn an_index_past_onehots_depth_is_the_inputs_fault_not_a_panic() {
+    let model = TractEngine
+        .load(&model_dir("onehot-4").join("model.onnx"))
+        .unwrap();
+    let mut session = model.new_session().unwrap();
+    let indices =
+        |values: Vec<i64>| Tensor::new(vec![values.len()], TensorData::I64(values)).unwrap();
+    let err = session.run(vec![indices(vec![1, 7])]).unwrap_err();
+    assert!(matches!(err, BackendError::Input { .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "input 'indices': index 7 at [1] is out of the range the model accepts, -4 to 3 (one-hot depth 4)"
+    );
+    // Cut to 32 bits, as tract's OneHot cuts indices, 2^32 + 1 would be row 1.
+    let wraps = session.run(vec![indices(vec![(1 << 32) + 1])]).unwrap_err();
+    assert!(matches!(wraps, BackendError::Input { .. }), "{wraps:?}");
+    // The same session goes on; both ends of the range answer.
+    let rows = session.run(vec![indices(vec![3, -4])]).unwrap();
+    assert_eq!(as_f64(&rows[0]), [0.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.0]);
+}
