@@ -16,6 +16,7 @@ use ort::session::builder::{PrepackedWeights, SessionBuilder};
 
 use crate::convert::{from_value, to_value};
 use crate::library::{LibraryError, OrtRuntime};
+use crate::run_error::run_error;
 
 /// Where the sessions run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -303,7 +304,7 @@ impl Session for OrtWorkerSession {
         let outputs = self
             .session
             .run(values)
-            .map_err(|e| BackendError::Run(e.to_string()))?;
+            .map_err(|e| run_error(e.code(), e.message(), &self.inputs))?;
         self.outputs
             .iter()
             .map(|spec| {
