@@ -28,6 +28,24 @@ pub enum EngineError {
     Input(Box<dyn std::error::Error + Send + Sync>),
 }
 
+impl EngineError {
+    /// Whether the request's own values were refused: by their decoding,
+    /// or by the engine ([`BackendError::Input`]). Such an error's text is
+    /// meant for the client.
+    pub fn is_input(&self) -> bool {
+        matches!(
+            self,
+            EngineError::Input(_) | EngineError::Backend(BackendError::Input { .. })
+        )
+    }
+
+    /// Whether the engine failed for a reason not traceable to the request
+    /// (an error it returned, a panic): its text is for the log alone.
+    pub fn is_engine_failure(&self) -> bool {
+        matches!(self, EngineError::Backend(_)) && !self.is_input()
+    }
+}
+
 /// Why a model could not be served.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {

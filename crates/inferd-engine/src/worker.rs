@@ -131,6 +131,13 @@ pub(crate) fn next_job(
 
 /// Runs `f` with the session, turning a panic into an error for this call
 /// alone and giving the worker a fresh session.
+///
+/// A panic is always the engine's failure ([`BackendError::Panicked`], a
+/// 500 whose text stays in the log), never the request's fault: its
+/// message comes from deep inside the engine and cannot honestly be tied
+/// to one input. What an engine can tie to the input it checks itself and
+/// reports as [`BackendError::Input`] (tract checks index inputs before a
+/// run for this reason).
 pub(crate) fn run_guarded<T>(
     model: &Arc<dyn LoadedModel>,
     session: &mut Box<dyn Session>,
@@ -140,7 +147,7 @@ pub(crate) fn run_guarded<T>(
         Ok(result) => result,
         Err(panic) => {
             let message = panic_message(&*panic);
-            tracing::error!(%message, "engine panicked; the request gets a 500 and the worker a fresh session");
+            tracing::error!(%message, "engine panicked; the request fails and the worker gets a fresh session");
             match model.new_session() {
                 Ok(fresh) => *session = fresh,
                 Err(e) => {

@@ -2,10 +2,17 @@
 //! classifies each: its HTTP status, its metrics outcome, and whether the
 //! scoring run itself failed (`x-ms-run-function-failed`). `response::error`
 //! turns one into a `{"message": ...}` response.
+//!
+//! An engine's error arrives already sorted by the engine crate (see
+//! [`EngineError::is_input`]): the request's values refused is a 400 that
+//! says why; any other engine failure is a 500 that says only that the
+//! model failed and the request id to quote. A failure's own text (a panic
+//! message, a library's internals) goes to the log, never to the client.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
-use http::StatusCode;
+use http::{HeaderValue, StatusCode};
 
 use inferd_engine::EngineError;
 use inferd_metrics::Outcome;
@@ -65,11 +72,45 @@ pub enum ApiError {
     #[error(transparent)]
     Schema(#[from] SchemaError),
 
-    #[error(transparent)]
+    /// Any engine error but a failure (see [`ApiError::scoring`]); a
+    /// failure that arrives here anyway is told without its text.
+    #[error("{}", engine_text(.0))]
     Engine(#[from] EngineError),
+
+    /// The engine failed for a reason not traceable to the request.
+    #[error("the model failed while scoring; the server logged it (request id {request_id})")]
+    ModelFailed {
+        request_id: String,
+        #[source]
+        source: EngineError,
+    },
+}
+
+/// What a client is told of an engine error: a failure's text stays in the log.
+fn engine_text(e: &EngineError) -> Cow<'static, str> {
+    if e.is_engine_failure() {
+        Cow::Borrowed("the model failed while scoring; the server logged it")
+    } else {
+        Cow::Owned(e.to_string())
+    }
 }
 
 impl ApiError {
+    /// A scoring call's error, for the request `request_id` to `model`: an
+    /// engine failure is logged here, whole, with the id the client is
+    /// given to quote.
+    pub fn scoring(e: EngineError, model: &str, request_id: &HeaderValue) -> ApiError {
+        if !e.is_engine_failure() {
+            return ApiError::Engine(e);
+        }
+        let request_id = String::from_utf8_lossy(request_id.as_bytes()).into_owned();
+        tracing::error!(%model, %request_id, error = %e, "the model failed while scoring");
+        ApiError::ModelFailed {
+            request_id,
+            source: e,
+        }
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::RouteNotFound
@@ -86,14 +127,15 @@ impl ApiError {
             ApiError::NotReady | ApiError::Draining => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Internal | ApiError::ModelFailed { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Engine(e) => match e {
                 EngineError::QueueFull { .. }
                 | EngineError::QueueTimeout { .. }
                 | EngineError::Stopped => StatusCode::SERVICE_UNAVAILABLE,
                 EngineError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
-                EngineError::Backend(_) => StatusCode::INTERNAL_SERVER_ERROR,
                 EngineError::Input(_) => StatusCode::BAD_REQUEST,
+                EngineError::Backend(_) if e.is_input() => StatusCode::BAD_REQUEST,
+                EngineError::Backend(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },
         }
     }
@@ -107,6 +149,7 @@ impl ApiError {
                 EngineError::QueueTimeout { .. } => Outcome::QueueTimeout,
                 EngineError::Timeout(_) => Outcome::ScoringTimeout,
                 EngineError::Input(_) => Outcome::BadRequest,
+                EngineError::Backend(_) if e.is_input() => Outcome::BadRequest,
                 EngineError::Stopped | EngineError::Backend(_) => Outcome::Error,
             },
             ApiError::Unauthorized(_) => Outcome::Unauthorized,
@@ -117,17 +160,90 @@ impl ApiError {
 
     /// Whether the model's run itself failed or ran out of time, as the
     /// scoring contract's `x-ms-run-function-failed: True` says; a request
-    /// refused before it ran is `False`.
+    /// refused before it ran is `False`, and so is one whose values the
+    /// engine refused: like a decoding error, that is the input's fault,
+    /// whichever engine noticed it and however far it had run.
     pub fn run_failed(&self) -> bool {
-        matches!(
-            self,
-            ApiError::Engine(EngineError::Backend(_) | EngineError::Timeout(_))
-        )
+        match self {
+            ApiError::ModelFailed { .. } | ApiError::Engine(EngineError::Timeout(_)) => true,
+            ApiError::Engine(e) => e.is_engine_failure(),
+            _ => false,
+        }
     }
 
     /// Seconds a client should wait before retrying, for the statuses that
     /// invite a retry.
     pub fn retry_after(&self) -> Option<u32> {
         (self.status() == StatusCode::SERVICE_UNAVAILABLE).then_some(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use inferd_backend::BackendError;
+
+    use super::*;
+
+    fn refused() -> EngineError {
+        EngineError::Backend(BackendError::Input {
+            inputs: vec!["indices".to_owned()],
+            reason: "index 7 at [0] is out of the range the model accepts, -4 to 3".to_owned(),
+        })
+    }
+
+    fn panicked() -> EngineError {
+        EngineError::Backend(BackendError::Panicked(
+            "ndarray: index out of bounds".to_owned(),
+        ))
+    }
+
+    #[test]
+    fn the_engine_refusing_the_values_is_the_clients_400() {
+        let e = ApiError::scoring(refused(), "onehot-4", &HeaderValue::from_static("r-1"));
+        assert_eq!(e.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(e.outcome(), Outcome::BadRequest);
+        assert!(!e.run_failed());
+        assert_eq!(
+            e.to_string(),
+            "input 'indices': index 7 at [0] is out of the range the model accepts, -4 to 3"
+        );
+    }
+
+    #[test]
+    fn an_engine_failure_is_a_500_with_the_request_id_and_none_of_its_text() {
+        for failure in [
+            panicked(),
+            EngineError::Backend(BackendError::Run("tract: x".into())),
+        ] {
+            let e = ApiError::scoring(failure, "m", &HeaderValue::from_static("r-2"));
+            assert_eq!(e.status(), StatusCode::INTERNAL_SERVER_ERROR);
+            assert_eq!(e.outcome(), Outcome::Error);
+            assert!(e.run_failed());
+            assert_eq!(
+                e.to_string(),
+                "the model failed while scoring; the server logged it (request id r-2)"
+            );
+        }
+        // Not through `scoring`: still no text of its own.
+        let e = ApiError::from(panicked());
+        assert_eq!(
+            (e.status(), e.outcome()),
+            (StatusCode::INTERNAL_SERVER_ERROR, Outcome::Error)
+        );
+        assert_eq!(
+            e.to_string(),
+            "the model failed while scoring; the server logged it"
+        );
+    }
+
+    #[test]
+    fn other_engine_errors_pass_through_scoring_unchanged() {
+        let e = ApiError::scoring(
+            EngineError::Timeout(Duration::from_millis(5)),
+            "m",
+            &HeaderValue::from_static("r-3"),
+        );
+        assert_eq!(e.status(), StatusCode::GATEWAY_TIMEOUT);
+        assert_eq!(e.to_string(), "Scoring timeout after 5 ms");
     }
 }

@@ -75,7 +75,7 @@ pub fn respond(result: Result<Answer, ApiError>) -> Response<Body> {
 /// Scores one request with `model`: reads its data (the query string of a
 /// GET, else the JSON body), has the model's worker decode and run it, and
 /// encodes the outputs; what happened goes into `record`. `request_id`
-/// goes to data collection.
+/// goes to data collection, and into an engine failure's message and log.
 pub async fn score(
     state: &AppState,
     model: &Arc<ServedModel>,
@@ -111,7 +111,10 @@ pub async fn score(
     // The engine times this closure (the request's decoding) itself.
     let prepare =
         Box::new(move || decode(payload, &contract).map_err(|e| EngineError::Input(Box::new(e))));
-    let scored = model.run_prepared(prepare, ticket).await?;
+    let scored = model
+        .run_prepared(prepare, ticket)
+        .await
+        .map_err(|e| ApiError::scoring(e, &model.name, request_id))?;
     let body = schema.encode(&scored.outputs).map_err(|reason| {
         tracing::error!(model = %model.name, %reason, "outputs do not fit the output layout");
         ApiError::Internal
