@@ -2,6 +2,7 @@
 //! models, and a small HTTP client to talk to it.
 #![allow(dead_code)]
 
+pub mod faulty;
 pub mod scrape;
 pub mod sleeper;
 pub mod wait;
