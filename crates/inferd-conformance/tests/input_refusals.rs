@@ -236,8 +236,8 @@ fn onnx_runtime_refuses_a_shape_a_reshape_cannot_take_as_the_inputs() {
         "input 'x': its shape does not fit the model: a Reshape node cannot reshape [1, 3] to [2, -1]"
     );
     assert!(run(ort.engine.as_ref(), &path, zeros(&[2, 3])).is_ok());
-    // tract refuses the model itself: it proves at load that no batch but
-    // an even one could fit, and says so then.
+    // tract never gets this far: it refuses the model itself at load, as it
+    // cannot reshape N rows of 3 to two rows for every N.
 }
 
 #[test]
