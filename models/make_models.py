@@ -187,8 +187,10 @@ def cnn_mnist() -> tuple[onnx.ModelProto, np.ndarray, list[np.ndarray]]:
 def onehot_4() -> tuple[onnx.ModelProto, np.ndarray, list[np.ndarray]]:
     """One-hot encoding of int64 class indices into 4 columns.
 
-    Small, but it takes integer input, and some engines (tract) panic on an
-    index out of range: the tests use it to prove a panic stays one request's 500.
+    Small, but it takes integer input, and an index out of range is where
+    engines differ (ONNX Runtime answers an all-off row as ONNX says; tract
+    would panic, so inferd refuses the index first): the tests use it to
+    prove such an index is the client's 400, naming the input.
     """
     inits = [
         numpy_helper.from_array(np.array(4, dtype=np.int64), "depth"),
