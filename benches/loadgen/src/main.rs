@@ -88,7 +88,8 @@ async fn main() -> Result<()> {
     let mut statuses: BTreeMap<u16, u64> = BTreeMap::new();
     let mut ok_latencies = Vec::new();
     let mut ok_server_ms = Vec::new();
-    let (mut ok_queue_ms, mut ok_score_ms, mut ok_outside_ms) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut ok_queue_ms, mut ok_score_ms, mut ok_outside_ms) =
+        (Vec::new(), Vec::new(), Vec::new());
     for task in tasks {
         let ((status, server), latency) = task.await?;
         *statuses.entry(status).or_default() += 1;
