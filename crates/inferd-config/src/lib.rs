@@ -10,6 +10,8 @@
 //!   inferd's declarative scoring entry (models, samples, data field, output
 //!   layout, engine, GPU and batching per model).
 //! - [`cpu`]: how many cores this container may use (cgroup quota aware).
+//! - [`memory`]: how much memory it may use (its cgroup's limit, the
+//!   machine's total), for the body memory budget's default.
 //! - `json`: parsing either config so that errors name the field.
 #![forbid(unsafe_code)]
 
@@ -18,6 +20,7 @@ pub mod deployment;
 pub mod inference;
 mod json;
 pub mod limits;
+pub mod memory;
 
 pub use deployment::{ComputeType, ConfigError, DeploymentConfig};
 pub use inference::{
@@ -25,3 +28,4 @@ pub use inference::{
     Runtime, Sample, SampleKind,
 };
 pub use limits::{LimitOverrides, Limits, Setting, Source};
+pub use memory::ContainerMemory;

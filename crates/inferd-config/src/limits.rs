@@ -1,10 +1,13 @@
 //! The effective admission limits. Each value comes from, in order of
 //! precedence, a flag, an environment variable, the deployment config file,
-//! or the contract's default, and remembers which.
+//! or the contract's default, and remembers which. The body memory budget's
+//! default is derived from the container's memory instead: the cgroup's
+//! limit, else the file's `memoryInGB`, else the machine's memory.
 
 use std::fmt;
 
 use crate::DeploymentConfig;
+use crate::memory::ContainerMemory;
 
 /// Where a setting's value came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -13,6 +16,10 @@ pub enum Source {
     Flag,
     Env,
     File,
+    /// Derived from the memory limit of the process's cgroup.
+    Cgroup,
+    /// Derived from the machine's memory (no limit was found).
+    Machine,
     Default,
 }
 
@@ -22,6 +29,8 @@ impl fmt::Display for Source {
             Source::Flag => "flag",
             Source::Env => "env",
             Source::File => "file",
+            Source::Cgroup => "cgroup",
+            Source::Machine => "machine",
             Source::Default => "default",
         })
     }
@@ -42,6 +51,7 @@ pub struct LimitOverrides {
     pub scoring_timeout_ms: Option<(u64, Source)>,
     pub max_queue_length: Option<(usize, Source)>,
     pub cpu: Option<(f64, Source)>,
+    pub max_body_memory_mb: Option<(u64, Source)>,
 }
 
 pub const DEFAULT_MAX_CONCURRENT: u32 = 1;
@@ -49,6 +59,11 @@ pub const DEFAULT_MAX_QUEUE_WAIT_MS: u64 = 500;
 pub const DEFAULT_SCORING_TIMEOUT_MS: u64 = 60_000;
 pub const DEFAULT_MAX_QUEUE_LENGTH: usize = 1024;
 pub const DEFAULT_CPU: f64 = 0.1;
+/// The body memory budget, in MiB, when no memory figure is known at all
+/// (no cgroup limit, no `memoryInGB`, no `/proc/meminfo`).
+pub const DEFAULT_MAX_BODY_MEMORY_MB: u64 = 1024;
+
+const MIB: u64 = 1024 * 1024;
 
 /// The limits in force.
 #[derive(Debug, Clone, Copy, serde::Serialize)]
@@ -58,6 +73,9 @@ pub struct Limits {
     pub scoring_timeout_ms: Setting<u64>,
     pub max_queue_length: Setting<usize>,
     pub cpu: Setting<f64>,
+    /// Request bodies being read, queued and scored, and their decoded
+    /// tensors, all models together, in MiB (see [`body_memory_budget`]).
+    pub max_body_memory_mb: Setting<u64>,
     /// Cores this container may use (machine, capped by the cgroup quota).
     pub container_cores: usize,
 }
@@ -77,12 +95,14 @@ fn pick<T: Copy>(given: Option<(T, Source)>, file: Option<T>, default: T) -> Set
 }
 
 impl Limits {
-    /// Resolves the limits; values given by flag or environment are checked
-    /// here (the file's were checked when it was read).
+    /// Resolves the limits on a container with `container_cores` and
+    /// `memory`; values given by flag or environment are checked here (the
+    /// file's were checked when it was read).
     pub fn resolve(
         overrides: &LimitOverrides,
         file: Option<&DeploymentConfig>,
         container_cores: usize,
+        memory: ContainerMemory,
     ) -> Result<Limits, String> {
         let from_file = |f: fn(&DeploymentConfig) -> Option<u64>| file.and_then(f);
         let limits = Limits {
@@ -107,6 +127,7 @@ impl Limits {
                 file.and_then(|c| c.container_resource_requirements.cpu),
                 DEFAULT_CPU,
             ),
+            max_body_memory_mb: body_memory_budget(overrides, file, memory),
             container_cores: container_cores.max(1),
         };
         if limits.max_concurrent_requests.value == 0 {
@@ -121,6 +142,12 @@ impl Limits {
                 limits.scoring_timeout_ms.source
             ));
         }
+        if limits.max_body_memory_mb.value == 0 {
+            return Err(format!(
+                "maxBodyMemoryMB ({}) must be at least 1",
+                limits.max_body_memory_mb.source
+            ));
+        }
         if !(limits.cpu.value.is_finite() && limits.cpu.value > 0.0) {
             return Err(format!(
                 "cpu ({}) must be above 0, got {}",
@@ -128,6 +155,11 @@ impl Limits {
             ));
         }
         Ok(limits)
+    }
+
+    /// The body memory budget in bytes.
+    pub fn max_body_memory_bytes(&self) -> u64 {
+        self.max_body_memory_mb.value.saturating_mul(MIB)
     }
 
     /// Engine worker threads per model: as many as may score at once, but
@@ -202,8 +234,47 @@ impl Limits {
                 self.cpu.value.to_string(),
                 self.cpu.source,
             ),
+            (
+                "maxBodyMemoryMB",
+                self.max_body_memory_mb.value.to_string(),
+                self.max_body_memory_mb.source,
+            ),
         ]
     }
+}
+
+/// The body memory budget in MiB: as given, else half the container's
+/// memory: the cgroup's limit (what the kernel enforces), else the
+/// deployment config's `memoryInGB` (what the deployer asked for; GB as
+/// 10^9 bytes), else the machine's memory; else
+/// [`DEFAULT_MAX_BODY_MEMORY_MB`]. At least 1 MiB.
+///
+/// Half, because the bodies and their tensors are the part of memory that
+/// grows with load, and the other half is what the process needs besides:
+/// its base (the models, the engines' sessions and arenas), what a
+/// request's decoding and answer hold besides its body and tensors, and
+/// the freed memory the allocator keeps for 100 ms before handing it back,
+/// which under a burst of large bodies is of the order of the bodies
+/// themselves (benches/RESULTS.md, "Memory budget").
+pub fn body_memory_budget(
+    overrides: &LimitOverrides,
+    file: Option<&DeploymentConfig>,
+    memory: ContainerMemory,
+) -> Setting<u64> {
+    if let Some((value, source)) = overrides.max_body_memory_mb {
+        return Setting { value, source };
+    }
+    let half = |bytes: u64| (bytes / 2 / MIB).max(1);
+    let from_file = file
+        .and_then(|f| f.container_resource_requirements.memory_in_gb)
+        .map(|gb| (gb * 1e9) as u64);
+    let (value, source) = match (memory.cgroup_limit, from_file, memory.machine_total) {
+        (Some(limit), _, _) => (half(limit), Source::Cgroup),
+        (None, Some(bytes), _) => (half(bytes), Source::File),
+        (None, None, Some(total)) => (half(total), Source::Machine),
+        (None, None, None) => (DEFAULT_MAX_BODY_MEMORY_MB, Source::Default),
+    };
+    Setting { value, source }
 }
 
 #[cfg(test)]
@@ -224,7 +295,8 @@ mod tests {
             scoring_timeout_ms: Some((20, Source::Env)),
             ..LimitOverrides::default()
         };
-        let limits = Limits::resolve(&overrides, Some(&config), 8).unwrap();
+        let limits =
+            Limits::resolve(&overrides, Some(&config), 8, ContainerMemory::default()).unwrap();
         assert_eq!(
             limits.max_queue_wait_ms,
             Setting {
@@ -248,7 +320,13 @@ mod tests {
         );
         assert_eq!(limits.max_queue_length.source, Source::Default);
 
-        let defaults = Limits::resolve(&LimitOverrides::default(), None, 8).unwrap();
+        let defaults = Limits::resolve(
+            &LimitOverrides::default(),
+            None,
+            8,
+            ContainerMemory::default(),
+        )
+        .unwrap();
         assert_eq!(defaults.max_concurrent_requests.value, 1);
         assert_eq!(defaults.max_queue_wait_ms.value, 500);
         assert_eq!(defaults.scoring_timeout_ms.value, 60_000);
@@ -257,8 +335,13 @@ mod tests {
     #[test]
     fn intra_op_threads_times_concurrent_runs_never_exceed_the_cores() {
         let split = |text: &str, cores| {
-            let limits =
-                Limits::resolve(&LimitOverrides::default(), Some(&file(text)), cores).unwrap();
+            let limits = Limits::resolve(
+                &LimitOverrides::default(),
+                Some(&file(text)),
+                cores,
+                ContainerMemory::default(),
+            )
+            .unwrap();
             (limits.engine_threads(), limits.engine_intra_threads())
         };
         assert_eq!(
@@ -298,7 +381,13 @@ mod tests {
 
     /// The limits a deployment config gives on a machine with `cores`.
     fn limits(text: &str, cores: usize) -> Limits {
-        Limits::resolve(&LimitOverrides::default(), Some(&file(text)), cores).unwrap()
+        Limits::resolve(
+            &LimitOverrides::default(),
+            Some(&file(text)),
+            cores,
+            ContainerMemory::default(),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -356,13 +445,72 @@ mod tests {
     }
 
     #[test]
+    fn the_body_memory_budget_is_half_the_containers_memory() {
+        const GIB: u64 = 1 << 30;
+        let budget = |overrides: &LimitOverrides, text: Option<&str>, memory| {
+            let config = text.map(file);
+            let limits = Limits::resolve(overrides, config.as_ref(), 2, memory).unwrap();
+            (
+                limits.max_body_memory_mb.value,
+                limits.max_body_memory_mb.source,
+            )
+        };
+        let none = LimitOverrides::default();
+        let all = ContainerMemory {
+            cgroup_limit: Some(GIB),
+            machine_total: Some(16 * GIB),
+        };
+        let two_gb = Some(r#"{"containerResourceRequirements": {"memoryInGB": 2}}"#);
+        assert_eq!(
+            budget(&none, two_gb, all),
+            (512, Source::Cgroup),
+            "the cgroup's limit beats the file"
+        );
+        let machine = ContainerMemory {
+            cgroup_limit: None,
+            ..all
+        };
+        assert_eq!(
+            budget(&none, two_gb, machine),
+            (953, Source::File),
+            "2 GB (10^9) halved, in MiB"
+        );
+        assert_eq!(
+            budget(&none, Some("{}"), machine),
+            (8192, Source::Machine),
+            "the contract's 0.5 GB default is not a figure the file gave"
+        );
+        assert_eq!(
+            budget(&none, None, ContainerMemory::default()),
+            (DEFAULT_MAX_BODY_MEMORY_MB, Source::Default)
+        );
+        let tiny = Some(r#"{"containerResourceRequirements": {"memoryInGB": 0.001}}"#);
+        assert_eq!(budget(&none, tiny, ContainerMemory::default()).0, 1);
+        let flag = LimitOverrides {
+            max_body_memory_mb: Some((64, Source::Env)),
+            ..LimitOverrides::default()
+        };
+        assert_eq!(budget(&flag, two_gb, all), (64, Source::Env));
+        let limits = Limits::resolve(&flag, None, 2, all).unwrap();
+        assert_eq!(limits.max_body_memory_bytes(), 64 << 20);
+        let zero = LimitOverrides {
+            max_body_memory_mb: Some((0, Source::Flag)),
+            ..LimitOverrides::default()
+        };
+        assert_eq!(
+            Limits::resolve(&zero, None, 2, all).unwrap_err(),
+            "maxBodyMemoryMB (flag) must be at least 1"
+        );
+    }
+
+    #[test]
     fn bad_overrides_are_refused() {
         let zero = LimitOverrides {
             max_concurrent_requests: Some((0, Source::Flag)),
             ..LimitOverrides::default()
         };
         assert_eq!(
-            Limits::resolve(&zero, None, 2).unwrap_err(),
+            Limits::resolve(&zero, None, 2, ContainerMemory::default()).unwrap_err(),
             "maxConcurrentRequestsPerContainer (flag) must be at least 1"
         );
     }

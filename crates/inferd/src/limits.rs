@@ -4,7 +4,7 @@
 use anyhow::{Context, Result};
 use clap::ArgMatches;
 use clap::parser::ValueSource;
-use inferd_config::{DeploymentConfig, LimitOverrides, Limits, Source};
+use inferd_config::{ContainerMemory, DeploymentConfig, LimitOverrides, Limits, Source};
 
 use crate::cli::LimitArgs;
 
@@ -36,11 +36,13 @@ pub fn resolve(
         scoring_timeout_ms: given(args.scoring_timeout_ms, source("scoring_timeout_ms")),
         max_queue_length: given(args.max_queue_length, source("max_queue_length")),
         cpu: given(args.cpu, source("cpu")),
+        max_body_memory_mb: given(args.max_body_memory_mb, source("max_body_memory_mb")),
     };
     let limits = Limits::resolve(
         &overrides,
         file.as_ref(),
         inferd_config::cpu::available_cores(),
+        ContainerMemory::detect(),
     )
     .map_err(anyhow::Error::msg)
     .context("invalid limits")?;
