@@ -5,6 +5,8 @@ use std::time::Duration;
 use inferd_backend::BackendError;
 use inferd_registry::RegistryError;
 
+use crate::budget::BudgetRefusal;
+
 /// Why a scoring call produced no outputs.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -22,6 +24,11 @@ pub enum EngineError {
 
     #[error(transparent)]
     Backend(#[from] BackendError),
+
+    /// The body memory budget has no room for the request's bytes (its
+    /// body, or the tensors it decodes to).
+    #[error(transparent)]
+    MemoryBudget(#[from] BudgetRefusal),
 
     /// The request's inputs could not be prepared (decoded); the client's fault.
     #[error("{0}")]

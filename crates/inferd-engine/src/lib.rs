@@ -3,6 +3,8 @@
 //! # Layout
 //! - [`admission`]: the container-wide gate: concurrency slots, a bounded
 //!   queue, a bounded wait.
+//! - [`budget`]: the container-wide gate in bytes: request bodies and their
+//!   decoded tensors held at once, all models together.
 //! - [`executor`]: an [`Executor`] per model: dedicated OS threads, each with
 //!   its own engine session, fed by a bounded queue; answers through a
 //!   oneshot. The caller's side: starting the threads, a request's bounded wait.
@@ -32,6 +34,7 @@
 pub mod admission;
 pub mod answers;
 pub mod batcher;
+pub mod budget;
 pub mod callers;
 pub mod error;
 pub mod executor;
@@ -44,6 +47,7 @@ mod worker;
 pub use admission::{Admission, AdmissionOptions, Slot, Ticket};
 pub use answers::Answers;
 pub use batcher::{BatchObserver, BatchOptions, BatchPolicy};
+pub use budget::{BodyBudget, BudgetRefusal, Reservation};
 pub use callers::{Caller, Callers};
 pub use error::{EngineError, LoadError};
 pub use executor::{DEFAULT_IDLE_POLL, Executor, ExecutorOptions, Scored};

@@ -25,6 +25,9 @@ pub enum Outcome {
     QueueTimeout,
     /// The admission queue was full (503 at once).
     QueueFull,
+    /// The body memory budget had no room for the request's body or
+    /// tensors (503 at once).
+    BodyBudgetFull,
     /// The run took longer than scoringTimeoutMs (504).
     ScoringTimeout,
     /// The engine failed, or the server is stopping (500, 503).
@@ -32,12 +35,13 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 7] = [
+    pub const ALL: [Outcome; 8] = [
         Outcome::Success,
         Outcome::BadRequest,
         Outcome::Unauthorized,
         Outcome::QueueTimeout,
         Outcome::QueueFull,
+        Outcome::BodyBudgetFull,
         Outcome::ScoringTimeout,
         Outcome::Error,
     ];
@@ -49,6 +53,7 @@ impl Outcome {
             Outcome::Unauthorized => "unauthorized",
             Outcome::QueueTimeout => "queue_timeout",
             Outcome::QueueFull => "queue_full",
+            Outcome::BodyBudgetFull => "body_budget_full",
             Outcome::ScoringTimeout => "scoring_timeout",
             Outcome::Error => "error",
         }

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use http::{HeaderValue, StatusCode};
 
-use inferd_engine::EngineError;
+use inferd_engine::{BudgetRefusal, EngineError};
 use inferd_metrics::Outcome;
 use inferd_schema::SchemaError;
 
@@ -136,6 +136,14 @@ impl ApiError {
                 EngineError::Input(_) => StatusCode::BAD_REQUEST,
                 EngineError::Backend(_) if e.is_input() => StatusCode::BAD_REQUEST,
                 EngineError::Backend(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                // Full now, fits later: retry. Larger than the whole budget:
+                // no retry ever fits, so not a 503 that invites one.
+                EngineError::MemoryBudget(BudgetRefusal::Full { .. }) => {
+                    StatusCode::SERVICE_UNAVAILABLE
+                }
+                EngineError::MemoryBudget(BudgetRefusal::TooLarge { .. }) => {
+                    StatusCode::PAYLOAD_TOO_LARGE
+                }
             },
         }
     }
@@ -150,6 +158,8 @@ impl ApiError {
                 EngineError::Timeout(_) => Outcome::ScoringTimeout,
                 EngineError::Input(_) => Outcome::BadRequest,
                 EngineError::Backend(_) if e.is_input() => Outcome::BadRequest,
+                EngineError::MemoryBudget(BudgetRefusal::Full { .. }) => Outcome::BodyBudgetFull,
+                EngineError::MemoryBudget(BudgetRefusal::TooLarge { .. }) => Outcome::BadRequest,
                 EngineError::Stopped | EngineError::Backend(_) => Outcome::Error,
             },
             ApiError::Unauthorized(_) => Outcome::Unauthorized,

@@ -65,6 +65,11 @@ impl TensorData {
         self.len() == 0
     }
 
+    /// The bytes its elements take (not counting spare capacity).
+    pub fn byte_len(&self) -> usize {
+        for_each_data!(self, v => std::mem::size_of_val(v.as_slice()))
+    }
+
     /// Empty storage of `dtype` with room for `capacity` elements.
     pub fn with_capacity(dtype: DType, capacity: usize) -> TensorData {
         match dtype {
@@ -126,6 +131,11 @@ impl Tensor {
         &self.data
     }
 
+    /// The bytes its elements take.
+    pub fn byte_len(&self) -> usize {
+        self.data.byte_len()
+    }
+
     pub fn into_parts(self) -> (Vec<usize>, TensorData) {
         (self.shape, self.data)
     }
@@ -134,6 +144,15 @@ impl Tensor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn byte_len_is_elements_times_their_size() {
+        assert_eq!(TensorData::F32(vec![0.0; 6]).byte_len(), 24);
+        assert_eq!(TensorData::I64(vec![0; 3]).byte_len(), 24);
+        assert_eq!(TensorData::Bool(vec![true; 5]).byte_len(), 5);
+        let t = Tensor::new(vec![2, 2], TensorData::F64(vec![0.0; 4])).unwrap();
+        assert_eq!(t.byte_len(), 32);
+    }
 
     #[test]
     fn element_count_must_match_shape() {
