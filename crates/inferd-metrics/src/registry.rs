@@ -39,6 +39,8 @@ pub struct Metrics {
     queue_depth: IntGauge,
     slots_busy: IntGauge,
     slots_limit: IntGauge,
+    body_bytes_in_flight: IntGauge,
+    body_bytes_budget: IntGauge,
     collect_dropped: IntCounter,
     resident_memory: IntGauge,
     cpu_seconds: IntCounterF,
@@ -114,6 +116,14 @@ impl Metrics {
                 "inferd_concurrency_slots",
                 "maxConcurrentRequestsPerContainer: the slots there are.",
             ),
+            body_bytes_in_flight: gauge(
+                "inferd_body_bytes_in_flight",
+                "Bytes of request bodies being read, queued and scored, and of their decoded tensors, reserved against the body memory budget, all models.",
+            ),
+            body_bytes_budget: gauge(
+                "inferd_body_bytes_budget",
+                "The body memory budget in bytes (maxBodyMemoryMB); past it, requests get 503 at once.",
+            ),
             collect_dropped: register(
                 &registry,
                 IntCounter::new(
@@ -181,6 +191,13 @@ impl Metrics {
         self.queue_depth.set(waiting as i64);
         self.slots_busy.set(busy as i64);
         self.slots_limit.set(limit as i64);
+    }
+
+    /// The body memory budget's gauges, as they are at scrape time.
+    pub fn set_body_budget(&self, in_flight: u64, budget: u64) {
+        let gauge = |bytes: u64| i64::try_from(bytes).unwrap_or(i64::MAX);
+        self.body_bytes_in_flight.set(gauge(in_flight));
+        self.body_bytes_budget.set(gauge(budget));
     }
 
     /// Every family in the Prometheus text format (version 0.0.4), process
@@ -268,6 +285,7 @@ mod tests {
         metrics.response(418);
         metrics.count_unrouted(Outcome::Unauthorized);
         metrics.set_admission(4, 1, 2);
+        metrics.set_body_budget(1500, 1 << 30);
         let text = metrics.render();
         let has = |l: &str| assert!(text.lines().any(|x| x == l), "no {l} in\n{text}");
         has(r#"inferd_requests_total{model="ridge",outcome="success",version="2"} 3"#);
@@ -296,6 +314,9 @@ mod tests {
         has("inferd_queue_depth 4");
         has("inferd_concurrency_slots_busy 1");
         has("inferd_concurrency_slots 2");
+        has("inferd_body_bytes_in_flight 1500");
+        has("inferd_body_bytes_budget 1073741824");
+        has(r#"inferd_requests_total{model="ridge",outcome="body_budget_full",version="2"} 0"#);
         has(r#"inferd_build_info{engine="tract",features="",version="1.2.3"} 1"#);
         assert!(line(&text, "inferd_process_resident_memory_bytes ").len() > 40);
         line(&text, "inferd_process_cpu_seconds_total ");

@@ -4,25 +4,39 @@
 //! A request with both `Content-Length` and `Transfer-Encoding` is read as
 //! chunked by hyper (RFC 9112 6.3: Transfer-Encoding overrides the length).
 //!
+//! The body's bytes are reserved in the server's body memory budget
+//! ([`inferd_engine::budget`]) before they are read: the declared length at
+//! once, before the first byte (a full budget answers 503 while the client
+//! has sent nothing but its head), and a body without one frame by frame,
+//! before each frame is kept. A body with a declared length that arrives in
+//! several frames is gathered into room for that length, allocated once, so
+//! it holds what was reserved; a body without one grows by doubling, so it
+//! may hold up to twice what was reserved while it is read.
+//!
 //! A body that arrives as one frame (a small one, sent with its length, as
 //! nearly every scoring request is) is kept as hyper read it: no copy, no
 //! list of frames, no poll after the last byte.
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
 use hyper::body::{Body as _, Incoming};
+use inferd_engine::{BodyBudget, EngineError, Reservation};
 
 use crate::{ApiError, ServerOptions};
 
 /// The whole body, within `options.max_body_bytes` and `options.body_read_timeout`
-/// (a client that trickles its body cannot hold a connection forever).
+/// (a client that trickles its body cannot hold a connection forever), and
+/// its reservation in `budget`, which the caller holds until the request is
+/// answered.
 pub async fn read_limited(
     headers: &http::HeaderMap,
     body: Incoming,
     options: &ServerOptions,
-) -> Result<Bytes, ApiError> {
+    budget: &Arc<BodyBudget>,
+) -> Result<(Bytes, Reservation), ApiError> {
     let limit = options.max_body_bytes;
     let declared = headers
         .get(http::header::CONTENT_LENGTH)
@@ -31,26 +45,32 @@ pub async fn read_limited(
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(ApiError::BodyTooLarge { limit });
     }
+    let reserved = declared.unwrap_or(0);
+    let reservation = budget.reserve(reserved).map_err(EngineError::from)?;
     let mut reading = Reading {
         body,
         limit,
+        declared: declared.map(|n| n as usize),
+        reservation,
+        reserved,
         got: Got::Nothing,
     };
     // A small body has mostly arrived with its headers: one poll reads it
     // whole, and no timer need be set (arming and cancelling one takes the
     // timer wheel's lock twice).
-    match std::future::poll_fn(|cx| Poll::Ready(reading.poll(cx))).await {
+    let read = match std::future::poll_fn(|cx| Poll::Ready(reading.poll(cx))).await {
         Poll::Ready(read) => read,
         // Boxed: the timer is kilobytes' worth of future only a slow body
         // needs, and every request's future would carry (and copy) it.
         Poll::Pending => {
-            let rest = std::future::poll_fn(move |cx| reading.poll(cx));
+            let rest = std::future::poll_fn(|cx| reading.poll(cx));
             match Box::pin(tokio::time::timeout(options.body_read_timeout, rest)).await {
                 Ok(read) => read,
                 Err(_) => Err(ApiError::BodyTimeout(options.body_read_timeout)),
             }
         }
-    }
+    };
+    Ok((read?, reading.reservation))
 }
 
 /// An error and what caused it, as one line: hyper's own says only "error
@@ -71,6 +91,11 @@ fn with_causes(error: &dyn std::error::Error) -> String {
 struct Reading {
     body: Incoming,
     limit: usize,
+    /// `Content-Length`, when the client sent one (within `limit`).
+    declared: Option<usize>,
+    /// The body's bytes in the budget: `reserved` of them so far.
+    reservation: Reservation,
+    reserved: u64,
     got: Got,
 }
 
@@ -113,10 +138,21 @@ impl Reading {
         if total > self.limit {
             return Err(ApiError::BodyTooLarge { limit: self.limit });
         }
+        // Past what was reserved (only a body without a declared length
+        // gets here): reserve the frame before keeping it.
+        if total as u64 > self.reserved {
+            self.reservation
+                .grow(total as u64 - self.reserved)
+                .map_err(EngineError::from)?;
+            self.reserved = total as u64;
+        }
         self.got = match std::mem::replace(&mut self.got, Got::Nothing) {
             Got::Nothing => Got::One(data),
             Got::One(first) => {
-                let mut all = BytesMut::with_capacity(total);
+                // Room for the whole declared body at once: no regrowth,
+                // and no more than was reserved.
+                let room = self.declared.map_or(total, |declared| declared.max(total));
+                let mut all = BytesMut::with_capacity(room);
                 all.extend_from_slice(&first);
                 all.extend_from_slice(&data);
                 Got::Many(all)

@@ -53,7 +53,7 @@ pub fn route(state: &AppState, parts: &Parts) -> Result<Routed, ApiError> {
         "/swagger.json" => swagger::handle(state, parts).map(Routed::Answer),
         "/metrics" => {
             probe_method(&parts.method)?;
-            let text = state.telemetry.render(state.models());
+            let text = state.telemetry.render(state.models(), &state.budget);
             answer(response::metrics(text))
         }
         "/score" => {

@@ -88,13 +88,23 @@ pub async fn score(
     // at once). Decoding happens on the model's worker once the request has a
     // slot: requests refused under overload cost no decoding, and the CPU
     // that decoding takes is inside the concurrency limit.
-    let payload = if parts.method == Method::GET {
-        Payload::Query(parts.uri.query().unwrap_or("").to_owned())
+    //
+    // The body's bytes, and then its tensors', are held in the server's body
+    // memory budget until this returns: `reservation` (and the decoding
+    // closure's clone of it, for a request whose caller has gone) gives
+    // them back on every path.
+    let (payload, reservation) = if parts.method == Method::GET {
+        // The query string came with the head, within hyper's head limit;
+        // only its tensors are reserved.
+        let query = Payload::Query(parts.uri.query().unwrap_or("").to_owned());
+        (query, state.budget.reserve(0).map_err(EngineError::from)?)
     } else {
         if !is_json(&parts.headers) {
             return Err(ApiError::UnsupportedMediaType);
         }
-        Payload::Body(read_limited(&parts.headers, body, &state.options).await?)
+        let (body, reservation) =
+            read_limited(&parts.headers, body, &state.options, &state.budget).await?;
+        (Payload::Body(body), reservation)
     };
     record.read(payload.len());
     let collected = state.telemetry.collector().map(|_| payload.to_input());
@@ -108,9 +118,16 @@ pub async fn score(
         .clone();
     let ticket = model.enter()?;
     let contract = schema.clone();
+    let tensors = reservation.clone();
     // The engine times this closure (the request's decoding) itself.
-    let prepare =
-        Box::new(move || decode(payload, &contract).map_err(|e| EngineError::Input(Box::new(e))));
+    let prepare = Box::new(move || {
+        let inputs = decode(payload, &contract).map_err(|e| EngineError::Input(Box::new(e)))?;
+        // The tensors live until the run ends: past the budget, the run
+        // never starts (503, as for the body).
+        let bytes: usize = inputs.iter().map(Tensor::byte_len).sum();
+        tensors.grow(bytes as u64)?;
+        Ok(inputs)
+    });
     let scored = model
         .run_prepared(prepare, ticket)
         .await
@@ -135,6 +152,9 @@ pub async fn score(
             (", total;dur=", encoded - record.arrived()),
         ])
     });
+    // Body and tensors are gone (or, with data collection, handed to its
+    // bounded queue): their bytes go back to the budget here.
+    drop(reservation);
     Ok(Answer {
         body,
         run_fn_exec_ms: milliseconds_header(&[("", scored.score)]),

@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use inferd_engine::ModelSet;
+use inferd_engine::{BodyBudget, ModelSet};
 use inferd_schema::ModelSchema;
 
 use crate::api::{Schemas, ServiceApi};
@@ -17,6 +17,10 @@ pub struct ServerOptions {
     pub max_body_bytes: usize,
     /// Longest the whole body may take to arrive (408 past it).
     pub body_read_timeout: Duration,
+    /// Bytes that request bodies being read, queued and scored, and their
+    /// decoded tensors, may hold at once, all models together (503 at once
+    /// past it; see [`inferd_engine::budget`]).
+    pub max_body_memory: u64,
     /// A connection with no request in hand and none ended for this long
     /// is closed (checked once per this long; see [`crate::idle`]): a
     /// request head that never completes cannot hold a socket.
@@ -33,6 +37,8 @@ impl Default for ServerOptions {
         ServerOptions {
             max_body_bytes: 64 * 1024 * 1024,
             body_read_timeout: Duration::from_secs(30),
+            // The binary's default when it knows nothing of the memory.
+            max_body_memory: 1 << 30,
             idle_timeout: Duration::from_secs(30),
             server_timing: false,
         }
@@ -49,6 +55,8 @@ pub struct AppState {
     /// models, for a state that is given no [`ServiceApi`].
     plain_schemas: OnceLock<Schemas>,
     draining: AtomicBool,
+    /// The body memory budget: one for the server, all models together.
+    pub budget: Arc<BodyBudget>,
     /// Metrics, the access log switch, data collection.
     pub telemetry: Telemetry,
     /// Called after each request that moved this many bytes or more.
@@ -66,6 +74,7 @@ impl AppState {
             api: OnceLock::new(),
             plain_schemas: OnceLock::new(),
             draining: AtomicBool::new(false),
+            budget: BodyBudget::new(options.max_body_memory),
             telemetry: Telemetry::default(),
             after_large: OnceLock::new(),
         })

@@ -10,7 +10,7 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 use inferd_collect::{Collector, Input, Record};
-use inferd_engine::{ModelSet, ServedModel};
+use inferd_engine::{BodyBudget, ModelSet, ServedModel};
 use inferd_metrics::{BuildInfo, Metrics, ModelMetrics, Outcome};
 
 /// The server's telemetry. Lives in [`crate::AppState`].
@@ -134,8 +134,9 @@ impl Telemetry {
         }
     }
 
-    /// The exposition, with the admission gauges as they are now.
-    pub fn render(&self, models: Option<&ModelSet>) -> String {
+    /// The exposition, with the admission and body budget gauges as they are now.
+    pub fn render(&self, models: Option<&ModelSet>, budget: &BodyBudget) -> String {
+        self.metrics.set_body_budget(budget.held(), budget.limit());
         if let Some(models) = models {
             let admission = &models.default_model().admission;
             self.metrics.set_admission(

@@ -127,6 +127,7 @@ async fn serve_until_signal(
 
     let state = AppState::new(ServerOptions {
         max_body_bytes: args.max_body_bytes,
+        max_body_memory: limits.max_body_memory_bytes(),
         body_read_timeout: Duration::from_millis(args.body_read_timeout_ms),
         server_timing: args.server_timing,
         ..ServerOptions::default()
