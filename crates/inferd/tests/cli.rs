@@ -332,6 +332,50 @@ fn config_show_says_where_each_limit_came_from() {
 }
 
 #[test]
+fn the_body_memory_budget_is_reported_with_its_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = config_file(
+        dir.path(),
+        r#"{"containerResourceRequirements": {"memoryInGB": 2}}"#,
+    );
+    let show = |args: &[&str], envs: &[(&str, &str)]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_inferd"))
+            .args(["config", "show", "--deployment-config"])
+            .arg(&path)
+            .args(args)
+            .envs(envs.iter().copied())
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", stderr(&output));
+        let text = stdout(&output);
+        text.lines()
+            .find(|l| l.starts_with("maxBodyMemoryMB"))
+            .unwrap_or_else(|| panic!("no maxBodyMemoryMB in {text}"))
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert_eq!(
+        show(
+            &["--max-body-memory-mb", "300"],
+            &[("INFERD_MAX_BODY_MEMORY_MB", "200")]
+        ),
+        "maxBodyMemoryMB 300 (flag)"
+    );
+    assert_eq!(
+        show(&[], &[("INFERD_MAX_BODY_MEMORY_MB", "200")]),
+        "maxBodyMemoryMB 200 (env)"
+    );
+    // Half of 2 GB (10^9) in MiB, unless this machine's cgroup sets a
+    // memory limit, which comes first.
+    let derived = show(&[], &[]);
+    assert!(
+        derived == "maxBodyMemoryMB 953 (file)" || derived.ends_with("(cgroup)"),
+        "{derived}"
+    );
+}
+
+#[test]
 fn config_schema_describes_the_file() {
     let output = Command::new(env!("CARGO_BIN_EXE_inferd"))
         .args(["config", "schema"])
