@@ -146,6 +146,16 @@ async fn a_body_past_the_budget_is_refused_before_it_is_read() {
         "{answer}"
     );
 
+    // A small body (under 64 KiB) fits, but not with its tensors at their
+    // most (eight bytes a byte), reserved up front: the same 503.
+    let small = server.post_json("/score", body(10, Some(50_000))).await;
+    assert_eq!(small.status, 503, "{}", small.message());
+    assert!(
+        small.message().contains("needs 400000 more"),
+        "{}",
+        small.message()
+    );
+
     // The held body ends, scores, and its bytes come back.
     first.write_all(&held.as_bytes()[1000..]).await.unwrap();
     let answer = answer_within(&mut first, Duration::from_secs(30)).await;
@@ -158,7 +168,7 @@ async fn a_body_past_the_budget_is_refused_before_it_is_read() {
             &[("model", "diabetes-ridge"), ("outcome", "body_budget_full")]
         )
         .await,
-        1.0
+        2.0
     );
     // With the budget free again, the same request fits.
     let reply = server.post_json("/score", body(1, Some(400_000))).await;
@@ -218,9 +228,10 @@ async fn chunked(server: &TestServer, chunks: usize) -> String {
     answer_within(&mut stream, Duration::from_secs(10)).await
 }
 
-/// The decoded tensors are reserved too, on the model's worker: a body that
-/// fits alone with its tensors is scored; beside another body being read,
-/// its tensors do not fit and it gets the same 503, from the worker.
+/// The decoded tensors are reserved too, on the model's worker (for a body
+/// of 64 KiB and more; a smaller one's at their most, up front): a body
+/// that fits alone with its tensors is scored; beside another body being
+/// read, its tensors do not fit and it gets the same 503, from the worker.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn decoded_tensors_count_against_the_budget() {
     let server = server(MIB).await;
@@ -237,8 +248,8 @@ async fn decoded_tensors_count_against_the_budget() {
     );
     in_flight_reads(&server, 0).await;
 
-    // 300 kB held: body and tensors (819 kB) no longer fit beside it
-    // (budget 1,048,576), the body alone does.
+    // 300 kB held: body and tensors (over 819 kB) no longer fit beside
+    // it (budget 1,048,576), the body alone does.
     let held = body(10, Some(300_000));
     let mut first = partly_sent(&server, &held, 1000).await;
     in_flight_reads(&server, 300_000).await;
@@ -250,12 +261,19 @@ async fn decoded_tensors_count_against_the_budget() {
         String::from_utf8_lossy(&reply.body)
     );
     assert_eq!(reply.header("retry-after"), Some("1"));
+    // The tensors' buffer: at least their 520,000 bytes (its capacity,
+    // grown by doubling, may be more).
+    let text = reply.message();
+    let needs: usize = text
+        .split("needs ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(text.contains("body memory budget is full"), "{text}");
     assert!(
-        reply
-            .message()
-            .contains(&format!("needs {} more", rows * 10 * 4)),
-        "{}",
-        reply.message()
+        (rows * 10 * 4..2 * rows * 10 * 4).contains(&needs),
+        "{text}"
     );
     let _ = first.shutdown().await;
     drop(first);
@@ -284,8 +302,8 @@ async fn the_bytes_in_flight_come_back_to_zero_after_every_ending() {
         )
         .await;
     assert_eq!(wrong_type.status, 415);
-    // A body (460 kB) that fits, with tensors (800 kB) that together with
-    // it never fit: 413 from the worker.
+    // A body (460 kB) that fits, with tensors (800 kB and more) that
+    // together with it never fit: 413 from the worker.
     let too_large = server.post_json("/score", body(20_000, None)).await;
     assert_eq!(too_large.status, 413, "{}", too_large.message());
     assert!(

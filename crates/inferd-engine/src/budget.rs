@@ -11,16 +11,20 @@
 //!
 //! A request's bytes are reserved before they are held: its
 //! `Content-Length` before its body is read, each frame of a body without
-//! one before it is kept, its tensors' bytes right after decoding (the
-//! decoding itself is bounded by the concurrency slots it runs under). The
+//! one before it is kept, and its tensors' bytes: a large payload's exactly,
+//! on the model's worker right after decoding (the decoding itself is
+//! bounded by the concurrency slots it runs under), a small one's at their
+//! most, up front (the server's `score.rs` says how much). The
 //! [`Reservation`] gives them back when its last holder drops it: the
-//! request's handler once the response is made, or the decoding closure,
-//! which holds the body of a request whose client has gone. So every path
-//! (an answer, an error, a timeout, a dropped future) gives them back.
+//! request's handler once it is answered, or the decoding closure, which
+//! holds the body of a request whose client has gone. So every path (an
+//! answer, an error, a timeout, a dropped future) gives them back.
 //!
-//! Cost on the request path: no lock; one compare-and-swap on the shared
-//! count for the body, one for the tensors, one subtraction at the end, and
-//! one small allocation shared by the handler and the decoding closure.
+//! Cost on a small request's path: no lock, no wait; two compare-and-swaps
+//! on the shared count (the body, then its tensors' most) and one
+//! subtraction at the end, all on the HTTP thread, and one small
+//! allocation made and freed there. A large request adds one
+//! compare-and-swap on the worker.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

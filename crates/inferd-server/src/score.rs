@@ -33,6 +33,19 @@ pub fn check_method(method: &Method) -> Result<(), ApiError> {
     }
 }
 
+/// Payloads of at least this many bytes have their tensors reserved in the
+/// body memory budget exactly, on the worker once decoded; smaller ones at
+/// their most, up front (at most 576 KiB each, a few times a small
+/// request's real need, and no worker-side touch of the shared count).
+const EXACT_TENSORS_FROM: u64 = 64 * 1024;
+
+/// The most bytes of tensors a JSON payload byte decodes to: each element
+/// takes at least a digit and a separator (at most n/2 elements from n
+/// bytes, as `inferd-schema`'s fast reader also counts), of at most 8 bytes
+/// (f64, i64, u64), in buffers at most twice their length (the readers'
+/// buffers grow by doubling).
+const TENSOR_BYTES_PER_PAYLOAD_BYTE: u64 = 8;
+
 /// The answer to a scoring route's preflight: the methods it takes.
 pub fn options() -> Response<Body> {
     let mut response = response::empty(StatusCode::OK);
@@ -89,15 +102,18 @@ pub async fn score(
     // slot: requests refused under overload cost no decoding, and the CPU
     // that decoding takes is inside the concurrency limit.
     //
-    // The body's bytes, and then its tensors', are held in the server's body
-    // memory budget until this returns: `reservation` (and the decoding
-    // closure's clone of it, for a request whose caller has gone) gives
-    // them back on every path.
+    // The payload's bytes, and then its tensors', are held in the server's
+    // body memory budget until this returns: `reservation` (and, for a
+    // large payload, the decoding closure's clone of it, which outlives a
+    // request whose caller has gone) gives them back on every path.
     let (payload, reservation) = if parts.method == Method::GET {
-        // The query string came with the head, within hyper's head limit;
-        // only its tensors are reserved.
-        let query = Payload::Query(parts.uri.query().unwrap_or("").to_owned());
-        (query, state.budget.reserve(0).map_err(EngineError::from)?)
+        // The query string came with the head, within hyper's head limit.
+        let query = parts.uri.query().unwrap_or("").to_owned();
+        let reservation = state.budget.reserve(query.len() as u64);
+        (
+            Payload::Query(query),
+            reservation.map_err(EngineError::from)?,
+        )
     } else {
         if !is_json(&parts.headers) {
             return Err(ApiError::UnsupportedMediaType);
@@ -106,6 +122,15 @@ pub async fn score(
             read_limited(&parts.headers, body, &state.options, &state.budget).await?;
         (Payload::Body(body), reservation)
     };
+    // A small payload's tensors are reserved now, at their most, so the
+    // model's worker never touches the budget for it (the count's cache
+    // line stays with the HTTP thread); a large one's exactly, once decoded.
+    let exact = payload.len() >= EXACT_TENSORS_FROM;
+    if !exact {
+        reservation
+            .grow(payload.len() * TENSOR_BYTES_PER_PAYLOAD_BYTE)
+            .map_err(EngineError::from)?;
+    }
     record.read(payload.len());
     let collected = state.telemetry.collector().map(|_| payload.to_input());
     // Made once per model, with the API or the models; every served model has one.
@@ -118,14 +143,16 @@ pub async fn score(
         .clone();
     let ticket = model.enter()?;
     let contract = schema.clone();
-    let tensors = reservation.clone();
+    let tensors = exact.then(|| reservation.clone());
     // The engine times this closure (the request's decoding) itself.
     let prepare = Box::new(move || {
         let inputs = decode(payload, &contract).map_err(|e| EngineError::Input(Box::new(e)))?;
         // The tensors live until the run ends: past the budget, the run
         // never starts (503, as for the body).
-        let bytes: usize = inputs.iter().map(Tensor::byte_len).sum();
-        tensors.grow(bytes as u64)?;
+        if let Some(reservation) = tensors {
+            let bytes: usize = inputs.iter().map(Tensor::heap_bytes).sum();
+            reservation.grow(bytes as u64)?;
+        }
         Ok(inputs)
     });
     let scored = model

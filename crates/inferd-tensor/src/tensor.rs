@@ -65,9 +65,13 @@ impl TensorData {
         self.len() == 0
     }
 
-    /// The bytes its elements take (not counting spare capacity).
-    pub fn byte_len(&self) -> usize {
-        for_each_data!(self, v => std::mem::size_of_val(v.as_slice()))
+    /// The bytes its buffer holds: its capacity, which may pass its
+    /// length (a decoder's buffer grows by doubling).
+    pub fn heap_bytes(&self) -> usize {
+        fn held<T>(v: &Vec<T>) -> usize {
+            v.capacity() * std::mem::size_of::<T>()
+        }
+        for_each_data!(self, v => held(v))
     }
 
     /// Empty storage of `dtype` with room for `capacity` elements.
@@ -131,9 +135,9 @@ impl Tensor {
         &self.data
     }
 
-    /// The bytes its elements take.
-    pub fn byte_len(&self) -> usize {
-        self.data.byte_len()
+    /// The bytes its buffer holds (see [`TensorData::heap_bytes`]).
+    pub fn heap_bytes(&self) -> usize {
+        self.data.heap_bytes()
     }
 
     pub fn into_parts(self) -> (Vec<usize>, TensorData) {
@@ -146,12 +150,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn byte_len_is_elements_times_their_size() {
-        assert_eq!(TensorData::F32(vec![0.0; 6]).byte_len(), 24);
-        assert_eq!(TensorData::I64(vec![0; 3]).byte_len(), 24);
-        assert_eq!(TensorData::Bool(vec![true; 5]).byte_len(), 5);
+    fn heap_bytes_are_capacity_times_the_element_size() {
+        assert_eq!(TensorData::F32(vec![0.0; 6]).heap_bytes(), 24);
+        assert_eq!(TensorData::I64(vec![0; 3]).heap_bytes(), 24);
+        assert_eq!(TensorData::Bool(vec![true; 5]).heap_bytes(), 5);
+        let mut spare = Vec::with_capacity(10);
+        spare.extend([1u16, 2]);
+        assert_eq!(TensorData::U16(spare).heap_bytes(), 20);
         let t = Tensor::new(vec![2, 2], TensorData::F64(vec![0.0; 4])).unwrap();
-        assert_eq!(t.byte_len(), 32);
+        assert_eq!(t.heap_bytes(), 32);
     }
 
     #[test]
