@@ -5,6 +5,7 @@
 # scoring time) and the server's peak RSS at each load (must stay flat).
 #
 #   benches/overload.sh [seconds_per_step]
+#   NO_BUILD=1 BIN=path/to/inferd benches/overload.sh 8    # a given build
 #
 # Needs wrk (Debian package `wrk`) to find the sustainable rate; the
 # open-loop load comes from benches/loadgen. Loopback only.
@@ -13,7 +14,8 @@ cd "$(dirname "$0")/.."
 seconds=${1:-10}
 port=${PORT:-5903}
 command -v wrk >/dev/null || { echo "needs wrk: apt-get install wrk" >&2; exit 1; }
-cargo build --release --quiet --bin inferd -p inferd -p inferd-loadgen
+[ -n "${NO_BUILD:-}" ] || cargo build --release --quiet --bin inferd -p inferd -p inferd-loadgen
+bin=${BIN:-target/release/inferd}
 
 work=$(mktemp -d)
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$work"' EXIT
@@ -28,7 +30,7 @@ PY
 
 # Contract defaults: maxConcurrentRequestsPerContainer 1, maxQueueWaitMs 500.
 # --server-timing: loadgen's server-side figures come from that header.
-target/release/inferd serve --model cnn-mnist --port "$port" --log-format json --server-timing 2>"$work/server.log" &
+"$bin" serve --model cnn-mnist --port "$port" --log-format json --server-timing 2>"$work/server.log" &
 server=$!
 for _ in $(seq 200); do curl -sf "localhost:$port/ready" >/dev/null && break; sleep 0.05; done
 
