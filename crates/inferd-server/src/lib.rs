@@ -11,7 +11,8 @@
 //! - [`score`]: the scoring handler: content type, body, decode, engine, encode.
 //! - [`api`]: [`ServiceApi`]: each model's contract and the API documents.
 //! - [`swagger`]: `GET /swagger.json`.
-//! - [`body`]: reading a body under a size limit.
+//! - [`body`]: reading a body under a size limit, its bytes reserved in
+//!   the body memory budget before they are read.
 //! - [`idle`]: closing connections that send no request for a while.
 //! - [`drain`]: asking every connection to finish and close on shutdown.
 //! - [`request_id`]: the `x-request-id` family of headers.

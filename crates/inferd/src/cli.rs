@@ -182,7 +182,7 @@ pub struct LimitArgs {
     /// Memory for request bodies being read, queued and scored, and their
     /// decoded tensors, all models together, in MiB: a request that would
     /// pass it gets 503 with Retry-After before its body is read (413 when
-    /// its body alone is larger). Default: half the container's memory (the
+    /// it alone needs more). Default: half the container's memory (the
     /// cgroup's limit, else memoryInGB, else the machine's).
     #[arg(long, env = "INFERD_MAX_BODY_MEMORY_MB")]
     pub max_body_memory_mb: Option<u64>,
