@@ -185,12 +185,7 @@ impl LoadedModel for TractModel {
         let state =
             TypedSimpleState::new(&self.plan).map_err(|e| BackendError::Run(format!("{e:#}")))?;
         Ok(Box::new(TractSession {
-            inputs: self
-                .signature
-                .inputs
-                .iter()
-                .map(|s| s.name.clone())
-                .collect(),
+            inputs: self.signature.input_names(),
             outputs: self.signature.outputs.clone(),
             ranges: self.ranges.clone(),
             state,

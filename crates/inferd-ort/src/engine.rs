@@ -269,12 +269,7 @@ impl LoadedModel for OrtModel {
         };
         Ok(Box::new(OrtWorkerSession {
             session,
-            inputs: self
-                .signature
-                .inputs
-                .iter()
-                .map(|s| s.name.clone())
-                .collect(),
+            inputs: self.signature.input_names(),
             outputs: self.signature.outputs.clone(),
         }))
     }

@@ -67,6 +67,13 @@ pub struct Signature {
     pub outputs: Vec<TensorSpec>,
 }
 
+impl Signature {
+    /// The inputs' names, in order (an engine session names its inputs so).
+    pub fn input_names(&self) -> Vec<String> {
+        self.inputs.iter().map(|s| s.name.clone()).collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
