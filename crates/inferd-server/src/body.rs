@@ -45,14 +45,14 @@ pub async fn read_limited(
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(ApiError::BodyTooLarge { limit });
     }
-    let reserved = declared.unwrap_or(0);
-    let reservation = budget.reserve(reserved).map_err(EngineError::from)?;
+    let reservation = budget
+        .reserve(declared.unwrap_or(0))
+        .map_err(EngineError::from)?;
     let mut reading = Reading {
         body,
         limit,
         declared: declared.map(|n| n as usize),
         reservation,
-        reserved,
         got: Got::Nothing,
     };
     // A small body has mostly arrived with its headers: one poll reads it
@@ -93,9 +93,8 @@ struct Reading {
     limit: usize,
     /// `Content-Length`, when the client sent one (within `limit`).
     declared: Option<usize>,
-    /// The body's bytes in the budget: `reserved` of them so far.
+    /// The body's bytes in the budget.
     reservation: Reservation,
-    reserved: u64,
     got: Got,
 }
 
@@ -140,11 +139,11 @@ impl Reading {
         }
         // Past what was reserved (only a body without a declared length
         // gets here): reserve the frame before keeping it.
-        if total as u64 > self.reserved {
+        let reserved = self.reservation.bytes();
+        if total as u64 > reserved {
             self.reservation
-                .grow(total as u64 - self.reserved)
+                .grow(total as u64 - reserved)
                 .map_err(EngineError::from)?;
-            self.reserved = total as u64;
         }
         self.got = match std::mem::replace(&mut self.got, Got::Nothing) {
             Got::Nothing => Got::One(data),

@@ -185,7 +185,7 @@ impl<C: GracefulConnection> Future for Watched<C> {
             // A drain that took the wakers before this one was in them
             // moved the phase first: seen below.
         }
-        if this.entered.phase() == SERVING || !this.asked_to_close() {
+        if !this.asked_to_close() {
             return this.connection.as_mut().poll(cx);
         }
         // Read first what has arrived: a request whose bytes are here is

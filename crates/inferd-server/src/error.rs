@@ -54,6 +54,11 @@ pub enum ApiError {
     #[error("an HTTP/1.1 request must carry exactly one Host header (RFC 9112, section 3.2)")]
     HostRequired,
 
+    /// A request head hyper refused before any handler ran, with the
+    /// status it chose (see `crate::head_errors`).
+    #[error("{}", head_refused_text(*.0))]
+    HeadRefused(StatusCode),
+
     #[error("models are still loading; retry shortly")]
     NotReady,
 
@@ -84,6 +89,20 @@ pub enum ApiError {
         #[source]
         source: EngineError,
     },
+}
+
+fn head_refused_text(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::URI_TOO_LONG => {
+            "the request's URI is longer than the server reads (65,534 bytes)"
+        }
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => {
+            "the request's head is larger than the server reads (at most 100 headers, about 408 KiB in all)"
+        }
+        _ => {
+            "the request's head is not valid HTTP/1.1: its request line or one of its headers could not be parsed"
+        }
+    }
 }
 
 /// What a client is told of an engine error: a failure's text stays in the log.
@@ -124,6 +143,7 @@ impl ApiError {
                 StatusCode::BAD_REQUEST
             }
             ApiError::HeaderTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            ApiError::HeadRefused(status) => *status,
             ApiError::NotReady | ApiError::Draining => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,

@@ -22,11 +22,12 @@ use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use http::StatusCode;
+use http::header::{CONNECTION, CONTENT_TYPE};
+use http::{HeaderMap, HeaderValue, StatusCode};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use crate::AppState;
 use crate::request_id::RequestIds;
+use crate::{ApiError, AppState, response};
 
 /// How every answer of hyper's own starts.
 const HYPER_ANSWER: &[u8] = b"HTTP/1.1 4";
@@ -65,28 +66,17 @@ impl<S> OwnAnswers<S> {
 
     /// Our answer for hyper's `written` (its status), counted and logged.
     fn replace(&mut self, status: StatusCode, written: &[u8]) -> Bytes {
-        let message = match status {
-            StatusCode::URI_TOO_LONG => {
-                "the request's URI is longer than the server reads (65,534 bytes)"
-            }
-            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => {
-                "the request's head is larger than the server reads (at most 100 headers, about 408 KiB in all)"
-            }
-            _ => {
-                "the request's head is not valid HTTP/1.1: its request line or one of its headers could not be parsed"
-            }
-        };
-        let body = serde_json::to_vec(&serde_json::json!({ "message": message }))
-            .expect("a JSON value serialises");
+        let body = response::error_body(&ApiError::HeadRefused(status));
         let ids = RequestIds::fresh();
+        let request_id = ids.request_id.clone();
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(CONNECTION, HeaderValue::from_static("close"));
+        ids.write_to(&mut headers);
         let mut answer = BytesMut::with_capacity(256 + body.len());
         answer.put_slice(status_line(written));
-        answer.put_slice(b"content-type: application/json\r\nconnection: close\r\n");
-        for (name, value) in [
-            ("x-request-id", &ids.request_id),
-            ("x-ms-request-id", &ids.ms_request_id),
-        ] {
-            answer.put_slice(name.as_bytes());
+        for (name, value) in &headers {
+            answer.put_slice(name.as_str().as_bytes());
             answer.put_slice(b": ");
             answer.put_slice(value.as_bytes());
             answer.put_slice(b"\r\n");
@@ -105,7 +95,7 @@ impl<S> OwnAnswers<S> {
         telemetry.responded(status);
         if telemetry.access_log() {
             inferd_log::access(&inferd_log::AccessLine {
-                request_id: ids.request_id.as_bytes(),
+                request_id: request_id.as_bytes(),
                 method: "-",
                 path: "-",
                 status: status.as_u16(),

@@ -44,14 +44,16 @@ fn with_type(
     response
 }
 
-/// `{"message": "..."}` with the error's status and, where it applies,
+/// `{"message": "..."}` for `err`.
+pub fn error_body(err: &ApiError) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({ "message": err.to_string() }))
+        .expect("a JSON value serialises")
+}
+
+/// [`error_body`] with the error's status and, where it applies,
 /// `Retry-After`, `Allow` and `WWW-Authenticate`.
 pub fn error(err: &ApiError) -> Response<Body> {
-    let body = serde_json::json!({ "message": err.to_string() });
-    let mut response = json(
-        err.status(),
-        serde_json::to_vec(&body).expect("a JSON value serialises"),
-    );
+    let mut response = json(err.status(), error_body(err));
     let headers = response.headers_mut();
     if let Some(seconds) = err.retry_after() {
         headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));

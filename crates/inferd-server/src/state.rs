@@ -128,8 +128,6 @@ impl AppState {
         self.models.get()
     }
 
-    /// From now on `/ready` answers 503, so load balancers stop sending
-    /// traffic; requests that still arrive are served.
     /// Has `hook` run after each request whose body and answer together
     /// are `bytes` or more. Set once.
     pub fn after_large_requests(&self, bytes: u64, hook: LargeRequestHook) {
@@ -145,6 +143,8 @@ impl AppState {
         }
     }
 
+    /// From now on `/ready` answers 503, so load balancers stop sending
+    /// traffic; requests that still arrive are served.
     pub fn start_draining(&self) {
         self.draining.store(true, Ordering::Release);
     }
