@@ -51,3 +51,5 @@ pub use model::V2Model;
 pub use request::{InferRequest, OutputChoice, OutputPlan, parse_header_length};
 pub use response::{EncodedBody, encode_request};
 
+#[cfg(test)]
+mod tests;
