@@ -18,3 +18,6 @@ scripts/api-check.sh
 
 echo "== ONNX operator conformance, every engine (scripts/conformance.sh)"
 scripts/conformance.sh
+
+echo "== Open Inference Protocol with the real tritonclient[http] (scripts/tritonclient-check.sh)"
+scripts/tritonclient-check.sh
