@@ -183,20 +183,23 @@ impl DocumentWriter<'_> {
             "text/plain",
             json!({"type": "string", "example": "Healthy"}),
         );
-        let mut operation = json!({
-            "operationId": "ServiceHealthCheck",
-            "description": "Liveness: answers as soon as the process serves HTTP, before models load.",
-        });
+        // An open route by default (inferd-auth's DEFAULT_OPEN_ROUTES).
+        let mut operation = self.operation(
+            "ServiceHealthCheck",
+            "Liveness: answers as soon as the process serves HTTP, before models load.",
+            false,
+        );
         if self.is_v2() {
             ok["examples"] = json!({"text/plain": "Healthy"});
             operation["produces"] = json!(["text/plain"]);
         }
         operation["responses"] = json!({"200": ok, "default": self.error_response()});
-        let head = json!({
-            "operationId": "ServiceHealthCheckHead",
-            "description": "Liveness, as GET answers it, without the body.",
-            "responses": {"200": {"description": "The service is up."}}
-        });
+        let mut head = self.operation(
+            "ServiceHealthCheckHead",
+            "Liveness, as GET answers it, without the body.",
+            false,
+        );
+        head["responses"] = json!({"200": {"description": "The service is up."}});
         json!({"get": operation, "head": head})
     }
 
@@ -210,11 +213,7 @@ impl DocumentWriter<'_> {
             output,
         } = names;
         let scoring = |operation_id: String, description: String| {
-            let mut operation = json!({"operationId": operation_id, "description": description});
-            if self.info.auth_required {
-                operation["security"] = json!([{"Bearer": []}]);
-            }
-            operation
+            self.operation(&operation_id, &description, true)
         };
         let responses = json!({
             "200": self.content(OK_DESCRIPTION, JSON, self.reference(output)),
@@ -251,14 +250,16 @@ impl DocumentWriter<'_> {
         } else {
             json!({"description": ALLOW_DESCRIPTION, "schema": {"type": "string"}})
         };
-        let options = json!({
-            "operationId": format!("RunMLServiceOptions{suffix}"),
-            "description": "The methods this path answers, in the Allow header; no key needed.",
-            "responses": {"200": {
-                "description": "No body; the Allow header lists the methods.",
-                "headers": {"Allow": allow}
-            }}
-        });
+        // The server answers a preflight before the key check.
+        let mut options = self.operation(
+            &format!("RunMLServiceOptions{suffix}"),
+            "The methods this path answers, in the Allow header; no key needed.",
+            false,
+        );
+        options["responses"] = json!({"200": {
+            "description": "No body; the Allow header lists the methods.",
+            "headers": {"Allow": allow}
+        }});
         json!({"post": post, "get": get, "options": options})
     }
 
@@ -499,6 +500,26 @@ pub(crate) mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn open_routes_lift_the_key_requirement() {
+        let schemas = schemas();
+        let info = ServiceInfo {
+            auth_required: true,
+            ..ServiceInfo::default()
+        };
+        for doc in documents(&schemas, &info) {
+            let paths = &doc["paths"];
+            assert_eq!(paths["/"]["get"]["security"], json!([]));
+            assert_eq!(paths["/"]["head"]["security"], json!([]));
+            assert_eq!(paths["/score"]["options"]["security"], json!([]));
+            assert_eq!(paths["/score"]["post"]["security"], json!([{"Bearer": []}]));
+            assert_eq!(
+                paths["/models/ridge/score"]["get"]["security"],
+                json!([{"Bearer": []}])
+            );
         }
     }
 }
