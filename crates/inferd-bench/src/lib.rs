@@ -9,6 +9,8 @@
 //!   example in the target's `/swagger.json`.
 //! - [`protocol`]: `/score` or v2 ([`Protocol`]), a v2 body's format
 //!   ([`BodyFormat`]), and the model a v2 infer URL names.
+//! - [`body`]: each request's body and framing headers: a file, the
+//!   `/swagger.json` example, or a v2 body from [`v2_body`].
 //! - [`v2_body`]: a v2 infer body (JSON or binary) made from the model
 //!   metadata, with the `/swagger.json` example's values when it fits.
 //! - [`conn`]: one keep-alive HTTP/1.1 connection, lean on purpose so the
@@ -21,6 +23,7 @@
 #![forbid(unsafe_code)]
 
 pub mod args;
+pub mod body;
 pub mod conn;
 pub mod load;
 pub mod plot;
@@ -28,9 +31,11 @@ pub mod protocol;
 pub mod report;
 pub mod stats;
 pub mod target;
+#[cfg(test)]
+mod test_server;
 pub mod v2_body;
 
-pub use args::{BenchArgs, run};
+pub use args::{BenchArgs, WireArgs, run};
 pub use protocol::{BodyFormat, Protocol};
 pub use stats::Step;
 

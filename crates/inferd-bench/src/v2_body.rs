@@ -232,6 +232,8 @@ mod tests {
     use inferd_v2::V2Model;
     use serde_json::json;
 
+    use crate::test_server::TestServer;
+
     fn metadata() -> Value {
         json!({
             "name": "m", "versions": ["1"], "platform": "onnxruntime_onnx",
@@ -361,5 +363,59 @@ mod tests {
         assert!(sample_inputs(&one, &json!({"data": [[1, 2, 3]]})).is_err());
         assert!(sample_inputs(&one, &json!({"data": [{"a": 1, "b": 2}]})).is_err());
         assert!(sample_inputs(&one, &json!([[1, 2]])).is_err());
+    }
+
+    fn swagger() -> Value {
+        json!({"definitions": {"ServiceInput": {"example": {"data": [
+            [1, 2, 3, 4]
+        ]}}}})
+    }
+
+    #[tokio::test]
+    async fn the_example_is_preferred_and_the_metadata_fills_in() {
+        let one = json!({"name": "m", "inputs": [
+            {"name": "x", "datatype": "FP32", "shape": [-1, 4]}
+        ]});
+        let server = TestServer::start(vec![
+            ("/v2/models/m", 200, one.to_string()),
+            ("/swagger.json", 200, swagger().to_string()),
+        ])
+        .await;
+        let target = Target::parse(&format!("http://{}/v2/models/m/infer", server.addr)).unwrap();
+        let path = V2Path::parse(&target.path).unwrap();
+        let made = fetch(&target, path, BodyFormat::Json, None).await.unwrap();
+        assert_eq!(made.source, "/swagger.json example");
+        let doc: Value = serde_json::from_slice(&made.encoded.body).unwrap();
+        assert_eq!(doc["inputs"][0]["data"], json!([1.0, 2.0, 3.0, 4.0]));
+        // --rows: the pattern, even with an example.
+        let made = fetch(&target, path, BodyFormat::Binary, Some(5))
+            .await
+            .unwrap();
+        assert_eq!(made.source, "model metadata, 5 rows");
+        let header_length = made.encoded.header_length.unwrap();
+        assert_eq!(made.encoded.body.len() - header_length, 5 * 4 * 4);
+
+        // A server without /swagger.json (Triton): the pattern, with why.
+        let server = TestServer::start(vec![("/v2/models/m", 200, one.to_string())]).await;
+        let target = Target::parse(&format!("http://{}/v2/models/m/infer", server.addr)).unwrap();
+        let path = V2Path::parse(&target.path).unwrap();
+        let made = fetch(&target, path, BodyFormat::Json, None).await.unwrap();
+        assert_eq!(
+            made.source,
+            "model metadata, 1 row; GET /swagger.json answered 404"
+        );
+        let doc: Value = serde_json::from_slice(&made.encoded.body).unwrap();
+        assert_eq!(doc["inputs"][0]["shape"], json!([1, 4]));
+
+        // No metadata: no body.
+        let target = Target::parse(&format!("http://{}/v2/models/n/infer", server.addr)).unwrap();
+        let path = V2Path::parse(&target.path).unwrap();
+        let error = fetch(&target, path, BodyFormat::Json, None)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "GET /v2/models/n answered 404; give --body FILE"
+        );
     }
 }
