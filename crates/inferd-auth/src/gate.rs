@@ -5,8 +5,15 @@ use std::sync::Arc;
 use crate::{AuthError, KeyStore, header};
 
 /// Routes that answer without a key unless configured otherwise: liveness,
-/// readiness and metrics, which orchestrators and scrapers call keyless.
-pub const DEFAULT_OPEN_ROUTES: &[&str] = &["/", "/ready", "/metrics"];
+/// readiness and metrics, which orchestrators and scrapers call keyless,
+/// and the Open Inference Protocol's liveness and readiness (KServe probes).
+pub const DEFAULT_OPEN_ROUTES: &[&str] = &[
+    "/",
+    "/ready",
+    "/metrics",
+    "/v2/health/live",
+    "/v2/health/ready",
+];
 
 #[derive(Debug, Clone)]
 pub struct Gate {

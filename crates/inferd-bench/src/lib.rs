@@ -1,10 +1,18 @@
 //! `inferd bench`: a load generator in the spirit of Triton's perf_analyzer
-//! for inferd and any server that speaks the same contract.
+//! for inferd and any server that speaks one of its contracts: Azure ML's
+//! `/score` JSON, or the Open Inference Protocol (KServe v2) with JSON or
+//! binary bodies.
 //!
 //! # Layout
 //! - [`args`]: the command line ([`BenchArgs`]) and [`run`], the entry.
-//! - [`target`]: the URL (loopback only), the request body (a file, or the
-//!   example in the target's `/swagger.json`) and the request bytes.
+//! - [`target`]: the URL (loopback only), the request bytes, and the
+//!   example in the target's `/swagger.json`.
+//! - [`protocol`]: `/score` or v2 ([`Protocol`]), a v2 body's format
+//!   ([`BodyFormat`]), and the model a v2 infer URL names.
+//! - [`body`]: each request's body and framing headers: a file, the
+//!   `/swagger.json` example, or a v2 body from [`v2_body`].
+//! - [`v2_body`]: a v2 infer body (JSON or binary) made from the model
+//!   metadata, with the `/swagger.json` example's values when it fits.
 //! - [`conn`]: one keep-alive HTTP/1.1 connection, lean on purpose so the
 //!   generator takes little of the CPU it shares with the server.
 //! - [`load`]: closed loop (N connections back to back) and open loop
@@ -15,14 +23,20 @@
 #![forbid(unsafe_code)]
 
 pub mod args;
+pub mod body;
 pub mod conn;
 pub mod load;
 pub mod plot;
+pub mod protocol;
 pub mod report;
 pub mod stats;
 pub mod target;
+#[cfg(test)]
+mod test_server;
+pub mod v2_body;
 
-pub use args::{BenchArgs, run};
+pub use args::{BenchArgs, WireArgs, run};
+pub use protocol::{BodyFormat, Protocol};
 pub use stats::Step;
 
 /// Why a benchmark could not run.
@@ -34,6 +48,8 @@ pub enum BenchError {
     NotLoopback(String),
     #[error("cannot find a request body: {0}")]
     NoBody(String),
+    #[error("cannot make a v2 request body: {0}")]
+    V2Body(#[from] crate::v2_body::V2BodyError),
     #[error("{what}: {source}")]
     Io {
         what: String,

@@ -222,6 +222,8 @@ mod tests {
             label: label.into(),
             url: "http://127.0.0.1:1/score".into(),
             mode: "closed".into(),
+            protocol: Default::default(),
+            body_format: Default::default(),
             body_bytes: 2,
             steps,
         }

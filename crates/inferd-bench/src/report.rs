@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::protocol::{BodyFormat, Protocol};
 use crate::stats::Step;
 
 /// A whole run, as written to `--json` (and read back by `--with`).
@@ -14,6 +15,12 @@ pub struct Report {
     pub label: String,
     pub url: String,
     pub mode: String,
+    /// What the requests spoke, so tables of several runs tell them apart.
+    /// Reports from before v2 have neither: `score`, `json`.
+    #[serde(default)]
+    pub protocol: Protocol,
+    #[serde(default)]
+    pub body_format: BodyFormat,
     pub body_bytes: usize,
     pub steps: Vec<Step>,
 }

@@ -1,4 +1,5 @@
-//! What to load: the URL (loopback only), the body, the request bytes.
+//! What to load: the URL (loopback only), the body, the request bytes,
+//! and the JSON documents a body is made from (`/swagger.json`'s example).
 
 use std::net::SocketAddr;
 
@@ -86,6 +87,20 @@ impl Target {
         }
         Bytes::from(out)
     }
+
+    /// GETs `path` from the same server and reads the answer as JSON. The
+    /// error says which step failed, for the caller's message.
+    pub async fn get_json(&self, path: &str) -> Result<serde_json::Value, String> {
+        let get = self.at(path);
+        let response = Conn::new(get.addr)
+            .send(&get.request(None, &[]), std::time::Duration::from_secs(10))
+            .await
+            .map_err(|e| format!("GET {path} failed: {e}"))?;
+        if response.status != 200 {
+            return Err(format!("GET {path} answered {}", response.status));
+        }
+        serde_json::from_slice(&response.body).map_err(|e| format!("{path} is not JSON: {e}"))
+    }
 }
 
 /// The example request body in a Swagger 2.0 or OpenAPI 3 document: the
@@ -117,23 +132,28 @@ fn first_example(value: &serde_json::Value) -> Option<serde_json::Value> {
     }
 }
 
+/// The example body of `model`'s scoring path: its own `ServiceInput_{model}`
+/// (the name a server of several models gives each), else the document's
+/// [`example_from_swagger`].
+pub fn example_for_model(doc: &serde_json::Value, model: &str) -> Option<serde_json::Value> {
+    let name = format!("ServiceInput_{model}");
+    let own = [
+        doc.get("definitions").and_then(|d| d.get(&name)),
+        doc.pointer("/components/schemas")
+            .and_then(|d| d.get(&name)),
+    ];
+    own.into_iter()
+        .flatten()
+        .find_map(|schema| schema.get("example").cloned())
+        .or_else(|| example_from_swagger(doc))
+}
+
 /// Fetches `/swagger.json` from the target's server and takes its example.
 pub async fn body_from_swagger(target: &Target) -> Result<Bytes, BenchError> {
-    let swagger = target.at("/swagger.json");
-    let mut conn = Conn::new(swagger.addr);
-    let request = swagger.request(None, &[]);
-    let response = conn
-        .send(&request, std::time::Duration::from_secs(10))
+    let doc = target
+        .get_json("/swagger.json")
         .await
-        .map_err(|e| BenchError::NoBody(format!("GET /swagger.json failed: {e}")))?;
-    if response.status != 200 {
-        return Err(BenchError::NoBody(format!(
-            "GET /swagger.json answered {}; give --body FILE",
-            response.status
-        )));
-    }
-    let doc: serde_json::Value = serde_json::from_slice(&response.body)
-        .map_err(|e| BenchError::NoBody(format!("/swagger.json is not JSON: {e}")))?;
+        .map_err(|e| BenchError::NoBody(format!("{e}; give --body FILE")))?;
     let example = example_from_swagger(&doc).ok_or_else(|| {
         BenchError::NoBody("/swagger.json has no ServiceInput example; give --body FILE".into())
     })?;
@@ -183,5 +203,26 @@ mod tests {
             "application/json": {"schema": {"type": "object"}, "example": {"data": [2]}}}}}}}});
         assert_eq!(example_from_swagger(&openapi), Some(json!({"data": [2]})));
         assert_eq!(example_from_swagger(&json!({"paths": {}})), None);
+    }
+
+    #[test]
+    fn a_model_of_several_has_its_own_example() {
+        let swagger = json!({"definitions": {
+            "ServiceInput": {"example": {"data": [[1]]}},
+            "ServiceInput_b": {"example": {"data": [[2]]}}
+        }});
+        assert_eq!(
+            example_for_model(&swagger, "b"),
+            Some(json!({"data": [[2]]}))
+        );
+        // Another model's, or the only model's: the default example.
+        assert_eq!(
+            example_for_model(&swagger, "c"),
+            Some(json!({"data": [[1]]}))
+        );
+        let openapi = json!({"components": {"schemas": {
+            "ServiceInput_b": {"example": {"data": [3]}}
+        }}});
+        assert_eq!(example_for_model(&openapi, "b"), Some(json!({"data": [3]})));
     }
 }

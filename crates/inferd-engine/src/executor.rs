@@ -88,6 +88,8 @@ pub struct Executor {
     /// Requests being handled for this model; batching workers wait for
     /// company only while there are more than in their batch.
     callers: Callers,
+    /// How the workers batch, when they do (for documents that say so).
+    batching: Option<BatchOptions>,
 }
 
 impl Executor {
@@ -117,12 +119,12 @@ impl Executor {
         for index in 0..options.workers.max(1) {
             let session = model.new_session()?;
             let (model, receiver) = (model.clone(), receiver.clone());
-            let batching = batching.clone();
+            let batching_here = batching.clone();
             let observer = observer.clone();
             let callers = callers.clone();
             let handle = std::thread::Builder::new()
                 .name(format!("inferd-{label}-{index}"))
-                .spawn(move || match batching {
+                .spawn(move || match batching_here {
                     Some(batching) => batcher::work(
                         model,
                         session,
@@ -143,6 +145,7 @@ impl Executor {
             options,
             observer,
             callers,
+            batching,
         })
     }
 
@@ -264,6 +267,11 @@ impl Executor {
 
     pub fn options(&self) -> ExecutorOptions {
         self.options
+    }
+
+    /// How the workers batch requests; `None` when each runs alone.
+    pub fn batching(&self) -> Option<&BatchOptions> {
+        self.batching.as_ref()
     }
 }
 

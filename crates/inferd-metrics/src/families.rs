@@ -35,6 +35,12 @@ const REQUESTS: Family = Family {
     kind: MetricType::COUNTER,
     labels: &["model", "version", "outcome"],
 };
+const V2_REQUESTS: Family = Family {
+    name: "inferd_v2_requests_total",
+    help: "Scoring requests made with the Open Inference Protocol (v2 infer), by model, version and outcome; each is also counted in inferd_requests_total.",
+    kind: MetricType::COUNTER,
+    labels: &["model", "version", "outcome"],
+};
 const ROWS: Family = Family {
     name: "inferd_rows_scored_total",
     help: "Rows scored successfully.",
@@ -105,7 +111,7 @@ struct Inner {
 
 impl RequestFamilies {
     pub fn new() -> RequestFamilies {
-        let descs = [REQUESTS, ROWS, IN_FLIGHT, RESPONSES]
+        let descs = [REQUESTS, V2_REQUESTS, ROWS, IN_FLIGHT, RESPONSES]
             .iter()
             .chain(&STAGES)
             .map(|family| {
@@ -222,7 +228,7 @@ impl Collector for RequestFamilies {
     fn collect(&self) -> Vec<MetricFamily> {
         let models = lock(&self.inner.models).clone();
         let unrouted = &self.inner.unrouted;
-        let mut requests = Vec::new();
+        let (mut requests, mut v2_requests) = (Vec::new(), Vec::new());
         let (mut rows, mut in_flight) = (Vec::new(), Vec::new());
         let mut stages: [Vec<Metric>; 5] = Default::default();
         for cells in &models {
@@ -231,6 +237,8 @@ impl Collector for RequestFamilies {
                 let count = cells.shards.sum(cell::outcome(outcome));
                 let pairs = [model[0], model[1], ("outcome", outcome.as_str())];
                 requests.push(counter(&pairs, count));
+                let v2 = cells.shards.sum(cell::v2_outcome(outcome));
+                v2_requests.push(counter(&pairs, v2));
             }
             rows.push(counter(&model, cells.shards.sum(cell::ROWS)));
             // Ended first: a request that ends meanwhile is then counted as
@@ -265,6 +273,7 @@ impl Collector for RequestFamilies {
             .collect();
         let mut families = vec![
             family(&REQUESTS, requests),
+            family(&V2_REQUESTS, v2_requests),
             family(&ROWS, rows),
             family(&IN_FLIGHT, in_flight),
             family(&RESPONSES, responses),

@@ -25,5 +25,5 @@ pub mod process;
 pub mod registry;
 pub mod shards;
 
-pub use model::{BatchSizes, ModelMetrics, Outcome, Stages};
+pub use model::{BatchSizes, ModelMetrics, ModelTotals, Outcome, Protocol, StageTotal, Stages};
 pub use registry::{BuildInfo, Metrics};

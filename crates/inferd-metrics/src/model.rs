@@ -4,7 +4,8 @@
 //! duration) stay prometheus handles.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use prometheus::{Gauge, Histogram};
 
@@ -64,6 +65,17 @@ impl Outcome {
     }
 }
 
+/// Which protocol a scoring request spoke: `/score` (the Azure ML
+/// contract) or the Open Inference Protocol (`/v2/models/.../infer`). Every
+/// request counts in `inferd_requests_total`; a v2 one also in
+/// `inferd_v2_requests_total`, so the two kinds of traffic can be told
+/// apart without a label that would change every existing series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    Score,
+    V2,
+}
+
 /// A duration histogram of a scoring request's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Stage {
@@ -99,7 +111,16 @@ pub(crate) mod cell {
     pub const ROWS: usize = Outcome::ALL.len();
     pub const BEGAN: usize = ROWS + 1;
     pub const ENDED: usize = ROWS + 2;
-    const HISTOGRAMS: usize = ROWS + 3;
+    /// Nanoseconds of successful requests, start to answer (the
+    /// statistics extension's `success.ns`).
+    pub const SUCCESS_NANOS: usize = ROWS + 3;
+    /// The v2 requests' outcomes, in [`Outcome::ALL`]'s order.
+    const V2_OUTCOMES: usize = ROWS + 4;
+    const HISTOGRAMS: usize = V2_OUTCOMES + Outcome::ALL.len();
+
+    pub fn v2_outcome(outcome: Outcome) -> usize {
+        V2_OUTCOMES + outcome.index()
+    }
     /// A histogram's cells: one per bucket, one past the last (`+Inf`
     /// only), then the sum in nanoseconds.
     pub const HISTOGRAM: usize = DURATION_NANOS.len() + 2;
@@ -116,6 +137,9 @@ pub(crate) struct ModelCells {
     pub model: String,
     pub version: String,
     pub shards: Shards,
+    /// When the last successful request ended, in milliseconds since the
+    /// Unix epoch (0: never). Written at most once a millisecond.
+    pub last_success_ms: AtomicU64,
 }
 
 impl ModelCells {
@@ -124,6 +148,7 @@ impl ModelCells {
             model: model.to_owned(),
             version: version.to_owned(),
             shards: Shards::new(cell::WIDTH),
+            last_success_ms: AtomicU64::new(0),
         }
     }
 }
@@ -157,17 +182,84 @@ impl ModelMetrics {
     /// its outcome, its duration from the handler's start to the response,
     /// and, when it succeeded, its stages; and ends it in flight (as
     /// [`ModelMetrics::ended`] would, through the same writer).
-    pub fn finished(&self, outcome: Outcome, total: Duration, stages: Option<&Stages>) {
+    /// A `protocol` of [`Protocol::V2`] counts the outcome a second time,
+    /// in `inferd_v2_requests_total`.
+    pub fn finished(
+        &self,
+        outcome: Outcome,
+        total: Duration,
+        stages: Option<&Stages>,
+        protocol: Protocol,
+    ) {
         let writer = self.cells.shards.writer();
         writer.add(cell::ENDED, 1);
         writer.add(cell::outcome(outcome), 1);
-        observe(&writer, Stage::Request, total);
+        if protocol == Protocol::V2 {
+            writer.add(cell::v2_outcome(outcome), 1);
+        }
+        let nanos = observe(&writer, Stage::Request, total);
+        if outcome == Outcome::Success {
+            writer.add(cell::SUCCESS_NANOS, nanos);
+            self.note_success();
+        }
         if let Some(stages) = stages {
             writer.add(cell::ROWS, stages.rows);
             observe(&writer, Stage::QueueWait, stages.queue_wait);
             observe(&writer, Stage::Decode, stages.decode);
             observe(&writer, Stage::Scoring, stages.scoring);
             observe(&writer, Stage::Encode, stages.encode);
+        }
+    }
+
+    /// Keeps the time of the latest success; the shared cell is written
+    /// only when the millisecond has changed, so requests on many threads
+    /// do not all write one cache line.
+    fn note_success(&self) {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let last = &self.cells.last_success_ms;
+        if last.load(Ordering::Relaxed) < now {
+            last.fetch_max(now, Ordering::Relaxed);
+        }
+    }
+
+    /// The model's counters summed now: what the statistics extension
+    /// (`GET /v2/models/{m}/stats`) reports, from the cells `/metrics` reads.
+    pub fn totals(&self) -> ModelTotals {
+        let shards = &self.cells.shards;
+        let stage = |stage: Stage| {
+            let first = cell::histogram(stage);
+            let count = (0..cell::HISTOGRAM - 1).map(|i| shards.sum(first + i)).sum();
+            StageTotal {
+                count,
+                nanos: shards.sum(first + cell::HISTOGRAM - 1),
+            }
+        };
+        let request = stage(Stage::Request);
+        let success = StageTotal {
+            count: shards.sum(cell::outcome(Outcome::Success)),
+            nanos: shards.sum(cell::SUCCESS_NANOS),
+        };
+        ModelTotals {
+            success,
+            // Every request that reached the handler and failed; one
+            // refused before it (no key) was never the model's to fail.
+            failure: StageTotal {
+                count: Outcome::ALL
+                    .into_iter()
+                    .filter(|o| !matches!(o, Outcome::Success | Outcome::Unauthorized))
+                    .map(|o| shards.sum(cell::outcome(o)))
+                    .sum(),
+                nanos: request.nanos.saturating_sub(success.nanos),
+            },
+            queue: stage(Stage::QueueWait),
+            decode: stage(Stage::Decode),
+            scoring: stage(Stage::Scoring),
+            encode: stage(Stage::Encode),
+            rows: shards.sum(cell::ROWS),
+            batches: self.batch_size.get_sample_count(),
+            last_success_ms: self.cells.last_success_ms.load(Ordering::Relaxed),
         }
     }
 
@@ -196,8 +288,8 @@ impl ModelMetrics {
 }
 
 /// Adds `duration` to `stage`'s histogram: its bucket (the first whose
-/// bound it does not exceed) and its sum.
-fn observe(writer: &ShardWriter<'_>, stage: Stage, duration: Duration) {
+/// bound it does not exceed) and its sum; returns it in nanoseconds.
+fn observe(writer: &ShardWriter<'_>, stage: Stage, duration: Duration) -> u64 {
     let nanos = duration
         .as_secs()
         .saturating_mul(1_000_000_000)
@@ -206,6 +298,35 @@ fn observe(writer: &ShardWriter<'_>, stage: Stage, duration: Duration) {
     let first = cell::histogram(stage);
     writer.add(first + bucket, 1);
     writer.add(first + cell::HISTOGRAM - 1, nanos);
+    nanos
+}
+
+/// A count of requests and their nanoseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StageTotal {
+    pub count: u64,
+    pub nanos: u64,
+}
+
+/// One model version's counters, summed at one moment (see
+/// [`ModelMetrics::totals`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ModelTotals {
+    /// Successful requests, arrival to answer.
+    pub success: StageTotal,
+    /// Finished requests that failed, arrival to answer.
+    pub failure: StageTotal,
+    /// The stages of successful requests.
+    pub queue: StageTotal,
+    pub decode: StageTotal,
+    pub scoring: StageTotal,
+    pub encode: StageTotal,
+    /// Rows scored.
+    pub rows: u64,
+    /// Engine runs that merged requests (dynamic batching; 0 without it).
+    pub batches: u64,
+    /// When the last success ended, milliseconds since the Unix epoch; 0: never.
+    pub last_success_ms: u64,
 }
 
 /// Records batch sizes of one model version; cheap to clone and to send to

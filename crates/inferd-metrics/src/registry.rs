@@ -236,7 +236,7 @@ fn register<C: Collector + Clone + 'static>(registry: &Registry, collector: C) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Stages;
+    use crate::model::{Protocol, StageTotal, Stages};
     use std::time::Duration;
 
     fn metrics() -> Metrics {
@@ -272,13 +272,14 @@ mod tests {
                 decode: Duration::from_nanos(10_001),
                 ..Stages::default()
             }),
+            Protocol::V2,
         );
         // Three more begun: one given up on, one finished, one in flight.
         ridge.began();
         ridge.began();
         ridge.began();
         ridge.ended();
-        ridge.finished(Outcome::Error, Duration::from_secs(3), None);
+        ridge.finished(Outcome::Error, Duration::from_secs(3), None, Protocol::Score);
         ridge.set_load_duration(Duration::from_millis(250));
         ridge.batch_sizes().observe(3);
         metrics.response(200);
@@ -318,6 +319,22 @@ mod tests {
         has("inferd_body_bytes_budget 1073741824");
         has(r#"inferd_requests_total{model="ridge",outcome="body_budget_full",version="2"} 0"#);
         has(r#"inferd_build_info{engine="tract",features="",version="1.2.3"} 1"#);
+        has(r#"inferd_v2_requests_total{model="ridge",outcome="success",version="2"} 1"#);
+        has(r#"inferd_v2_requests_total{model="ridge",outcome="error",version="2"} 0"#);
+        let totals = ridge.totals();
+        // Counted outcomes (no duration) are in the counts, not the nanoseconds.
+        assert_eq!(totals.success.count, 3);
+        assert_eq!(totals.success.nanos, 300_000);
+        assert_eq!(
+            totals.failure,
+            StageTotal {
+                count: 2,
+                nanos: 3_000_000_000
+            }
+        );
+        assert_eq!(totals.queue, StageTotal { count: 1, nanos: 10_000 });
+        assert_eq!((totals.rows, totals.batches), (5, 1));
+        assert!(totals.last_success_ms > 1_700_000_000_000);
         assert!(line(&text, "inferd_process_resident_memory_bytes ").len() > 40);
         line(&text, "inferd_process_cpu_seconds_total ");
     }

@@ -50,7 +50,7 @@ impl Documents {
     }
 }
 
-const JSON: &str = "application/json";
+pub(crate) const JSON: &str = "application/json";
 const SCORE_DESCRIPTION: &str =
     "Scores the model on the data in the request body and answers its predictions.";
 const INPUT_DESCRIPTION: &str = "The data to score, under the model's data field.";
@@ -105,6 +105,7 @@ pub fn render(version: SpecVersion, info: &ServiceInfo, models: &[ModelDoc<'_>])
         }
     }
     paths.insert(info.path("/swagger.json"), doc.swagger());
+    doc.v2(models, &mut paths, &mut schemas);
     schemas.insert(
         "ErrorResponse".into(),
         json!({"type": "object", "required": ["message"], "properties": {"message": {"type": "string"}}}),
@@ -112,9 +113,9 @@ pub fn render(version: SpecVersion, info: &ServiceInfo, models: &[ModelDoc<'_>])
     doc.document(paths, schemas)
 }
 
-struct DocumentWriter<'a> {
-    version: SpecVersion,
-    info: &'a ServiceInfo,
+pub(crate) struct DocumentWriter<'a> {
+    pub(crate) version: SpecVersion,
+    pub(crate) info: &'a ServiceInfo,
 }
 
 /// The names of one scoring path's operations and schemas.
@@ -135,11 +136,11 @@ struct QueryData<'a> {
 }
 
 impl DocumentWriter<'_> {
-    fn is_v2(&self) -> bool {
+    pub(crate) fn is_v2(&self) -> bool {
         self.version == SpecVersion::V2
     }
 
-    fn reference(&self, name: &str) -> Value {
+    pub(crate) fn reference(&self, name: &str) -> Value {
         let base = if self.is_v2() {
             "#/definitions/"
         } else {
@@ -149,7 +150,7 @@ impl DocumentWriter<'_> {
     }
 
     /// A response (or request body) carrying `schema` as `media`.
-    fn content(&self, description: &str, media: &str, schema: Value) -> Value {
+    pub(crate) fn content(&self, description: &str, media: &str, schema: Value) -> Value {
         if self.is_v2() {
             json!({"description": description, "schema": schema})
         } else {
@@ -157,7 +158,22 @@ impl DocumentWriter<'_> {
         }
     }
 
-    fn error_response(&self) -> Value {
+    /// An operation's start: its id, its description and, where auth is
+    /// on, whether it needs the key. An open route says `security: []`,
+    /// which lifts the 3.x document's own requirement.
+    pub(crate) fn operation(&self, id: &str, description: &str, needs_key: bool) -> Value {
+        let mut operation = json!({"operationId": id, "description": description});
+        if self.info.auth_required {
+            operation["security"] = if needs_key {
+                json!([{"Bearer": []}])
+            } else {
+                json!([])
+            };
+        }
+        operation
+    }
+
+    pub(crate) fn error_response(&self) -> Value {
         self.content(ERROR_DESCRIPTION, JSON, self.reference("ErrorResponse"))
     }
 
@@ -167,20 +183,23 @@ impl DocumentWriter<'_> {
             "text/plain",
             json!({"type": "string", "example": "Healthy"}),
         );
-        let mut operation = json!({
-            "operationId": "ServiceHealthCheck",
-            "description": "Liveness: answers as soon as the process serves HTTP, before models load.",
-        });
+        // An open route by default (inferd-auth's DEFAULT_OPEN_ROUTES).
+        let mut operation = self.operation(
+            "ServiceHealthCheck",
+            "Liveness: answers as soon as the process serves HTTP, before models load.",
+            false,
+        );
         if self.is_v2() {
             ok["examples"] = json!({"text/plain": "Healthy"});
             operation["produces"] = json!(["text/plain"]);
         }
         operation["responses"] = json!({"200": ok, "default": self.error_response()});
-        let head = json!({
-            "operationId": "ServiceHealthCheckHead",
-            "description": "Liveness, as GET answers it, without the body.",
-            "responses": {"200": {"description": "The service is up."}}
-        });
+        let mut head = self.operation(
+            "ServiceHealthCheckHead",
+            "Liveness, as GET answers it, without the body.",
+            false,
+        );
+        head["responses"] = json!({"200": {"description": "The service is up."}});
         json!({"get": operation, "head": head})
     }
 
@@ -194,11 +213,7 @@ impl DocumentWriter<'_> {
             output,
         } = names;
         let scoring = |operation_id: String, description: String| {
-            let mut operation = json!({"operationId": operation_id, "description": description});
-            if self.info.auth_required {
-                operation["security"] = json!([{"Bearer": []}]);
-            }
-            operation
+            self.operation(&operation_id, &description, true)
         };
         let responses = json!({
             "200": self.content(OK_DESCRIPTION, JSON, self.reference(output)),
@@ -235,14 +250,16 @@ impl DocumentWriter<'_> {
         } else {
             json!({"description": ALLOW_DESCRIPTION, "schema": {"type": "string"}})
         };
-        let options = json!({
-            "operationId": format!("RunMLServiceOptions{suffix}"),
-            "description": "The methods this path answers, in the Allow header; no key needed.",
-            "responses": {"200": {
-                "description": "No body; the Allow header lists the methods.",
-                "headers": {"Allow": allow}
-            }}
-        });
+        // The server answers a preflight before the key check.
+        let mut options = self.operation(
+            &format!("RunMLServiceOptions{suffix}"),
+            "The methods this path answers, in the Allow header; no key needed.",
+            false,
+        );
+        options["responses"] = json!({"200": {
+            "description": "No body; the Allow header lists the methods.",
+            "headers": {"Allow": allow}
+        }});
         json!({"post": post, "get": get, "options": options})
     }
 
@@ -302,7 +319,7 @@ impl DocumentWriter<'_> {
     }
 
     /// In 3.1, schemas carry `examples` (a list), JSON Schema's own keyword.
-    fn sample_schema(&self, mut schema: Value) -> Value {
+    pub(crate) fn sample_schema(&self, mut schema: Value) -> Value {
         if self.version == SpecVersion::V31
             && let Some(object) = schema.as_object_mut()
             && let Some(example) = object.remove("example")
@@ -346,5 +363,163 @@ impl DocumentWriter<'_> {
         document["paths"] = Value::Object(paths);
         document["components"] = json!({"schemas": schemas, "securitySchemes": {"Bearer": bearer}});
         document
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::collections::BTreeSet;
+
+    use inferd_tensor::{DType, Dim, Signature, TensorSpec};
+
+    use super::*;
+
+    pub(crate) fn spec(name: &str, dtype: DType, shape: Option<Vec<Dim>>) -> TensorSpec {
+        TensorSpec {
+            name: name.into(),
+            dtype,
+            shape,
+        }
+    }
+
+    /// A one-input model with a sample, and a model with three inputs (a
+    /// fixed shape, a scalar, an undeclared shape) and two outputs.
+    pub(crate) fn schemas() -> [ModelSchema; 2] {
+        let mut ridge = ModelSchema::from_signature(Signature {
+            inputs: vec![spec(
+                "input",
+                DType::F32,
+                Some(vec![Dim::Free(Some("N".into())), Dim::Fixed(10)]),
+            )],
+            outputs: vec![spec(
+                "variable",
+                DType::F32,
+                Some(vec![Dim::Free(None), Dim::Fixed(1)]),
+            )],
+        });
+        ridge.input_sample = Some(json!([[10, 9, 8, 7, 6, 5, 4, 3, 2, 1]]));
+        let multi = ModelSchema::from_signature(Signature {
+            inputs: vec![
+                spec("a", DType::I64, Some(vec![Dim::Fixed(2), Dim::Fixed(3)])),
+                spec("b", DType::Bool, Some(vec![])),
+                spec("c", DType::U8, None),
+            ],
+            outputs: vec![
+                spec("label", DType::I64, Some(vec![Dim::Free(None)])),
+                spec(
+                    "probs",
+                    DType::F64,
+                    Some(vec![Dim::Free(None), Dim::Fixed(4)]),
+                ),
+            ],
+        });
+        [ridge, multi]
+    }
+
+    pub(crate) fn documents(schemas: &[ModelSchema; 2], info: &ServiceInfo) -> Vec<Value> {
+        let models = [
+            ModelDoc {
+                name: "ridge",
+                schema: &schemas[0],
+            },
+            ModelDoc {
+                name: "multi",
+                schema: &schemas[1],
+            },
+        ];
+        let documents = Documents::render(info, &models);
+        SpecVersion::ALL
+            .into_iter()
+            .map(|version| serde_json::from_slice(&documents.get(version)).unwrap())
+            .collect()
+    }
+
+    /// Every key in `value`, with the values of `$ref`s.
+    fn walk<'v>(value: &'v Value, keys: &mut BTreeSet<&'v str>, refs: &mut Vec<&'v str>) {
+        match value {
+            Value::Object(object) => {
+                for (key, inner) in object {
+                    keys.insert(key);
+                    if key == "$ref" {
+                        refs.push(inner.as_str().unwrap());
+                    }
+                    walk(inner, keys, refs);
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|v| walk(v, keys, refs)),
+            _ => {}
+        }
+    }
+
+    /// What the validators (tests/api/check.py) would refuse, checked here
+    /// without them: dangling references, repeated operation ids, path
+    /// parameters not declared, keywords the version does not have.
+    #[test]
+    fn documents_are_well_formed() {
+        let schemas = schemas();
+        for auth_required in [false, true] {
+            let info = ServiceInfo {
+                auth_required,
+                path_prefix: "/api".into(),
+                ..ServiceInfo::default()
+            };
+            for (version, doc) in SpecVersion::ALL.into_iter().zip(documents(&schemas, &info)) {
+                let (mut keys, mut refs) = (BTreeSet::new(), Vec::new());
+                walk(&doc, &mut keys, &mut refs);
+                for reference in refs {
+                    let pointer = reference.trim_start_matches('#');
+                    assert!(doc.pointer(pointer).is_some(), "{version:?}: {reference}");
+                }
+                let forbidden: &[&str] = match version {
+                    SpecVersion::V2 => &["oneOf", "anyOf", "const", "prefixItems", "requestBody"],
+                    SpecVersion::V3 => &["const", "prefixItems", "examples", "x-nullable"],
+                    SpecVersion::V31 => &["x-nullable", "nullable"],
+                };
+                for keyword in forbidden {
+                    assert!(!keys.contains(keyword), "{version:?} uses {keyword}");
+                }
+                let mut ids = BTreeSet::new();
+                for (path, item) in doc["paths"].as_object().unwrap() {
+                    assert!(path.starts_with("/api/"), "{path}");
+                    for (method, operation) in item.as_object().unwrap() {
+                        let id = operation["operationId"].as_str().unwrap();
+                        assert!(ids.insert(id), "{version:?}: {id} twice");
+                        let declared: BTreeSet<&str> = operation["parameters"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter(|p| p["in"] == "path")
+                            .map(|p| p["name"].as_str().unwrap())
+                            .collect();
+                        let templated: BTreeSet<&str> = path
+                            .split('/')
+                            .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
+                            .collect();
+                        assert_eq!(declared, templated, "{version:?} {method} {path}");
+                        assert!(operation["responses"].is_object(), "{method} {path}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn open_routes_lift_the_key_requirement() {
+        let schemas = schemas();
+        let info = ServiceInfo {
+            auth_required: true,
+            ..ServiceInfo::default()
+        };
+        for doc in documents(&schemas, &info) {
+            let paths = &doc["paths"];
+            assert_eq!(paths["/"]["get"]["security"], json!([]));
+            assert_eq!(paths["/"]["head"]["security"], json!([]));
+            assert_eq!(paths["/score"]["options"]["security"], json!([]));
+            assert_eq!(paths["/score"]["post"]["security"], json!([{"Bearer": []}]));
+            assert_eq!(
+                paths["/models/ridge/score"]["get"]["security"],
+                json!([{"Bearer": []}])
+            );
+        }
     }
 }

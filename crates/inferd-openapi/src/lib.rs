@@ -16,12 +16,17 @@
 //! - [`types`]: JSON Schemas of tensors and their elements.
 //! - [`model`]: one model's `ServiceInput` and `ServiceOutput`.
 //! - [`document`]: the whole document for one version; [`Documents`], all three as bytes.
+//! - `v2`: the Open Inference Protocol's routes (`/v2/...`) in the document.
+//! - `v2_model`: one model's `/v2` schemas: infer request and response,
+//!   metadata, an example request.
 #![forbid(unsafe_code)]
 
 pub mod document;
 pub mod info;
 pub mod model;
 pub mod types;
+mod v2;
+mod v2_model;
 pub mod version;
 
 pub use document::{Documents, ModelDoc, render};

@@ -13,6 +13,7 @@ use hyper::body::Incoming;
 
 use inferd_auth::Gate;
 use inferd_engine::ServedModel;
+use inferd_metrics::Protocol;
 
 use crate::answered::Answered;
 use crate::idle::Activity;
@@ -20,7 +21,7 @@ use crate::record::RequestRecord;
 use crate::request_id::RequestIds;
 use crate::response::{self, Body};
 use crate::routes::{self, Routed};
-use crate::score;
+use crate::{score, v2};
 use crate::{ApiError, AppState};
 
 /// The whole HTTP application. Cheap to clone: one per connection.
@@ -104,12 +105,21 @@ impl App {
                     // One of the model's callers until answered: the
                     // batcher and the lone-caller polls read the count.
                     let _caller = model.arrive(record.arrived());
-                    record.score_with(&model);
+                    record.score_with(&model, Protocol::Score);
                     let result =
                         score::score(state, &model, &head, body, &ids.request_id, &mut record)
                             .await;
                     record.scoring_ended(&result);
                     score::respond(result)
+                }
+                Next::Infer(entry) => {
+                    let _caller = entry.served.arrive(record.arrived());
+                    record.score_with(&entry.served, Protocol::V2);
+                    let result =
+                        v2::infer::infer(state, &entry, &head, body, &ids.request_id, &mut record)
+                            .await;
+                    record.scoring_ended(&result);
+                    v2::infer::respond(result)
                 }
             };
             let moved = record.bytes_moved(&response);
@@ -130,21 +140,24 @@ impl App {
     /// What to do with a request, from its head, and the ids its response
     /// is to carry (written by the caller).
     fn admit(&self, head: &Parts) -> (Next, RequestIds) {
+        let shape = routes::error_shape(&self.state, head);
+        let error = |e: &ApiError| response::error_in(e, shape);
         let ids = match RequestIds::from_headers(&head.headers) {
             Ok(ids) => ids,
-            Err(refused) => return (Next::answer(response::error(&refused)), RequestIds::fresh()),
+            Err(refused) => return (Next::answer(error(&refused)), RequestIds::fresh()),
         };
         if head.version == Version::HTTP_11 && !has_one_host(head) {
-            return (Next::answer(response::error(&ApiError::HostRequired)), ids);
+            return (Next::answer(error(&ApiError::HostRequired)), ids);
         }
         if let Err(refused) = self.check_key(head) {
             self.state.telemetry.count_unauthorized(None);
-            return (Next::Refuse(Box::new(response::error(&refused))), ids);
+            return (Next::Refuse(Box::new(error(&refused))), ids);
         }
         let next = match routes::route(&self.state, head) {
             Ok(Routed::Answer(response)) => Next::answer(response),
             Ok(Routed::Score(model)) => Next::Score(model),
-            Err(e) => Next::answer(response::error(&e)),
+            Ok(Routed::Infer(entry)) => Next::Infer(entry),
+            Err(e) => Next::answer(error(&e)),
         };
         (next, ids)
     }
@@ -158,6 +171,7 @@ enum Next {
     /// [`drain_small_body`]).
     Refuse(Box<Response<Body>>),
     Score(Arc<ServedModel>),
+    Infer(Arc<v2::Entry>),
 }
 
 impl Next {

@@ -42,6 +42,18 @@ pub enum ApiError {
     #[error("Expects Content-Type to be application/json")]
     UnsupportedMediaType,
 
+    #[error("the request's Content-Encoding '{0}' is not one the server reads (gzip, deflate or identity, one of them)")]
+    ContentEncoding(String),
+
+    #[error("the model name or version in the URL, '{0}', is not valid percent-encoded UTF-8")]
+    BadModelName(String),
+
+    /// An Open Inference Protocol request the codec refused before any
+    /// model ran (its headers; its body is refused on the worker, as an
+    /// [`EngineError::Input`]).
+    #[error(transparent)]
+    V2(#[from] inferd_v2::V2Error),
+
     #[error("request body exceeds the limit of {limit} bytes")]
     BodyTooLarge { limit: usize },
 
@@ -137,11 +149,15 @@ impl ApiError {
             | ApiError::VersionNotServed { .. }
             | ApiError::SwaggerVersion(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::BodyRead(_) | ApiError::Schema(_) | ApiError::HostRequired => {
-                StatusCode::BAD_REQUEST
+            ApiError::UnsupportedMediaType | ApiError::ContentEncoding(_) => {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
             }
+            ApiError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::BodyRead(_)
+            | ApiError::Schema(_)
+            | ApiError::HostRequired
+            | ApiError::BadModelName(_)
+            | ApiError::V2(_) => StatusCode::BAD_REQUEST,
             ApiError::HeaderTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::HeadRefused(status) => *status,
             ApiError::NotReady | ApiError::Draining => StatusCode::SERVICE_UNAVAILABLE,

@@ -9,6 +9,8 @@
 //! - [`answered`]: the handler's future with a panic answered as a 500.
 //! - [`routes`]: which path and method go where.
 //! - [`score`]: the scoring handler: content type, body, decode, engine, encode.
+//! - [`v2`]: the Open Inference Protocol's routes (`/v2/...`), its infer
+//!   handler scoring through the same engine path as [`score`].
 //! - [`api`]: [`ServiceApi`]: each model's contract and the API documents.
 //! - [`swagger`]: `GET /swagger.json`.
 //! - [`body`]: reading a body under a size limit, its bytes reserved in
@@ -46,6 +48,7 @@ pub mod serve;
 pub mod state;
 pub mod swagger;
 pub mod telemetry;
+pub mod v2;
 
 pub use api::{EntryError, ServiceApi};
 pub use app::App;

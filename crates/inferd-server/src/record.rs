@@ -12,7 +12,7 @@ use http::request::Parts;
 use hyper::body::Body as _;
 use inferd_engine::{Scored, ServedModel};
 use inferd_log::AccessLine;
-use inferd_metrics::{Outcome, Stages};
+use inferd_metrics::{Outcome, Protocol, Stages};
 
 use crate::ApiError;
 use crate::response::Body;
@@ -32,6 +32,7 @@ pub struct RequestRecord<'a> {
 /// What a scoring request adds to its record.
 struct ScoringRecord<'a> {
     model: Arc<ServedModel>,
+    protocol: Protocol,
     /// The model's metrics (none when recording is off), counting the
     /// request in flight until it is finished or dropped.
     in_flight: Option<InFlight<'a>>,
@@ -69,13 +70,14 @@ impl<'a> RequestRecord<'a> {
         }
     }
 
-    /// From now on, a request for `model`, in its in-flight count until
-    /// finished; its bytes in are those its body turns out to have.
-    pub fn score_with(&mut self, model: &Arc<ServedModel>) {
+    /// From now on, a request for `model` in `protocol`, in its in-flight
+    /// count until finished; its bytes in are those its body turns out to have.
+    pub fn score_with(&mut self, model: &Arc<ServedModel>, protocol: Protocol) {
         let in_flight = self.telemetry.model(model).map(InFlight::new);
         self.bytes_in = 0;
         self.scoring = Some(ScoringRecord {
             model: model.clone(),
+            protocol,
             in_flight,
             scored: None,
             outcome: None,
@@ -143,7 +145,7 @@ impl<'a> RequestRecord<'a> {
                 let stages = scored
                     .filter(|_| outcome == Outcome::Success)
                     .map(|s| s.stages);
-                in_flight.finished(outcome, total, stages.as_ref());
+                in_flight.finished(outcome, total, stages.as_ref(), scoring.protocol);
             }
             model = Some(scoring.model);
         }
@@ -187,8 +189,14 @@ impl<'a> InFlight<'a> {
 
     /// Records the request as finished, `total` long, and no longer in
     /// flight (one pass over the thread's counters for both).
-    fn finished(self, outcome: Outcome, total: Duration, stages: Option<&Stages>) {
-        self.0.metrics.finished(outcome, total, stages);
+    fn finished(
+        self,
+        outcome: Outcome,
+        total: Duration,
+        stages: Option<&Stages>,
+        protocol: Protocol,
+    ) {
+        self.0.metrics.finished(outcome, total, stages, protocol);
         std::mem::forget(self);
     }
 }

@@ -9,6 +9,7 @@
 //! | `/models/{name}/score` | the same, for a named model |
 //! | `/models/{name}/versions/{v}/score` | the same, for that version only |
 //! | `/swagger.json` | GET, HEAD: the API document (`?version=2`, `3`, `3.1`) |
+//! | `/v2...` | the Open Inference Protocol (see [`crate::v2`]) |
 //!
 //! With a path prefix (`SERVICE_PATH_PREFIX`), every path is also served under it.
 
@@ -18,7 +19,8 @@ use http::request::Parts;
 use http::{Method, Response, StatusCode};
 use inferd_engine::{ModelSet, ServedModel};
 
-use crate::response::{self, Body};
+use crate::response::{self, Body, ErrorShape};
+use crate::v2;
 use crate::{ApiError, AppState, score, swagger};
 
 const PROBE_METHODS: &str = "GET, HEAD";
@@ -27,6 +29,24 @@ const PROBE_METHODS: &str = "GET, HEAD";
 pub enum Routed {
     Answer(Response<Body>),
     Score(Arc<ServedModel>),
+    /// A v2 infer request for this model.
+    Infer(Arc<v2::Entry>),
+}
+
+/// The path as routed: without the service's path prefix.
+fn local_path<'a>(state: &AppState, parts: &'a Parts) -> &'a str {
+    let path = parts.uri.path();
+    state.api().map_or(path, |api| api.local_path(path))
+}
+
+/// How errors on the request's route are shaped: the v2 routes' way, or
+/// the scoring contract's (everything else).
+pub fn error_shape(state: &AppState, parts: &Parts) -> ErrorShape {
+    if v2::is_v2_path(local_path(state, parts)) {
+        ErrorShape::V2
+    } else {
+        ErrorShape::Message
+    }
 }
 
 /// Decides from the request's head alone; the body is the scoring
@@ -34,8 +54,7 @@ pub enum Routed {
 /// routing state around the scoring one (each level of async nesting
 /// copies the level below into itself).
 pub fn route(state: &AppState, parts: &Parts) -> Result<Routed, ApiError> {
-    let path = parts.uri.path();
-    let path = state.api().map_or(path, |api| api.local_path(path));
+    let path = local_path(state, parts);
     let answer = |response| Ok(Routed::Answer(response));
     match path {
         "/" => {
@@ -61,6 +80,7 @@ pub fn route(state: &AppState, parts: &Parts) -> Result<Routed, ApiError> {
             let model = ready(state)?.default_model().clone();
             Ok(scoring(parts, model))
         }
+        path if v2::is_v2_path(path) => v2::route(state, parts, path),
         _ => match path.strip_prefix("/models/").map(model_path) {
             Some(Some((name, version))) => {
                 score::check_method(&parts.method)?;

@@ -190,7 +190,7 @@ pub async fn score(
 }
 
 /// A header value of durations in milliseconds, each after its label.
-fn milliseconds_header(parts: &[(&str, Duration)]) -> HeaderValue {
+pub(crate) fn milliseconds_header(parts: &[(&str, Duration)]) -> HeaderValue {
     let mut value = Vec::with_capacity(16 * parts.len());
     for (label, duration) in parts {
         value.extend_from_slice(label.as_bytes());

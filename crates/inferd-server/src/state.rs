@@ -9,6 +9,7 @@ use inferd_schema::ModelSchema;
 
 use crate::api::{Schemas, ServiceApi};
 use crate::telemetry::Telemetry;
+use crate::v2::Catalog;
 
 /// Limits and switches of the HTTP layer.
 #[derive(Debug, Clone, Copy)]
@@ -54,6 +55,8 @@ pub struct AppState {
     /// Each model's contract from its signature alone, made once with the
     /// models, for a state that is given no [`ServiceApi`].
     plain_schemas: OnceLock<Schemas>,
+    /// Each model as the Open Inference Protocol serves it, made with the models.
+    v2: OnceLock<Catalog>,
     draining: AtomicBool,
     /// The body memory budget: one for the server, all models together.
     pub budget: Arc<BodyBudget>,
@@ -73,6 +76,7 @@ impl AppState {
             models: OnceLock::new(),
             api: OnceLock::new(),
             plain_schemas: OnceLock::new(),
+            v2: OnceLock::new(),
             draining: AtomicBool::new(false),
             budget: BodyBudget::new(options.max_body_memory),
             telemetry: Telemetry::default(),
@@ -102,6 +106,7 @@ impl AppState {
                     })
                     .collect(),
             );
+            let _ = self.v2.set(Catalog::new(models));
             self.telemetry.models_loaded(models);
         }
     }
@@ -122,6 +127,11 @@ impl AppState {
         self.api()
             .and_then(|api| api.schema(model))
             .or_else(|| self.plain_schemas.get()?.get(model))
+    }
+
+    /// The models' protocol entries, once the models are set.
+    pub(crate) fn v2_catalog(&self) -> Option<&Catalog> {
+        self.v2.get()
     }
 
     pub fn models(&self) -> Option<&ModelSet> {

@@ -114,6 +114,12 @@ impl Telemetry {
             .find(|e| Arc::ptr_eq(&e.served, model))
     }
 
+    /// `model`'s counters summed now (recording on or off), for the v2
+    /// statistics extension.
+    pub fn totals(&self, model: &Arc<ServedModel>) -> Option<inferd_metrics::ModelTotals> {
+        self.entry(model).map(|e| e.metrics.totals())
+    }
+
     /// Counts a request refused for want of a valid key: under its model
     /// when the route named one, else under empty model and version labels.
     /// For the authentication layer to call.

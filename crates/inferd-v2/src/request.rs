@@ -119,6 +119,21 @@ impl OutputPlan {
         self.choices.iter().any(|c| c.index == index)
     }
 
+    /// The same outputs, every one as JSON `data` (for a record a person
+    /// reads, such as data collection's).
+    pub fn as_json(&self) -> OutputPlan {
+        OutputPlan {
+            choices: self
+                .choices
+                .iter()
+                .map(|c| OutputChoice {
+                    binary: false,
+                    ..*c
+                })
+                .collect(),
+        }
+    }
+
     /// Whether the response has binary data (and so needs
     /// `Inference-Header-Content-Length`).
     pub fn any_binary(&self) -> bool {

@@ -1,0 +1,312 @@
+//! `POST /v2/models/{m}[/versions/{v}]/infer`: a v2 request scored by the
+//! same path as `/score`'s. The body is read under the size limit and the
+//! body memory budget (`crate::body`), a place taken in the admission
+//! queue, and the model's worker inflates (gzip, deflate) and decodes it
+//! with `inferd-v2` when its turn comes, so a request refused under load
+//! costs no decoding; the run is the model's own (dynamic batching merges
+//! v2 and `/score` requests alike); the outputs are encoded here as JSON
+//! `data` or raw bytes, as the request asked.
+//!
+//! The reserved `timeout` parameter bounds the request from its arrival;
+//! the container's scoring timeout still bounds the run. Reading the
+//! parameter takes the decoding, which happens on the worker: the handler
+//! waits for the request's decoded particulars only when its header may
+//! hold a timeout at all (see [`may_have_timeout`]), so a request without
+//! one costs no extra wake-up.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::request::Parts;
+use http::{HeaderName, HeaderValue, Response, StatusCode, header};
+use hyper::body::Incoming;
+use inferd_collect::Input;
+use inferd_engine::{EngineError, Scored};
+use inferd_tensor::Tensor;
+use inferd_v2::OutputPlan;
+use tokio::sync::oneshot;
+
+use super::catalog::Entry;
+use super::compression::{self, Coding};
+use crate::body::read_limited;
+use crate::record::RequestRecord;
+use crate::response::{self, Body, ErrorShape};
+use crate::{ApiError, AppState};
+
+/// The binary tensor extension's header: the JSON part's length.
+pub const HEADER_LENGTH: HeaderName = HeaderName::from_static("inference-header-content-length");
+const SERVER_TIMING: HeaderName = HeaderName::from_static("server-timing");
+
+/// As `/score`'s: payloads this large have their tensors reserved in the
+/// body budget exactly, once decoded; smaller ones at their most, up front.
+const EXACT_TENSORS_FROM: u64 = 64 * 1024;
+
+/// The most tensor bytes a payload byte decodes to: JSON as for `/score`
+/// (an element takes at least two bytes and decodes to at most 8, in
+/// buffers that grow by doubling); raw bytes decode to themselves.
+const TENSOR_BYTES_PER_PAYLOAD_BYTE: u64 = 8;
+
+/// A scored v2 request's answer.
+pub struct Answer {
+    body: Bytes,
+    /// The JSON part's length, when binary outputs follow it.
+    header_length: Option<usize>,
+    coding: Option<Coding>,
+    server_timing: Option<HeaderValue>,
+}
+
+/// What the worker learns from decoding that the handler needs back.
+struct Particulars {
+    id: Option<String>,
+    plan: OutputPlan,
+    timeout: Option<Duration>,
+    /// The request as data collection records it (JSON), when it is on.
+    collected: Option<Input>,
+}
+
+/// The response to an infer request (the caller adds the request ids).
+pub fn respond(result: Result<Answer, ApiError>) -> Response<Body> {
+    let answer = match result {
+        Ok(answer) => answer,
+        Err(e) => return response::error_in(&e, ErrorShape::V2),
+    };
+    let mut response = match answer.header_length {
+        Some(length) => {
+            let mut response = response::octets(StatusCode::OK, answer.body);
+            response
+                .headers_mut()
+                .insert(HEADER_LENGTH, HeaderValue::from(length));
+            response
+        }
+        None => response::json(StatusCode::OK, answer.body),
+    };
+    let headers = response.headers_mut();
+    if let Some(coding) = answer.coding {
+        headers.insert(
+            header::CONTENT_ENCODING,
+            HeaderValue::from_static(coding.name()),
+        );
+    }
+    if let Some(value) = answer.server_timing {
+        headers.insert(SERVER_TIMING, value);
+    }
+    response
+}
+
+/// Scores one infer request with `entry`'s model; what happened goes into
+/// `record`, `request_id` into data collection and a failure's log.
+pub async fn infer(
+    state: &AppState,
+    entry: &Arc<Entry>,
+    parts: &Parts,
+    body: Incoming,
+    request_id: &HeaderValue,
+    record: &mut RequestRecord<'_>,
+) -> Result<Answer, ApiError> {
+    let model = &entry.served;
+    let header_length = parts
+        .headers
+        .get(HEADER_LENGTH)
+        .map(|v| inferd_v2::parse_header_length(v.as_bytes()))
+        .transpose()?;
+    let coding = compression::request_coding(&parts.headers)?;
+    let answer_coding = compression::response_coding(&parts.headers);
+    let (body, reservation) =
+        read_limited(&parts.headers, body, &state.options, &state.budget).await?;
+    // A compressed body's size says nothing of its tensors': reserved
+    // exactly, once inflated and decoded.
+    let exact = body.len() as u64 >= EXACT_TENSORS_FROM || coding.is_some();
+    if !exact {
+        reservation
+            .grow(body.len() as u64 * TENSOR_BYTES_PER_PAYLOAD_BYTE)
+            .map_err(EngineError::from)?;
+    }
+    record.read(body.len() as u64);
+    let wait_for_particulars = coding.is_some() || may_have_timeout(&body, header_length);
+    let collecting = state.telemetry.collector().is_some();
+    let ticket = model.enter()?;
+    let (particulars_sender, mut particulars) = oneshot::channel();
+    let decoder = entry.clone();
+    let limit = state.options.max_body_bytes;
+    let tensors = exact.then(|| reservation.clone());
+    // The engine times this closure (inflating and decoding) itself.
+    let prepare = Box::new(move || {
+        let inflated;
+        let payload: &[u8] = match coding {
+            None => &body,
+            Some(coding) => {
+                inflated = compression::inflate(coding, &body, limit).map_err(input_error)?;
+                if let Some(reservation) = &tensors {
+                    reservation.grow(inflated.len() as u64)?;
+                }
+                &inflated
+            }
+        };
+        let request = decoder
+            .codec
+            .decode_request(payload, header_length)
+            .map_err(input_error)?;
+        // The tensors live until the run ends: past the budget, the run
+        // never starts (503, as for the body).
+        if let Some(reservation) = &tensors {
+            let bytes: usize = request.inputs.iter().map(Tensor::heap_bytes).sum();
+            reservation.grow(bytes as u64)?;
+        }
+        let collected = collecting.then(|| match (coding, header_length) {
+            // Already JSON: the body's bytes, shared.
+            (None, None | Some(0)) => Input::Json(body.clone()),
+            _ => Input::Json(Bytes::from(json_request(&decoder, &request.inputs))),
+        });
+        let _ = particulars_sender.send(Particulars {
+            id: request.id,
+            plan: request.outputs,
+            timeout: request.timeout,
+            collected,
+        });
+        Ok(request.inputs)
+    });
+    let run = model.run_prepared(prepare, ticket);
+    let (scored, particulars) = if wait_for_particulars {
+        within_timeout(run, &mut particulars, record.arrived()).await
+    } else {
+        (run.await, particulars.try_recv().ok())
+    };
+    let scored = scored.map_err(|e| ApiError::scoring(e, &model.name, request_id))?;
+    let Some(mut particulars) = particulars else {
+        tracing::error!(model = %model.name, "a scored v2 request without its particulars");
+        return Err(ApiError::Internal);
+    };
+    let encoded = entry
+        .codec
+        .encode_response(
+            &particulars.plan,
+            particulars.id.as_deref(),
+            &scored.outputs,
+        )
+        .map_err(|reason| {
+            tracing::error!(model = %model.name, %reason, "outputs do not fit the v2 response");
+            ApiError::Internal
+        })?;
+    let header_length = encoded.header_length;
+    let plain = Bytes::from(encoded.body);
+    // Encoding starts when the answer is seen; its end is the total's too.
+    let encoded_at = Instant::now();
+    record.scored(&scored, encoded_at);
+    if let Some(input) = particulars.collected.take() {
+        let output = match header_length {
+            None => plain.clone(),
+            Some(_) => json_response(entry, &particulars, &scored),
+        };
+        state
+            .telemetry
+            .collect(model, Some(request_id), input, &output);
+    }
+    let body = match answer_coding {
+        Some(coding) => Bytes::from(compression::deflate(coding, &plain)),
+        None => plain,
+    };
+    let server_timing = state.options.server_timing.then(|| {
+        crate::score::milliseconds_header(&[
+            ("queue;dur=", scored.queue),
+            (", score;dur=", scored.score),
+            (", total;dur=", encoded_at - record.arrived()),
+        ])
+    });
+    drop(reservation);
+    Ok(Answer {
+        body,
+        header_length,
+        coding: answer_coding,
+        server_timing,
+    })
+}
+
+/// Waits for the run; once the worker has decoded the request, for no
+/// longer than its `timeout` from `arrived` (a 504, as the container's
+/// scoring timeout gives; the run, if started, finishes on its worker and
+/// its answer is dropped, as for a client that went away).
+async fn within_timeout(
+    run: impl Future<Output = Result<Scored, EngineError>>,
+    particulars: &mut oneshot::Receiver<Particulars>,
+    arrived: Instant,
+) -> (Result<Scored, EngineError>, Option<Particulars>) {
+    tokio::pin!(run);
+    let got = tokio::select! {
+        biased;
+        scored = &mut run => return (scored, particulars.try_recv().ok()),
+        got = &mut *particulars => got.ok(),
+    };
+    let Some(got) = got else {
+        // Decoding failed (the sender was dropped): the run answers why.
+        return (run.await, None);
+    };
+    let Some(timeout) = got.timeout else {
+        return (run.await, Some(got));
+    };
+    match tokio::time::timeout_at((arrived + timeout).into(), run).await {
+        Ok(scored) => (scored, Some(got)),
+        Err(_) => (Err(EngineError::Timeout(timeout)), Some(got)),
+    }
+}
+
+/// Whether the request's JSON header may hold the reserved `timeout`
+/// parameter: a byte search of the header alone (a body sent in the
+/// binary form carries its tensors after it). A key spelled with `\u`
+/// escapes is not found; such a request is bounded by the container's
+/// limits alone.
+fn may_have_timeout(body: &[u8], header_length: Option<usize>) -> bool {
+    let header = match header_length {
+        Some(length) if length > 0 => &body[..length.min(body.len())],
+        _ => body,
+    };
+    header.windows(9).any(|w| w == b"\"timeout\"")
+}
+
+fn input_error<E: std::error::Error + Send + Sync + 'static>(e: E) -> EngineError {
+    EngineError::Input(Box::new(e))
+}
+
+/// The request's inputs as a JSON v2 request, for data collection.
+fn json_request(entry: &Entry, inputs: &[Tensor]) -> Vec<u8> {
+    let named: Vec<(&str, &Tensor)> = entry
+        .codec
+        .signature()
+        .inputs
+        .iter()
+        .map(|spec| spec.name.as_str())
+        .zip(inputs)
+        .collect();
+    inferd_v2::encode_request(&named, false, false).body
+}
+
+/// The response as JSON, for data collection when the client got raw bytes.
+fn json_response(entry: &Entry, particulars: &Particulars, scored: &Scored) -> Bytes {
+    let plan = particulars.plan.as_json();
+    match entry
+        .codec
+        .encode_response(&plan, particulars.id.as_deref(), &scored.outputs)
+    {
+        Ok(encoded) => Bytes::from(encoded.body),
+        Err(_) => Bytes::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_timeout_is_looked_for_in_the_header_alone() {
+        let json = br#"{"parameters":{"timeout":5},"inputs":[]}"#;
+        assert!(may_have_timeout(json, None));
+        assert!(may_have_timeout(json, Some(0)));
+        assert!(!may_have_timeout(br#"{"inputs":[]}"#, None));
+        let mut binary = br#"{"inputs":[]}"#.to_vec();
+        let length = binary.len();
+        binary.extend_from_slice(b"\"timeout\"");
+        assert!(!may_have_timeout(&binary, Some(length)));
+        // A length past the body is the decoder's to refuse, not a panic here.
+        assert!(!may_have_timeout(b"{}", Some(100)));
+    }
+}
