@@ -85,7 +85,22 @@ async fn the_path_prefix_moves_every_route() {
     let server = start_inference(inference_config("numpy"), info).await;
     let doc = server.get("/api/v1/swagger.json").await.json();
     let paths: Vec<&String> = doc["paths"].as_object().unwrap().keys().collect();
-    assert_eq!(paths, ["/api/v1/", "/api/v1/score", "/api/v1/swagger.json"]);
+    let (v2, contract): (Vec<&String>, Vec<&String>) =
+        paths.into_iter().partition(|p| p.starts_with("/api/v1/v2"));
+    assert_eq!(
+        contract,
+        ["/api/v1/", "/api/v1/score", "/api/v1/swagger.json"]
+    );
+    assert!(v2.iter().any(|p| p.ends_with("/infer")), "{v2:?}");
+    let model = doc["paths"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .find_map(|p| p.strip_prefix("/api/v1/v2/models/")?.strip_suffix("/infer"))
+        .unwrap()
+        .to_owned();
+    let metadata = server.get(&format!("/api/v1/v2/models/{model}")).await;
+    assert_eq!(metadata.status, 200, "{:?}", metadata.body);
     assert_eq!(doc["info"]["title"], "diabetes-svc");
     let reply = server
         .post_json("/api/v1/score", r#"{"data": [[1,2,3,4,5,6,7,8,9,10]]}"#)
@@ -249,7 +264,8 @@ async fn every_documented_method_is_served_and_allow_lists_exactly_them() {
                 .collect();
             documented.sort();
             // A method not documented is refused, and Allow names the documented ones.
-            let refused = server.send(Method::DELETE, path, &[], "").await;
+            let path = path.replace("{model_version}", "1");
+            let refused = server.send(Method::DELETE, &path, &[], "").await;
             assert_eq!(refused.status, 405, "DELETE {path}");
             let mut allow: Vec<String> = refused
                 .header("allow")

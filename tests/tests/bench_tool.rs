@@ -23,6 +23,7 @@ fn args(url: String, dir: &std::path::Path, body: Option<PathBuf>) -> BenchArgs 
         svg: Some(dir.join("plot.svg")),
         with: vec![],
         plot_only: false,
+        wire: Default::default(),
     }
 }
 

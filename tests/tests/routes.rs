@@ -107,7 +107,7 @@ async fn unknown_routes_are_404() {
         "/score/x",
         "/models",
         "/models/diabetes-ridge",
-        "/v2/health/ready",
+        "/v20/health/ready",
     ] {
         let reply = server.post_json(path, RIDGE_TWO_ROWS).await;
         assert_eq!(reply.status, 404, "{path}");

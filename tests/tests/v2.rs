@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use common::scrape::value;
 use common::sleeper::sleeper_set;
-use common::{Reply, TestServer, assert_close, expected, generous_admission, start, start_state};
+use common::{Reply, TestServer, expected, generous_admission, start, start_state};
 use hyper::Method;
 use inferd_engine::{Admission, BatchOptions, ExecutorOptions, ModelSet};
 use inferd_server::{AppState, ServerOptions};
@@ -355,19 +355,32 @@ async fn statistics_and_metrics_count_v2_requests_from_the_same_cells() {
     assert_eq!(&all["model_stats"][0], stats);
 
     let text = String::from_utf8(server.get("/metrics").await.body.to_vec()).unwrap();
-    let labels = |outcome| [("model", "diabetes-ridge"), ("version", "1"), ("outcome", outcome)];
-    assert_eq!(value(&text, "inferd_v2_requests_total", &labels("success")), 3.0);
-    assert_eq!(value(&text, "inferd_v2_requests_total", &labels("bad_request")), 1.0);
-    assert_eq!(value(&text, "inferd_requests_total", &labels("success")), 4.0);
+    let labels = |outcome| {
+        [
+            ("model", "diabetes-ridge"),
+            ("version", "1"),
+            ("outcome", outcome),
+        ]
+    };
+    assert_eq!(
+        value(&text, "inferd_v2_requests_total", &labels("success")),
+        3.0
+    );
+    assert_eq!(
+        value(&text, "inferd_v2_requests_total", &labels("bad_request")),
+        1.0
+    );
+    assert_eq!(
+        value(&text, "inferd_requests_total", &labels("success")),
+        4.0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_are_v2_errors_with_their_statuses() {
     let server = start(&["diabetes-ridge", "mlp-784"]).await;
     let path = "/v2/models/diabetes-ridge/infer";
-    let input = |shape: Value, datatype: &str, data: Value| {
-        json!({"inputs": [{"name": "input", "shape": shape, "datatype": datatype, "data": data}]})
-    };
+    let input = |shape: Value, datatype: &str, data: Value| json!({"inputs": [{"name": "input", "shape": shape, "datatype": datatype, "data": data}]});
     let cases: Vec<(&str, Value, &[&str])> = vec![
         (
             "datatype disagrees with the model",
@@ -386,7 +399,11 @@ async fn bad_requests_are_v2_errors_with_their_statuses() {
         ),
         (
             "data nested deeper than the shape",
-            input(json!([1, 10]), "FP32", json!([[[0, 0, 0, 0, 0, 0, 0, 0, 0, 0]]])),
+            input(
+                json!([1, 10]),
+                "FP32",
+                json!([[[0, 0, 0, 0, 0, 0, 0, 0, 0, 0]]]),
+            ),
             &["input"],
         ),
         (
@@ -396,7 +413,11 @@ async fn bad_requests_are_v2_errors_with_their_statuses() {
         ),
         (
             "a huge shape",
-            input(json!([4_000_000_000_000u64, 10]), "FP32", json!(vec![0; 10])),
+            input(
+                json!([4_000_000_000_000u64, 10]),
+                "FP32",
+                json!(vec![0; 10]),
+            ),
             &["input"],
         ),
         ("a missing input", json!({"inputs": []}), &["input"]),
@@ -406,7 +427,7 @@ async fn bad_requests_are_v2_errors_with_their_statuses() {
                 {"name": "input", "shape": [1, 10], "datatype": "FP32", "data": vec![0; 10]},
                 {"name": "input", "shape": [1, 10], "datatype": "FP32", "data": vec![0; 10]}
             ]}),
-            &["input", "twice"],
+            &["input", "more than once"],
         ),
         (
             "an unknown output requested",
@@ -429,16 +450,36 @@ async fn bad_requests_are_v2_errors_with_their_statuses() {
     let mut body = header.as_bytes().to_vec();
     body.extend_from_slice(&[0; 40]);
     let ok_length = header.len().to_string();
-    let ok = post(&server, path, &[("inference-header-content-length", &ok_length)], body.clone()).await;
+    let ok = post(
+        &server,
+        path,
+        &[("inference-header-content-length", &ok_length)],
+        body.clone(),
+    )
+    .await;
     assert_eq!(ok.status, 200, "{:?}", ok.body);
     for (what, length, body) in [
         ("header length past the body", "100000", body.clone()),
-        ("binary sizes sum past the body", ok_length.as_str(), body[..body.len() - 4].to_vec()),
-        ("bytes left over", ok_length.as_str(), [&body[..], &[0; 4]].concat()),
+        (
+            "binary sizes sum past the body",
+            ok_length.as_str(),
+            body[..body.len() - 4].to_vec(),
+        ),
+        (
+            "bytes left over",
+            ok_length.as_str(),
+            [&body[..], &[0; 4]].concat(),
+        ),
         ("a header length that is no number", "ten", body.clone()),
         ("a negative header length", "-5", body.clone()),
     ] {
-        let reply = post(&server, path, &[("inference-header-content-length", length)], body).await;
+        let reply = post(
+            &server,
+            path,
+            &[("inference-header-content-length", length)],
+            body,
+        )
+        .await;
         assert_eq!(reply.status, 400, "{what}: {:?}", reply.body);
         assert!(!error_of(&reply).is_empty(), "{what}");
     }
@@ -449,7 +490,9 @@ async fn bad_requests_are_v2_errors_with_their_statuses() {
     let unknown = server.get("/v2/models/nope").await;
     assert_eq!(unknown.status, 404);
     assert!(error_of(&unknown).contains("nope"));
-    let version = server.get("/v2/models/diabetes-ridge/versions/7/ready").await;
+    let version = server
+        .get("/v2/models/diabetes-ridge/versions/7/ready")
+        .await;
     assert_eq!(version.status, 404);
     assert!(error_of(&version).contains('7'));
     let infer_unknown = post(&server, "/v2/models/nope/infer", &[], b"{}".to_vec()).await;
@@ -504,7 +547,10 @@ async fn requested_outputs_alone_are_returned_in_the_order_asked() {
                             "parameters": {"binary_data_output": true}});
     let reply = post(&server, path, &[], all_binary.to_string().into_bytes()).await;
     assert_eq!(reply.status, 200);
-    assert_eq!(reply.header("content-type"), Some("application/octet-stream"));
+    assert_eq!(
+        reply.header("content-type"),
+        Some("application/octet-stream")
+    );
     assert_eq!(outputs_of(&reply).len(), 2);
 }
 
@@ -529,21 +575,40 @@ async fn bodies_compress_both_ways() {
     let plain = post(&server, path, &[], body.clone().into_bytes()).await;
     assert_eq!(plain.status, 200);
     let want = outputs_of(&plain);
-    for (coding, packed) in [("gzip", gzip(body.as_bytes())), ("deflate", zlib(body.as_bytes()))] {
+    for (coding, packed) in [
+        ("gzip", gzip(body.as_bytes())),
+        ("deflate", zlib(body.as_bytes())),
+    ] {
         let reply = post(&server, path, &[("content-encoding", coding)], packed).await;
         assert_eq!(reply.status, 200, "{coding}: {:?}", reply.body);
         assert_eq!(outputs_of(&reply), want, "{coding}");
     }
-    let reply = post(&server, path, &[("accept-encoding", "gzip")], body.clone().into_bytes()).await;
+    let reply = post(
+        &server,
+        path,
+        &[("accept-encoding", "gzip")],
+        body.clone().into_bytes(),
+    )
+    .await;
     assert_eq!(reply.header("content-encoding"), Some("gzip"));
     let mut inflated = vec![];
     flate2::read::GzDecoder::new(&reply.body[..])
         .read_to_end(&mut inflated)
         .unwrap();
     assert_eq!(inflated, plain.body);
-    let corrupt = post(&server, path, &[("content-encoding", "gzip")], b"not gzip".to_vec()).await;
+    let corrupt = post(
+        &server,
+        path,
+        &[("content-encoding", "gzip")],
+        b"not gzip".to_vec(),
+    )
+    .await;
     assert_eq!(corrupt.status, 400);
-    assert!(error_of(&corrupt).contains("gzip"), "{}", error_of(&corrupt));
+    assert!(
+        error_of(&corrupt).contains("gzip"),
+        "{}",
+        error_of(&corrupt)
+    );
     // A small body that inflates past the body limit is refused, not held.
     let options = ServerOptions {
         max_body_bytes: 4096,
@@ -606,30 +671,56 @@ async fn v2_and_score_requests_share_a_batch() {
     })
     .await
     .unwrap();
-    let server = Arc::new(start_state(AppState::with_models(ServerOptions::default(), models)).await);
+    let server =
+        Arc::new(start_state(AppState::with_models(ServerOptions::default(), models)).await);
     let row = [0.5f32; 10];
     let v2 = {
         let server = server.clone();
         let body = json!({"inputs": [{"name": "input", "shape": [1, 10], "datatype": "FP32", "data": row}]});
         tokio::spawn(async move {
-            post(&server, "/v2/models/diabetes-ridge/infer", &[], body.to_string().into_bytes()).await
+            post(
+                &server,
+                "/v2/models/diabetes-ridge/infer",
+                &[],
+                body.to_string().into_bytes(),
+            )
+            .await
         })
     };
     let score = {
         let server = server.clone();
-        tokio::spawn(async move { server.post_json("/score", json!({"data": [row]}).to_string()).await })
+        tokio::spawn(async move {
+            server
+                .post_json("/score", json!({"data": [row]}).to_string())
+                .await
+        })
     };
     let (v2, score) = (v2.await.unwrap(), score.await.unwrap());
     assert_eq!((v2.status, score.status), (200, 200));
-    assert_values(&outputs_of(&v2)[0].2, &flatten(&score.json()), "shared batch");
+    assert_values(
+        &outputs_of(&v2)[0].2,
+        &flatten(&score.json()),
+        "shared batch",
+    );
     let text = String::from_utf8(server.get("/metrics").await.body.to_vec()).unwrap();
     let labels = [("model", "diabetes-ridge"), ("version", "1")];
-    assert_eq!(value(&text, "inferd_batch_size_count", &labels), 1.0, "one run");
-    assert_eq!(value(&text, "inferd_batch_size_sum", &labels), 2.0, "of both");
+    assert_eq!(
+        value(&text, "inferd_batch_size_count", &labels),
+        1.0,
+        "one run"
+    );
+    assert_eq!(
+        value(&text, "inferd_batch_size_sum", &labels),
+        2.0,
+        "of both"
+    );
     let config = server.get("/v2/models/diabetes-ridge/config").await.json();
     assert_eq!(config["max_batch_size"], 2);
     assert_eq!(config["input"][0]["dims"], json!([10]));
-    assert_eq!(config["dynamic_batching"]["preferred_batch_size"], json!([2]));
+    assert_eq!(
+        config["dynamic_batching"]["preferred_batch_size"],
+        json!([2])
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

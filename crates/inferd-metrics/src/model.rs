@@ -230,7 +230,9 @@ impl ModelMetrics {
         let shards = &self.cells.shards;
         let stage = |stage: Stage| {
             let first = cell::histogram(stage);
-            let count = (0..cell::HISTOGRAM - 1).map(|i| shards.sum(first + i)).sum();
+            let count = (0..cell::HISTOGRAM - 1)
+                .map(|i| shards.sum(first + i))
+                .sum();
             StageTotal {
                 count,
                 nanos: shards.sum(first + cell::HISTOGRAM - 1),

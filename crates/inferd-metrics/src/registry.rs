@@ -279,7 +279,12 @@ mod tests {
         ridge.began();
         ridge.began();
         ridge.ended();
-        ridge.finished(Outcome::Error, Duration::from_secs(3), None, Protocol::Score);
+        ridge.finished(
+            Outcome::Error,
+            Duration::from_secs(3),
+            None,
+            Protocol::Score,
+        );
         ridge.set_load_duration(Duration::from_millis(250));
         ridge.batch_sizes().observe(3);
         metrics.response(200);
@@ -332,7 +337,13 @@ mod tests {
                 nanos: 3_000_000_000
             }
         );
-        assert_eq!(totals.queue, StageTotal { count: 1, nanos: 10_000 });
+        assert_eq!(
+            totals.queue,
+            StageTotal {
+                count: 1,
+                nanos: 10_000
+            }
+        );
         assert_eq!((totals.rows, totals.batches), (5, 1));
         assert!(totals.last_success_ms > 1_700_000_000_000);
         assert!(line(&text, "inferd_process_resident_memory_bytes ").len() > 40);

@@ -62,7 +62,7 @@ impl DocumentWriter<'_> {
             "200": self.content("The server's metadata.", JSON, self.reference("V2ServerMetadata")),
             "default": self.error_response()
         });
-        paths.insert(path("/v2"), json!({"get": metadata}));
+        paths.insert(path("/v2"), with_head(metadata));
 
         let mut live = self.operation(
             "V2ServerLive",
@@ -70,7 +70,7 @@ impl DocumentWriter<'_> {
             false,
         );
         live["responses"] = json!({"200": {"description": "Live; no body."}});
-        paths.insert(path("/v2/health/live"), json!({"get": live}));
+        paths.insert(path("/v2/health/live"), with_head(live));
 
         let mut ready = self.operation(
             "V2ServerReady",
@@ -81,7 +81,7 @@ impl DocumentWriter<'_> {
             "200": {"description": "Ready; no body."},
             "503": {"description": "Not ready yet: the models are loading."}
         });
-        paths.insert(path("/v2/health/ready"), json!({"get": ready}));
+        paths.insert(path("/v2/health/ready"), with_head(ready));
 
         let mut stats = self.operation(
             "V2Statistics",
@@ -92,7 +92,7 @@ impl DocumentWriter<'_> {
             "200": self.content("The statistics.", JSON, self.reference("V2InferStatistics")),
             "default": self.error_response()
         });
-        paths.insert(path("/v2/models/stats"), json!({"get": stats}));
+        paths.insert(path("/v2/models/stats"), with_head(stats));
 
         let mut index = self.operation(
             "V2RepositoryIndex",
@@ -190,7 +190,7 @@ impl DocumentWriter<'_> {
                 "404": self.v2_error(NOT_FOUND),
                 "default": self.error_response()
             });
-            paths.insert(base.path.clone(), json!({"get": get}));
+            paths.insert(base.path.clone(), with_head(get));
 
             let mut ready = operation("Ready", "Whether the model is ready to infer.".into());
             ready["responses"] = json!({
@@ -199,7 +199,7 @@ impl DocumentWriter<'_> {
                 "503": self.v2_error("Not ready yet: the model is loading."),
                 "default": self.error_response()
             });
-            paths.insert(format!("{}/ready", base.path), json!({"get": ready}));
+            paths.insert(format!("{}/ready", base.path), with_head(ready));
 
             let mut infer = operation("Infer", INFER_DESCRIPTION.into());
             self.infer(&mut infer, &request, &response);
@@ -215,7 +215,7 @@ impl DocumentWriter<'_> {
                 "404": self.v2_error(NOT_FOUND),
                 "default": self.error_response()
             });
-            paths.insert(format!("{}/config", base.path), json!({"get": config}));
+            paths.insert(format!("{}/config", base.path), with_head(config));
         }
 
         let mut stats = self.operation(
@@ -232,7 +232,7 @@ impl DocumentWriter<'_> {
         });
         paths.insert(
             self.info.path(&format!("/v2/models/{name}/stats")),
-            json!({"get": stats}),
+            with_head(stats),
         );
     }
 
@@ -467,6 +467,23 @@ fn server_schemas() -> [(&'static str, Value); 6] {
             }),
         ),
     ]
+}
+
+/// A GET operation and its HEAD twin: the v2 read routes answer HEAD as
+/// GET, without the body.
+fn with_head(get: Value) -> Value {
+    let mut head = get.clone();
+    if let Some(id) = get["operationId"].as_str() {
+        head["operationId"] = json!(format!("{id}Head"));
+    }
+    if let Some(responses) = head["responses"].as_object_mut() {
+        for response in responses.values_mut().filter_map(Value::as_object_mut) {
+            for bodied in ["content", "schema", "examples"] {
+                response.remove(bodied);
+            }
+        }
+    }
+    json!({"get": get, "head": head})
 }
 
 #[cfg(test)]

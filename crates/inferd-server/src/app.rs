@@ -21,8 +21,8 @@ use crate::record::RequestRecord;
 use crate::request_id::RequestIds;
 use crate::response::{self, Body};
 use crate::routes::{self, Routed};
-use crate::{score, v2};
 use crate::{ApiError, AppState};
+use crate::{score, v2};
 
 /// The whole HTTP application. Cheap to clone: one per connection.
 #[derive(Clone)]

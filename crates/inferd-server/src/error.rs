@@ -42,7 +42,9 @@ pub enum ApiError {
     #[error("Expects Content-Type to be application/json")]
     UnsupportedMediaType,
 
-    #[error("the request's Content-Encoding '{0}' is not one the server reads (gzip, deflate or identity, one of them)")]
+    #[error(
+        "the request's Content-Encoding '{0}' is not one the server reads (gzip, deflate or identity, one of them)"
+    )]
     ContentEncoding(String),
 
     #[error("the model name or version in the URL, '{0}', is not valid percent-encoded UTF-8")]

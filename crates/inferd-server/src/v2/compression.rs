@@ -62,9 +62,8 @@ pub fn request_coding(headers: &HeaderMap) -> Result<Option<Coding>, ApiError> {
     let Some(value) = values.next() else {
         return Ok(None);
     };
-    let unsupported = || {
-        ApiError::ContentEncoding(String::from_utf8_lossy(value.as_bytes()).into_owned())
-    };
+    let unsupported =
+        || ApiError::ContentEncoding(String::from_utf8_lossy(value.as_bytes()).into_owned());
     if values.next().is_some() {
         return Err(unsupported());
     }
@@ -163,7 +162,11 @@ mod tests {
         assert_eq!(coding(" deflate ").unwrap(), Some(Coding::Deflate));
         for bad in ["br", "gzip, deflate", "zstd"] {
             let e = coding(bad).unwrap_err();
-            assert_eq!(e.status(), http::StatusCode::UNSUPPORTED_MEDIA_TYPE, "{bad}");
+            assert_eq!(
+                e.status(),
+                http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "{bad}"
+            );
             assert!(e.to_string().contains(bad), "{e}");
         }
     }

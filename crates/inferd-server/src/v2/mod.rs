@@ -77,7 +77,10 @@ pub fn route(state: &AppState, parts: &Parts, path: &str) -> Result<Routed, ApiE
         "/models/stats" => {
             read_method(&parts.method)?;
             let models: Vec<&Arc<ServedModel>> = ready(state)?.iter().collect();
-            answer(response::json(StatusCode::OK, stats::document(state, &models)))
+            answer(response::json(
+                StatusCode::OK,
+                stats::document(state, &models),
+            ))
         }
         _ => match rest.strip_prefix("/models/").and_then(model_path) {
             Some(path) => model_route(state, parts, &path),
@@ -227,7 +230,10 @@ mod tests {
             })
         };
         assert_eq!(model_path("ridge"), path("ridge", None, Action::Metadata));
-        assert_eq!(model_path("ridge/infer"), path("ridge", None, Action::Infer));
+        assert_eq!(
+            model_path("ridge/infer"),
+            path("ridge", None, Action::Infer)
+        );
         assert_eq!(
             model_path("ridge/versions/2"),
             path("ridge", Some("2"), Action::Metadata)
@@ -236,7 +242,10 @@ mod tests {
             model_path("ridge/versions/2/config"),
             path("ridge", Some("2"), Action::Config)
         );
-        assert_eq!(model_path("a%20b/ready"), path("a%20b", None, Action::Ready));
+        assert_eq!(
+            model_path("a%20b/ready"),
+            path("a%20b", None, Action::Ready)
+        );
         for bad in [
             "",
             "/infer",
