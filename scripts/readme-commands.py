@@ -13,6 +13,9 @@ that none of them can rot: each line of each ```sh block, in order.
 - `scripts/test.sh` (the README's test command) is left to `.ci/run`,
   which runs it itself.
 - Any other line must exit 0.
+- A ```python block is a file of the repository, shown whole: its first
+  line (`# examples/...py: ...`) names the file, and the block must be that
+  file's text exactly (a command shown runs the file).
 
 The first block (the README's first screen) runs as it is, against the
 repository's own registry. The tour's blocks run with `INFERD_REGISTRY`
@@ -143,8 +146,21 @@ def untracked():
     return {path for path in listed.stdout.split("\0") if path}
 
 
+def check_python_blocks(text):
+    """Each ```python block is the whole text of the file its first line names."""
+    for block in re.findall(r"^```python\n(.*?)^```", text, re.S | re.M):
+        named = re.match(r"# (\S+\.py):", block)
+        if not named:
+            sys.exit(f"FAILED: a python block does not name its file:\n{block}")
+        path = os.path.join(ROOT, named.group(1))
+        if not os.path.exists(path) or open(path, encoding="utf-8").read() != block:
+            sys.exit(f"FAILED: the README's python block is not {named.group(1)} as it is")
+        print(f"README's python block is {named.group(1)}")
+
+
 def main():
     text = open(README, encoding="utf-8").read()
+    check_python_blocks(text)
     first_answer = expected_first_answer(text)
     before = untracked()
     registry = tempfile.mkdtemp(prefix="inferd-readme-")
@@ -176,7 +192,7 @@ def main():
                     wait_ready(process, port_of(command), command)
                 elif command.startswith("curl "):
                     answer = run(command, env).strip()
-                    if answer.startswith('{"message"'):
+                    if answer.startswith(('{"message"', '{"error"')):
                         sys.exit(f"FAILED: `{command}` answered an error: {answer}")
                     if index == 0 and answer != first_answer:
                         sys.exit(f"FAILED: `{command}` answered {answer}, "

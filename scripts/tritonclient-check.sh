@@ -3,18 +3,11 @@
 # real Triton HTTP client from PyPI (tests/tritonclient/check.py): health,
 # metadata, config, repository index, statistics, infer with binary and JSON
 # tensors checked against /score, errors, keys and compression, on every
-# bundled model. Builds its own Python environment (.venv-triton,
-# git-ignored) from pinned requirements; idempotent.
+# bundled model. The Python environment (.venv-triton, git-ignored, from
+# pinned requirements) is scripts/tritonclient-env.sh's; idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-requirements=tests/tritonclient/requirements.txt
-stamp=.venv-triton/.requirements.sha256
-want=$(sha256sum "$requirements" | cut -d' ' -f1)
-if [ ! -x .venv-triton/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  python3 -m venv .venv-triton
-  .venv-triton/bin/pip install --quiet --disable-pip-version-check -r "$requirements"
-  echo "$want" > "$stamp"
-fi
+python=$(scripts/tritonclient-env.sh)
 # The binary `cargo test --workspace` just built (scripts/test.sh runs it
 # first); building with `-p inferd` alone would unify features differently
 # and rebuild much of the tree. check.py finds it under CARGO_TARGET_DIR
@@ -22,4 +15,4 @@ fi
 if [ -z "${INFERD_BIN:-}" ]; then
   cargo build --quiet --workspace --tests --features inferd/ort
 fi
-.venv-triton/bin/python tests/tritonclient/check.py
+"$python" tests/tritonclient/check.py

@@ -7,7 +7,10 @@
 #
 #   benches/peers/run.sh                 # everything (about 15 minutes)
 #   DURATION=5 PEERS="triton" SCENARIOS=ridge benches/peers/run.sh
-#   SERVERS="bare inferd" ...   # a subset (default: bare inferd inferd-batched and $PEERS)
+#   SERVERS="bare inferd" ...   # a subset (default: bare inferd inferd-batched inferd-v2-batched and $PEERS)
+#
+# inferd-v2-batched gets the same KServe v2 JSON body as Triton and MLServer,
+# on /v2/models/{m}/infer, batching on as inferd-batched.
 #   NO_BUILD=1 ...              # use the binaries already in $CARGO_TARGET_DIR/release
 #
 # Loopback only. The Azure ML server binds 0.0.0.0 (it has no host option);
@@ -19,7 +22,7 @@ duration=${DURATION:-10}
 concurrency=${CONCURRENCY:-1,4,16,64}
 peers=${PEERS:-triton mlserver azureml}
 scenarios=${SCENARIOS:-ridge mlp}
-servers=${SERVERS:-bare inferd inferd-batched $peers}
+servers=${SERVERS:-bare inferd inferd-batched inferd-v2-batched $peers}
 out=benches/results
 bin=${CARGO_TARGET_DIR:-target}/release
 mkdir -p "$out"
@@ -78,6 +81,9 @@ for scenario in $scenarios; do
   run inferd http://127.0.0.1:5911/ready http://127.0.0.1:5911/score "$body" \
     "$bin/inferd" serve --port 5911 --model "$model" --log-format json
   run inferd-batched http://127.0.0.1:5911/ready http://127.0.0.1:5911/score "$body" \
+    "$bin/inferd" serve --port 5911 --model "$model" --log-format json \
+      --max-batch-size 64 --max-batch-delay-ms 0
+  run inferd-v2-batched http://127.0.0.1:5911/ready "http://127.0.0.1:5911/v2/models/$model/infer" "$v2" \
     "$bin/inferd" serve --port 5911 --model "$model" --log-format json \
       --max-batch-size 64 --max-batch-delay-ms 0
   for peer in $peers; do

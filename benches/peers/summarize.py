@@ -13,7 +13,7 @@ TITLES = {
     "ridge": "diabetes-ridge, 2 rows per request",
     "mlp": "mlp-784, one sample (784 floats) per request",
 }
-ORDER = ["bare", "inferd", "inferd-batched", "triton", "mlserver", "azureml"]
+ORDER = ["bare", "inferd", "inferd-batched", "inferd-v2-batched", "triton", "mlserver", "azureml"]
 
 
 def load(scenario):
@@ -72,6 +72,12 @@ for scenario in ["ridge", "mlp"]:
         for other in ["bare", "triton", "mlserver", "azureml"]:
             if other in runs:
                 ratios.append(f"{best['label']} / {other} @{top}: **{ok_rps(best, top) / ok_rps(runs[other], top):.2f}x**")
+    # The same v2 JSON body to inferd and to the v2 peers, batching on for both.
+    if "inferd-v2-batched" in runs:
+        for other in ["triton", "mlserver"]:
+            if other in runs:
+                ratios.append(f"inferd-v2-batched / {other} (same v2 body) @{top}: "
+                              f"**{ok_rps(runs['inferd-v2-batched'], top) / ok_rps(runs[other], top):.2f}x**")
     if base and "inferd-batched" in runs:
         ratios.append(f"inferd-batched / inferd @{top}: **{ok_rps(runs['inferd-batched'], top) / ok_rps(base, top):.2f}x**")
     lines += ["Ratios (2xx answers per second): " + "; ".join(ratios) + ".", "",

@@ -84,7 +84,12 @@ const ROUTES: &[(&str, &str, &str, u16)] = &[
     ("POST", "/models/nope/score", ROW, 404),
     ("GET", "/no-such-route", "", 404),
     ("DELETE", "/score", "", 405),
+    ("POST", "/v2/models/diabetes-ridge/infer", V2_ROW, 200),
+    ("GET", "/v2/models/diabetes-ridge", "", 200),
+    ("GET", "/v2", "", 200),
 ];
+
+const V2_ROW: &str = r#"{"inputs": [{"name": "input", "shape": [1, 10], "datatype": "FP32", "data": [10,9,8,7,6,5,4,3,2,1]}]}"#;
 
 async fn call(
     client: &reqwest::Client,
@@ -115,8 +120,14 @@ async fn every_route_but_the_open_ones_needs_a_key() {
         assert_eq!(missing.headers()["www-authenticate"], "Bearer", "{at}");
         let message: serde_json::Value =
             serde_json::from_slice(&missing.bytes().await.unwrap()).unwrap();
+        // Each protocol's error shape: v2 routes say {"error": ...}.
+        let field = if path.starts_with("/v2") {
+            "error"
+        } else {
+            "message"
+        };
         assert!(
-            message["message"]
+            message[field]
                 .as_str()
                 .unwrap()
                 .contains("Authorization: Bearer"),
@@ -139,7 +150,7 @@ async fn every_route_but_the_open_ones_needs_a_key() {
             assert_eq!(good.status(), ok, "{at} with a valid key");
         }
     }
-    for open in ["/", "/ready"] {
+    for open in ["/", "/ready", "/v2/health/live", "/v2/health/ready"] {
         let reply = call(&client, &base, ("GET", open, ""), None).await;
         assert_eq!(reply.status(), 200, "{open} stays open");
     }

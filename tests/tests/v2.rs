@@ -12,8 +12,10 @@
 mod common;
 
 use std::io::{Read, Write};
+
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use common::scrape::value;
 use common::sleeper::sleeper_set;
@@ -674,19 +676,19 @@ async fn v2_and_score_requests_share_a_batch() {
     let server =
         Arc::new(start_state(AppState::with_models(ServerOptions::default(), models)).await);
     let row = [0.5f32; 10];
-    let v2 = {
-        let server = server.clone();
-        let body = json!({"inputs": [{"name": "input", "shape": [1, 10], "datatype": "FP32", "data": row}]});
-        tokio::spawn(async move {
-            post(
-                &server,
-                "/v2/models/diabetes-ridge/infer",
-                &[],
-                body.to_string().into_bytes(),
-            )
-            .await
-        })
-    };
+    let labels = [("model", "diabetes-ridge"), ("version", "1")];
+    // The v2 request's head first: from then on it is one of the model's
+    // callers, so the batch the /score request starts waits for it.
+    let body =
+        json!({"inputs": [{"name": "input", "shape": [1, 10], "datatype": "FP32", "data": row}]})
+            .to_string();
+    let mut v2 = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let head = format!(
+        "POST /v2/models/diabetes-ridge/infer HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    v2.write_all(head.as_bytes()).await.unwrap();
+    common::wait::metric(&server, "inferd_requests_in_flight", &labels, 1.0).await;
     let score = {
         let server = server.clone();
         tokio::spawn(async move {
@@ -695,15 +697,18 @@ async fn v2_and_score_requests_share_a_batch() {
                 .await
         })
     };
-    let (v2, score) = (v2.await.unwrap(), score.await.unwrap());
-    assert_eq!((v2.status, score.status), (200, 200));
-    assert_values(
-        &outputs_of(&v2)[0].2,
-        &flatten(&score.json()),
-        "shared batch",
-    );
+    common::wait::metric(&server, "inferd_requests_in_flight", &labels, 2.0).await;
+    v2.write_all(body.as_bytes()).await.unwrap();
+    let mut answer = vec![];
+    v2.read_to_end(&mut answer).await.unwrap();
+    let answer = String::from_utf8(answer).unwrap();
+    let (head, v2_body) = answer.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{answer}");
+    let score = score.await.unwrap();
+    assert_eq!(score.status, 200);
+    let v2_values = flatten(&serde_json::from_str::<Value>(v2_body).unwrap()["outputs"][0]["data"]);
+    assert_values(&v2_values, &flatten(&score.json()), "shared batch");
     let text = String::from_utf8(server.get("/metrics").await.body.to_vec()).unwrap();
-    let labels = [("model", "diabetes-ridge"), ("version", "1")];
     assert_eq!(
         value(&text, "inferd_batch_size_count", &labels),
         1.0,

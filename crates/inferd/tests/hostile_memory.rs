@@ -1,7 +1,8 @@
 //! Memory under hostile bodies, on the real process: after rounds of huge
 //! strings, a million rows, deep nesting and out-of-range numbers (each a
-//! 400), the server's resident memory comes back near its base and its
-//! floor does not rise from round to round. Read from /proc/<pid>/status (Linux).
+//! 400), to `/score` and to the v2 infer route (JSON and binary framing),
+//! the server's resident memory comes back near its base and its floor
+//! does not rise from round to round. Read from /proc/<pid>/status (Linux).
 #![cfg(target_os = "linux")]
 
 mod support;
@@ -11,12 +12,17 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 fn post(port: u16, body: &[u8]) -> u16 {
+    post_to(port, "/score", "", body)
+}
+
+/// POSTs `body` to `path` with `extra` header lines (each ending in CRLF).
+fn post_to(port: u16, path: &str, extra: &str, body: &[u8]) -> u16 {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(60)))
         .unwrap();
     let head = format!(
-        "POST /score HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "POST {path} HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
     stream.write_all(head.as_bytes()).unwrap();
@@ -51,6 +57,36 @@ fn hostile_bodies() -> Vec<Vec<u8>> {
     ]
 }
 
+const V2_INFER: &str = "/v2/models/diabetes-ridge/infer";
+
+/// Hostile v2 infer bodies, each with its extra header lines: a 16 MB
+/// string as data, a million values for a shape of ten, a shape whose
+/// elements overflow, a header length past the body, and binary sizes that
+/// disagree with a 16 MB binary part.
+fn hostile_v2_bodies() -> Vec<(String, Vec<u8>)> {
+    let input = |shape: &str, data: &str| {
+        format!(r#"{{"inputs": [{{"name": "input", "shape": {shape}, "datatype": "FP32", "data": {data}}}]}}"#)
+            .into_bytes()
+    };
+    let header = br#"{"inputs": [{"name": "input", "shape": [1, 10], "datatype": "FP32", "parameters": {"binary_data_size": 40}}]}"#;
+    let mut binary = header.to_vec();
+    binary.extend(vec![0u8; 16 << 20]);
+    let length = |n: usize| format!("Inference-Header-Content-Length: {n}\r\n");
+    vec![
+        (
+            String::new(),
+            input("[1, 10]", &format!(r#"["{}"]"#, "x".repeat(16 << 20))),
+        ),
+        (
+            String::new(),
+            input("[1, 10]", &format!("[{}]", vec!["0"; 1_000_000].join(","))),
+        ),
+        (String::new(), input("[4611686018427387904, 4]", "[0]")),
+        (length(1 << 30), binary.clone()),
+        (length(header.len()), binary),
+    ]
+}
+
 #[test]
 fn memory_returns_to_its_base_after_hostile_bodies() {
     // The allocator (mimalloc) hands freed memory back 100 ms after it is
@@ -60,9 +96,13 @@ fn memory_returns_to_its_base_after_hostile_bodies() {
     let (pid, port) = (server.child.id(), server.port);
     let good = br#"{"data": [[10,9,8,7,6,5,4,3,2,1]]}"#;
     let bodies = hostile_bodies();
+    let v2_bodies = hostile_v2_bodies();
     let round = || {
         for body in &bodies {
             assert_eq!(post(port, body), 400);
+        }
+        for (extra, body) in &v2_bodies {
+            assert_eq!(post_to(port, V2_INFER, extra, body), 400, "{extra}");
         }
         for _ in 0..20 {
             assert_eq!(post(port, good), 200);
