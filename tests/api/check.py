@@ -169,7 +169,23 @@ def only_the_tool_bug(stdout):
     )
 
 
+# Every operation but the v2 infer ones gets every check. A v2 infer body's
+# schema cannot tie `data`'s length to a free `shape` dimension, nor describe
+# the raw bytes of the binary form: schema-valid bodies the model cannot take
+# are rightly 400s, so those operations get every check but that one.
+SELECTIONS = [
+    ["--exclude-path-regex", "onehot|/infer$"],
+    ["--include-path-regex", "/infer$", "--exclude-path-regex", "onehot",
+     "--exclude-checks", "positive_data_acceptance"],
+]
+
+
 def fuzz(sample, version, examples):
+    for selection in SELECTIONS:
+        fuzz_selection(sample, version, examples, selection)
+
+
+def fuzz_selection(sample, version, examples, selection):
     for attempt in (1, 2):
         server = Server(sample)
         try:
@@ -178,7 +194,7 @@ def fuzz(sample, version, examples):
                  "--checks", "all", "--max-examples", str(examples), "--seed", "4",
                  # onehot-4 panics inside tract on indices outside 0..4 (a 500 for that
                  # request; found by this run, see the issue-4 notes): left out here.
-                 "--exclude-path-regex", "onehot",
+                 *selection,
                  "--phases", "examples,coverage,fuzzing", "--workers", "2",
                  "--request-timeout", "10", "--no-color", "--generation-database", "none"],
                 cwd=ROOT / "target", capture_output=True, text=True)

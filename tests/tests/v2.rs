@@ -307,6 +307,19 @@ async fn the_documents_describe_the_served_models() {
     assert_eq!(config["input"][0]["data_type"], "TYPE_FP32");
     assert_eq!(config["input"][0]["dims"], json!([-1, 784]));
 
+    for bad in [&b"[null, null]"[..], b"{\"ready\": 1}", b"{"] {
+        let reply = post(&server, "/v2/repository/index", &[], bad.to_vec()).await;
+        assert_eq!(reply.status, 400, "{:?}", String::from_utf8_lossy(bad));
+        assert!(error_of(&reply).contains("repository index"));
+    }
+    let ready = post(
+        &server,
+        "/v2/repository/index",
+        &[],
+        b"{\"ready\": true}".to_vec(),
+    )
+    .await;
+    assert_eq!(ready.status, 200);
     let index = post(&server, "/v2/repository/index", &[], vec![]).await;
     assert_eq!(index.status, 200);
     assert_eq!(

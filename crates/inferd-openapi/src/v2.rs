@@ -657,10 +657,7 @@ mod tests {
             outputs[1]["properties"]["data"]["items"]["type"],
             json!(["number", "null"])
         );
-        assert_eq!(
-            outputs[1]["properties"]["shape"]["prefixItems"][0]["minimum"],
-            0
-        );
+        assert_eq!(outputs[1]["properties"]["shape"]["items"]["minimum"], 0);
     }
 
     #[test]

@@ -112,6 +112,7 @@ impl App {
                     record.scoring_ended(&result);
                     score::respond(result)
                 }
+                Next::Index => v2::repository_index(state, &head, body).await,
                 Next::Infer(entry) => {
                     let _caller = entry.served.arrive(record.arrived());
                     record.score_with(&entry.served, Protocol::V2);
@@ -157,6 +158,7 @@ impl App {
             Ok(Routed::Answer(response)) => Next::answer(response),
             Ok(Routed::Score(model)) => Next::Score(model),
             Ok(Routed::Infer(entry)) => Next::Infer(entry),
+            Ok(Routed::Index) => Next::Index,
             Err(e) => Next::answer(error(&e)),
         };
         (next, ids)
@@ -172,6 +174,7 @@ enum Next {
     Refuse(Box<Response<Body>>),
     Score(Arc<ServedModel>),
     Infer(Arc<v2::Entry>),
+    Index,
 }
 
 impl Next {

@@ -56,6 +56,9 @@ pub enum ApiError {
     #[error(transparent)]
     V2(#[from] inferd_v2::V2Error),
 
+    #[error("the repository index request is not valid: {0}")]
+    IndexRequest(String),
+
     #[error("request body exceeds the limit of {limit} bytes")]
     BodyTooLarge { limit: usize },
 
@@ -159,7 +162,8 @@ impl ApiError {
             | ApiError::Schema(_)
             | ApiError::HostRequired
             | ApiError::BadModelName(_)
-            | ApiError::V2(_) => StatusCode::BAD_REQUEST,
+            | ApiError::V2(_)
+            | ApiError::IndexRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::HeaderTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::HeadRefused(status) => *status,
             ApiError::NotReady | ApiError::Draining => StatusCode::SERVICE_UNAVAILABLE,

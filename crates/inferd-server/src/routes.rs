@@ -31,6 +31,8 @@ pub enum Routed {
     Score(Arc<ServedModel>),
     /// A v2 infer request for this model.
     Infer(Arc<v2::Entry>),
+    /// The v2 repository index, once its body is read.
+    Index,
 }
 
 /// The path as routed: without the service's path prefix.

@@ -25,18 +25,29 @@ use crate::json::{NAME_CHARS, Text, clip, dims_text, names_text, shape_text};
 use crate::params::{Params, Place};
 use crate::{Datatype, V2Error, V2Model};
 
+/// An optional field that, when given, is of its type: `null` is not an
+/// object, a string or a list, so `"parameters": null` is refused as the
+/// protocol's schema refuses it (absent is `None`).
+fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
+}
+
 /// The request's JSON header, as the protocol and its binary extension
 /// define it. Other fields (`model_name`, which some clients send) are
 /// ignored.
 #[derive(Deserialize)]
 struct Header<'a> {
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "present")]
     id: Option<Text<'a>>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "present")]
     parameters: Option<Params<'a>>,
     #[serde(borrow)]
     inputs: Vec<InputHeader<'a>>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "present")]
     outputs: Option<Vec<OutputHeader<'a>>>,
 }
 
@@ -49,7 +60,7 @@ struct InputHeader<'a> {
     shape: Vec<serde_json::Number>,
     #[serde(borrow)]
     datatype: Text<'a>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "present")]
     parameters: Option<Params<'a>>,
     #[serde(default, borrow)]
     data: Option<&'a RawValue>,
@@ -59,7 +70,7 @@ struct InputHeader<'a> {
 struct OutputHeader<'a> {
     #[serde(borrow)]
     name: Text<'a>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "present")]
     parameters: Option<Params<'a>>,
 }
 

@@ -217,6 +217,28 @@ fn other_fields_and_custom_parameters_are_ignored() {
     assert!(request.is_ok(), "{request:?}");
 }
 
+#[test]
+fn null_where_an_object_a_string_or_a_list_goes_is_refused() {
+    let input = json!({"name": "input", "shape": [1, 3], "datatype": "FP32", "data": [1, 2, 3]});
+    for (field, body) in [
+        ("parameters", json!({"parameters": null, "inputs": [input]})),
+        ("id", json!({"id": null, "inputs": [input]})),
+        ("outputs", json!({"outputs": null, "inputs": [input]})),
+        (
+            "input parameters",
+            json!({"inputs": [{"name": "input", "shape": [1, 3], "datatype": "FP32",
+                               "data": [1, 2, 3], "parameters": null}]}),
+        ),
+        (
+            "output parameters",
+            json!({"inputs": [input], "outputs": [{"name": "label", "parameters": null}]}),
+        ),
+    ] {
+        let error = json_error(&classifier(), body);
+        assert!(error.contains("null"), "{field}: {error}");
+    }
+}
+
 // ---- decoding: binary ------------------------------------------------------
 
 #[test]

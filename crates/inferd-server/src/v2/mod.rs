@@ -27,13 +27,15 @@ mod stats;
 use std::sync::Arc;
 
 use http::request::Parts;
-use http::{Method, StatusCode};
+use http::{Method, Response, StatusCode};
+use hyper::body::Incoming;
 use inferd_engine::{ModelSet, ServedModel};
 
 pub(crate) use catalog::Catalog;
 pub use catalog::{Entry, platform_of};
 
-use crate::response;
+use crate::body::read_limited;
+use crate::response::{self, Body, ErrorShape};
 use crate::routes::Routed;
 use crate::{ApiError, AppState};
 
@@ -72,7 +74,8 @@ pub fn route(state: &AppState, parts: &Parts, path: &str) -> Result<Routed, ApiE
         }
         "/repository/index" => {
             method(&parts.method, &Method::POST, POST_METHOD)?;
-            answer(response::json(StatusCode::OK, catalog(state)?.index()))
+            catalog(state)?;
+            Ok(Routed::Index)
         }
         "/models/stats" => {
             read_method(&parts.method)?;
@@ -118,6 +121,33 @@ fn model_route(state: &AppState, parts: &Parts, path: &ModelPath<'_>) -> Result<
             method(&parts.method, &Method::POST, POST_METHOD)?;
             Ok(Routed::Infer(entry.clone()))
         }
+    }
+}
+
+/// `POST /v2/repository/index`: the body, when there is one, is an object
+/// whose `ready` (if given) is a boolean; every served model is ready, so
+/// either way the answer lists them all.
+pub async fn repository_index(state: &AppState, parts: &Parts, body: Incoming) -> Response<Body> {
+    let answer = async {
+        let (bytes, _reservation) =
+            read_limited(&parts.headers, body, &state.options, &state.budget).await?;
+        if !bytes.trim_ascii().is_empty() {
+            let request: serde_json::Value = serde_json::from_slice(&bytes)
+                .map_err(|e| ApiError::IndexRequest(e.to_string()))?;
+            let Some(fields) = request.as_object() else {
+                return Err(ApiError::IndexRequest(
+                    "the body is not a JSON object".into(),
+                ));
+            };
+            if fields.get("ready").is_some_and(|r| !r.is_boolean()) {
+                return Err(ApiError::IndexRequest("'ready' is not a boolean".into()));
+            }
+        }
+        Ok(catalog(state)?.index())
+    };
+    match answer.await {
+        Ok(index) => response::json(StatusCode::OK, index),
+        Err(e) => response::error_in(&e, ErrorShape::V2),
     }
 }
 
