@@ -41,4 +41,7 @@ mod request;
 
 pub use error::SchemaError;
 pub use model_schema::{InputLayout, ModelSchema, SampleError};
+/// The number reader the fast paths share (here and in `inferd-v2`): one
+/// JSON number literal, valued exactly as serde_json values it.
+pub use number::{Number, read_number};
 pub use pandas::{Column, ColumnKind, PandasLayout, PandasTarget};

@@ -12,7 +12,7 @@
 
 /// A number literal's value, as serde_json's visitor would receive it.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum Number {
+pub enum Number {
     Int(i128),
     Float(f64),
 }
@@ -21,7 +21,7 @@ pub(crate) enum Number {
 /// the index just past it, or `None` when the text is not a valid JSON
 /// number or is out of range (the caller then leaves the body to the
 /// general path, which says why).
-pub(crate) fn read_number(bytes: &[u8], start: usize) -> Option<(Number, usize)> {
+pub fn read_number(bytes: &[u8], start: usize) -> Option<(Number, usize)> {
     let negative = bytes.get(start) == Some(&b'-');
     let int_start = start + usize::from(negative);
     let mut digits = Digits::default();

@@ -19,6 +19,7 @@ use std::fmt;
 use serde::de::{DeserializeSeed, Deserializer, Error as _, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
+use inferd_schema::{Number, read_number};
 use inferd_tensor::{DType, TensorData};
 
 use crate::json::{clip, shape_text};
@@ -39,7 +40,14 @@ pub(crate) fn decode_json_data(
     raw: &RawValue,
     target: &DataTarget<'_>,
 ) -> Result<TensorData, V2Error> {
-    let text = raw.get();
+    match read_flat(raw.get().as_bytes(), target) {
+        Some(data) => Ok(data),
+        None => read_general(raw.get(), target),
+    }
+}
+
+/// Any `data`, flat or nested, through serde_json: every answer and every error.
+fn read_general(text: &str, target: &DataTarget<'_>) -> Result<TensorData, V2Error> {
     // Each element takes at least two characters (a digit and a comma), so
     // the text bounds the capacity whatever the shape claims.
     let capacity = target.count.min(text.len() / 2 + 1);
@@ -68,6 +76,60 @@ pub(crate) fn decode_json_data(
         return Err(fill.count_error(fill.data.len().to_string()));
     }
     Ok(fill.data)
+}
+
+/// The fast path: a flat list of plain numbers that all fit, read with
+/// `inferd-schema`'s number reader (the value serde_json gives, to the
+/// bit) and no serde machinery. Any doubt (nesting, another kind of
+/// element, a value that does not fit, a count that is not the shape's)
+/// answers `None`, and the general reader below decides and says why. On
+/// mlp-784's 784 floats it is what lets v2 JSON keep up with `/score`'s
+/// own fast reader (`benches/RESULTS.md`, issue 31).
+fn read_flat(text: &[u8], target: &DataTarget<'_>) -> Option<TensorData> {
+    let skip = |mut at: usize| {
+        while text.get(at).is_some_and(u8::is_ascii_whitespace) {
+            at += 1;
+        }
+        at
+    };
+    let mut at = skip(0);
+    if text.get(at) != Some(&b'[') {
+        return None;
+    }
+    at = skip(at + 1);
+    let mut data = TensorData::with_capacity(target.dtype, target.count.min(text.len() / 2 + 1));
+    loop {
+        let (number, end) = read_number(text, at)?;
+        match (&mut data, number) {
+            (TensorData::F32(v), Number::Float(x)) => {
+                let y = x as f32;
+                if y.is_infinite() {
+                    return None;
+                }
+                v.push(y);
+            }
+            (TensorData::F64(v), Number::Float(x)) => v.push(x),
+            (data, Number::Int(i)) => {
+                let scalar = match (i64::try_from(i), u64::try_from(i)) {
+                    (Ok(i), _) => Scalar::Int(i),
+                    (_, Ok(u)) => Scalar::UInt(u),
+                    _ => return None,
+                };
+                push(data, scalar).ok()?;
+            }
+            (data, Number::Float(x)) => push(data, Scalar::Float(x)).ok()?,
+        }
+        if data.len() > target.count {
+            return None;
+        }
+        at = skip(end);
+        match text.get(at) {
+            Some(b',') => at = skip(at + 1),
+            Some(b']') => break,
+            _ => return None,
+        }
+    }
+    (skip(at + 1) == text.len() && data.len() == target.count).then_some(data)
 }
 
 struct Fill<'t, 's> {
@@ -348,6 +410,47 @@ impl<'de> Visitor<'de> for Node<'_, '_, '_> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_fast_path_answers_what_the_general_reader_answers() {
+        let shape = [2usize, 3];
+        for (dtype, datatype) in [
+            (DType::F32, Datatype::Fp32),
+            (DType::F64, Datatype::Fp64),
+            (DType::I64, Datatype::Int64),
+            (DType::U8, Datatype::Uint8),
+        ] {
+            let target = DataTarget {
+                input: "x",
+                datatype,
+                dtype,
+                shape: &shape,
+                count: 6,
+            };
+            for text in [
+                "[1, 2, 3, 4, 5, 6]",
+                " [ 0.1 ,-0, 1e3, 2.5E-3, 340282356779733661637539395458142568448, 7 ] ",
+                "[1.0000000000000002, 0.30000000000000004, 5e-324, 1.7976931348623157e308, 3, 4]",
+                "[18446744073709551615, -9223372036854775808, 255, 256, -1, 0]",
+                "[1, 2, 3, 4, 5]",
+                "[1, 2, 3, 4, 5, 6, 7]",
+                "[[1, 2, 3], [4, 5, 6]]",
+                "[1, 2, 3, 4, 5, true]",
+                "[1, 2, 3, 4, 5, 6,]",
+                "[1, 2, 3, 4, 5, 6] x",
+                "[01, 2, 3, 4, 5, 6]",
+            ] {
+                let general = read_general(text, &target);
+                // Where the fast path gives up, the general reader decides alone.
+                if let Some(fast) = read_flat(text.as_bytes(), &target) {
+                    let bits = |d: &TensorData| format!("{d:?}");
+                    let general = general.unwrap_or_else(|e| panic!("{dtype:?} {text}: {e}"));
+                    assert_eq!(bits(&fast), bits(&general), "{dtype:?} {text}");
+                }
+            }
+            assert!(read_flat(b"[1, 2, 3, 4, 5, 6]", &target).is_some());
+        }
+    }
+
     use super::*;
 
     fn read(json: &str, datatype: Datatype, shape: &[usize]) -> Result<TensorData, V2Error> {
