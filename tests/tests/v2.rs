@@ -94,15 +94,18 @@ fn raw_bytes(input: &Input) -> Vec<u8> {
 /// header's length.
 fn binary_body(input: &Input, outputs: Value) -> (Vec<u8>, usize) {
     let raw = raw_bytes(input);
-    let header = json!({
+    let mut header = json!({
         "id": "binary-1",
         "inputs": [{
             "name": input.name, "shape": input.shape, "datatype": input.datatype,
             "parameters": {"binary_data_size": raw.len()}
         }],
-        "outputs": outputs,
-    })
-    .to_string();
+    });
+    // `null`: no outputs named (the protocol refuses `"outputs": null`).
+    if !outputs.is_null() {
+        header["outputs"] = outputs;
+    }
+    let header = header.to_string();
     let mut body = header.clone().into_bytes();
     body.extend_from_slice(&raw);
     (body, header.len())
