@@ -168,7 +168,10 @@ pub async fn infer(
     });
     let run = model.run_prepared(prepare, ticket);
     let (scored, particulars) = if wait_for_particulars {
-        within_timeout(run, &mut particulars, record.arrived()).await
+        // Boxed: its timer and second wait would otherwise sit in every
+        // request's future (`/score`'s too: the connection's future holds
+        // the largest handler's), for a path few requests take.
+        Box::pin(within_timeout(run, &mut particulars, record.arrived())).await
     } else {
         (run.await, particulars.try_recv().ok())
     };
