@@ -7,7 +7,7 @@ use http::request::Parts;
 use http::{HeaderName, HeaderValue, Method, Response, StatusCode, header};
 use hyper::body::Incoming;
 use inferd_collect::Input;
-use inferd_engine::{EngineError, ServedModel};
+use inferd_engine::{EngineError, Scored, ServedModel};
 use inferd_log::millis;
 use inferd_schema::{ModelSchema, SchemaError};
 use inferd_tensor::Tensor;
@@ -37,14 +37,14 @@ pub fn check_method(method: &Method) -> Result<(), ApiError> {
 /// body memory budget exactly, on the worker once decoded; smaller ones at
 /// their most, up front (at most 576 KiB each, a few times a small
 /// request's real need, and no worker-side touch of the shared count).
-const EXACT_TENSORS_FROM: u64 = 64 * 1024;
+pub(crate) const EXACT_TENSORS_FROM: u64 = 64 * 1024;
 
 /// The most bytes of tensors a JSON payload byte decodes to: each element
 /// takes at least a digit and a separator (at most n/2 elements from n
 /// bytes, as `inferd-schema`'s fast reader also counts), of at most 8 bytes
 /// (f64, i64, u64), in buffers at most twice their length (the readers'
 /// buffers grow by doubling).
-const TENSOR_BYTES_PER_PAYLOAD_BYTE: u64 = 8;
+pub(crate) const TENSOR_BYTES_PER_PAYLOAD_BYTE: u64 = 8;
 
 /// The answer to a scoring route's preflight: the methods it takes.
 pub fn options() -> Response<Body> {
@@ -172,13 +172,10 @@ pub async fn score(
             .telemetry
             .collect(model, Some(request_id), input, &body);
     }
-    let server_timing = state.options.server_timing.then(|| {
-        milliseconds_header(&[
-            ("queue;dur=", scored.queue),
-            (", score;dur=", scored.score),
-            (", total;dur=", encoded - record.arrived()),
-        ])
-    });
+    let server_timing = state
+        .options
+        .server_timing
+        .then(|| server_timing(&scored, encoded, record.arrived()));
     // Body and tensors are gone (or, with data collection, handed to its
     // bounded queue): their bytes go back to the budget here.
     drop(reservation);
@@ -189,8 +186,18 @@ pub async fn score(
     })
 }
 
+/// `Server-Timing` for a request that arrived at `arrived` and whose
+/// answer was encoded at `encoded`: queue, score and total.
+pub(crate) fn server_timing(scored: &Scored, encoded: Instant, arrived: Instant) -> HeaderValue {
+    milliseconds_header(&[
+        ("queue;dur=", scored.queue),
+        (", score;dur=", scored.score),
+        (", total;dur=", encoded - arrived),
+    ])
+}
+
 /// A header value of durations in milliseconds, each after its label.
-pub(crate) fn milliseconds_header(parts: &[(&str, Duration)]) -> HeaderValue {
+fn milliseconds_header(parts: &[(&str, Duration)]) -> HeaderValue {
     let mut value = Vec::with_capacity(16 * parts.len());
     for (label, duration) in parts {
         value.extend_from_slice(label.as_bytes());

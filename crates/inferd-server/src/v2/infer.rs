@@ -32,20 +32,12 @@ use super::compression::{self, Coding};
 use crate::body::read_limited;
 use crate::record::RequestRecord;
 use crate::response::{self, Body, ErrorShape};
+use crate::score::{self, EXACT_TENSORS_FROM, TENSOR_BYTES_PER_PAYLOAD_BYTE};
 use crate::{ApiError, AppState};
 
 /// The binary tensor extension's header: the JSON part's length.
 pub const HEADER_LENGTH: HeaderName = HeaderName::from_static("inference-header-content-length");
 const SERVER_TIMING: HeaderName = HeaderName::from_static("server-timing");
-
-/// As `/score`'s: payloads this large have their tensors reserved in the
-/// body budget exactly, once decoded; smaller ones at their most, up front.
-const EXACT_TENSORS_FROM: u64 = 64 * 1024;
-
-/// The most tensor bytes a payload byte decodes to: JSON as for `/score`
-/// (an element takes at least two bytes and decodes to at most 8, in
-/// buffers that grow by doubling); raw bytes decode to themselves.
-const TENSOR_BYTES_PER_PAYLOAD_BYTE: u64 = 8;
 
 /// A scored v2 request's answer.
 pub struct Answer {
@@ -114,8 +106,9 @@ pub async fn infer(
     let answer_coding = compression::response_coding(&parts.headers);
     let (body, reservation) =
         read_limited(&parts.headers, body, &state.options, &state.budget).await?;
-    // A compressed body's size says nothing of its tensors': reserved
-    // exactly, once inflated and decoded.
+    // Reserved in the budget as `/score` reserves (raw bytes decode to
+    // themselves, within its JSON bound); a compressed body's size says
+    // nothing of its tensors': reserved exactly, once inflated and decoded.
     let exact = body.len() as u64 >= EXACT_TENSORS_FROM || coding.is_some();
     if !exact {
         reservation
@@ -209,13 +202,10 @@ pub async fn infer(
         Some(coding) => Bytes::from(compression::deflate(coding, &plain)),
         None => plain,
     };
-    let server_timing = state.options.server_timing.then(|| {
-        crate::score::milliseconds_header(&[
-            ("queue;dur=", scored.queue),
-            (", score;dur=", scored.score),
-            (", total;dur=", encoded_at - record.arrived()),
-        ])
-    });
+    let server_timing = state
+        .options
+        .server_timing
+        .then(|| score::server_timing(&scored, encoded_at, record.arrived()));
     drop(reservation);
     Ok(Answer {
         body,
