@@ -81,7 +81,9 @@ async fn scraped_counters_and_histograms_equal_what_was_sent() {
         404
     );
     // The auth layer's entry point: one refused request for this model.
-    state.telemetry.count_unauthorized(Some(&sleeper));
+    let live = state.live();
+    let live = live.as_ref().unwrap().default_model();
+    state.telemetry.count_unauthorized(Some(live));
 
     // A 2500 ms run: its caller gets 504 at 300 ms, its slot stays busy to
     // 2500, past the next request's 1 s in the queue. Each step waits for

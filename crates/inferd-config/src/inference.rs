@@ -9,10 +9,13 @@
 //! config file's folder). Sample files are found the same way. Every error
 //! names the key, as `models[0].inputSample.kind`.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+use crate::versions::VersionPolicy;
 
 /// What is wrong with an inference config, naming the file and the key.
 #[derive(Debug, thiserror::Error)]
@@ -96,6 +99,14 @@ pub struct ModelEntry {
     /// How the outputs become the answer.
     #[serde(default)]
     pub output_layout: OutputLayout,
+    /// Which registered versions are served (default: the latest, followed
+    /// as new ones are registered). Not with `NAME:VERSION` in `model`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub versions: Option<VersionPolicy>,
+    /// How requests without a version split between served versions, by
+    /// weight (`{"2": 90, "3": 10}`); absent: all to the latest served.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traffic: Option<BTreeMap<String, u32>>,
 }
 
 fn default_data_field() -> String {
@@ -300,6 +311,18 @@ impl ModelEntry {
         }
         if let Some(batching) = &self.batching {
             batching.validate()?;
+        }
+        if self.versions.is_some() && self.model.contains(':') {
+            return Err((
+                "versions".into(),
+                format!(
+                    "'{}' names one version already; give either NAME:VERSION or versions",
+                    self.model
+                ),
+            ));
+        }
+        if let Some(traffic) = &self.traffic {
+            crate::versions::parse_traffic(traffic).map_err(|reason| ("traffic".into(), reason))?;
         }
         for (key, sample) in [
             ("inputSample", &mut self.input_sample),

@@ -21,6 +21,7 @@ pub mod inference;
 mod json;
 pub mod limits;
 pub mod memory;
+pub mod versions;
 
 pub use deployment::{ComputeType, ConfigError, DeploymentConfig};
 pub use inference::{
@@ -29,3 +30,4 @@ pub use inference::{
 };
 pub use limits::{LimitOverrides, Limits, Setting, Source};
 pub use memory::ContainerMemory;
+pub use versions::{VersionPolicy, parse_traffic};

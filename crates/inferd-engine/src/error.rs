@@ -75,6 +75,10 @@ pub enum LoadError {
     #[error("model {model}: cannot batch it: {reason}")]
     Batching { model: String, reason: String },
 
+    /// A session failed the version's self-test or warm-up run.
+    #[error("model {model}: self-test failed: {reason}")]
+    SelfTest { model: String, reason: String },
+
     #[error("model '{0}' is listed twice")]
     Duplicate(String),
 }

@@ -13,7 +13,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Sender, TrySendError};
-use inferd_backend::{BackendError, LoadedModel};
+use inferd_backend::{BackendError, LoadedModel, Session};
 use inferd_tensor::Tensor;
 use tokio::sync::oneshot;
 
@@ -76,6 +76,20 @@ pub struct Scored {
     pub answered: Instant,
 }
 
+/// What each of a new executor's sessions must pass before its worker
+/// starts; the error says why not.
+pub type SessionCheck<'a> = dyn FnMut(&mut dyn Session) -> Result<(), String> + 'a;
+
+/// Why an executor did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    /// A session failed its check.
+    #[error("{0}")]
+    Check(String),
+}
+
 /// A model's worker threads and the queue in front of them. Dropping it
 /// closes the queue; workers finish the job in hand and exit, and the drop
 /// waits for them.
@@ -112,12 +126,37 @@ impl Executor {
         options: ExecutorOptions,
         batching: Option<BatchOptions>,
     ) -> Result<Executor, BackendError> {
+        Executor::start_checked(label, model, options, batching, &mut |_| Ok(())).map_err(|e| {
+            match e {
+                StartError::Backend(e) => e,
+                StartError::Check(reason) => BackendError::Run(reason),
+            }
+        })
+    }
+
+    /// As [`Executor::start_batched`], each worker's session first passed
+    /// to `check` (a self-test and warm-up run): the first refusal stops the
+    /// start before any thread exists, so a version that fails its checks
+    /// leaves nothing behind.
+    pub fn start_checked(
+        label: &str,
+        model: Arc<dyn LoadedModel>,
+        options: ExecutorOptions,
+        batching: Option<BatchOptions>,
+        check: &mut SessionCheck<'_>,
+    ) -> Result<Executor, StartError> {
+        let count = options.workers.max(1);
+        let mut sessions = Vec::with_capacity(count);
+        for _ in 0..count {
+            let mut session = model.new_session()?;
+            check(session.as_mut()).map_err(StartError::Check)?;
+            sessions.push(session);
+        }
         let (sender, receiver) = crossbeam_channel::bounded::<Job>(options.queue_capacity.max(1));
-        let mut workers = Vec::with_capacity(options.workers);
+        let mut workers = Vec::with_capacity(count);
         let observer = ObserverCell::default();
         let callers = Callers::default();
-        for index in 0..options.workers.max(1) {
-            let session = model.new_session()?;
+        for (index, session) in sessions.into_iter().enumerate() {
             let (model, receiver) = (model.clone(), receiver.clone());
             let batching_here = batching.clone();
             let observer = observer.clone();

@@ -50,9 +50,11 @@ pub use batcher::{BatchObserver, BatchOptions, BatchPolicy};
 pub use budget::{BodyBudget, BudgetRefusal, Reservation};
 pub use callers::{Caller, Callers};
 pub use error::{EngineError, LoadError};
-pub use executor::{DEFAULT_IDLE_POLL, Executor, ExecutorOptions, Scored};
-pub use loader::{EngineChoice, load_models, load_models_batched, load_models_with};
-pub use served::{ModelIdentity, ModelSet, ServedModel};
+pub use executor::{
+    DEFAULT_IDLE_POLL, Executor, ExecutorOptions, Scored, SessionCheck, StartError,
+};
+pub use loader::{EngineChoice, load_models, load_models_batched, load_models_with, read_version};
+pub use served::{ModelIdentity, ModelSet, Route, RouteError, ServedModel};
 pub use worker::Prepare;
 
 /// `duration` in whole nanoseconds, saturating (for atomics that hold one).

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use inferd_backend::Engine;
+use inferd_backend::{Engine, LoadedModel};
 use inferd_registry::{ModelRef, Registry};
 
 use crate::served::ModelIdentity;
@@ -89,6 +89,20 @@ fn load_one(
     admission: Arc<Admission>,
 ) -> Result<ServedModel, LoadError> {
     let started = Instant::now();
+    let (identity, loaded) = read_version(registry, reference, engine)?;
+    let batching = batching.for_model(&identity.name).cloned();
+    let mut served = ServedModel::start_batched(identity, loaded, options, batching, admission)?;
+    served.load_duration = started.elapsed();
+    Ok(served)
+}
+
+/// Resolves `reference` in the registry and has `engine` read and optimise
+/// its model file, once; no worker starts (see [`ServedModel::start_checked`]).
+pub fn read_version(
+    registry: &Registry,
+    reference: &ModelRef,
+    engine: &dyn Engine,
+) -> Result<(ModelIdentity, Arc<dyn LoadedModel>), LoadError> {
     let entry = registry.get(reference)?;
     let label = format!("{}:{}", entry.name, entry.version);
     let file = onnx_file(&entry.model_path()).map_err(|reason| LoadError::NoModelFile {
@@ -105,10 +119,7 @@ fn load_one(
         sha256: entry.sha256,
         engine: engine.name(),
     };
-    let batching = batching.for_model(&identity.name).cloned();
-    let mut served = ServedModel::start_batched(identity, loaded, options, batching, admission)?;
-    served.load_duration = started.elapsed();
-    Ok(served)
+    Ok((identity, loaded))
 }
 
 /// The model file itself: the registered file, or the one `.onnx` file at the

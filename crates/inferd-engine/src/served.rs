@@ -1,13 +1,14 @@
 //! The models a server serves, and how a request finds one.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use inferd_backend::LoadedModel;
 use inferd_tensor::Signature;
 
 use crate::batcher::{BatchOptions, check_batchable};
-use crate::executor::Scored;
+use crate::executor::{Scored, SessionCheck, StartError};
 use crate::worker::Prepare;
 use crate::{Admission, EngineError, Executor, ExecutorOptions, LoadError, Ticket};
 
@@ -57,6 +58,22 @@ impl ServedModel {
         batching: Option<BatchOptions>,
         admission: Arc<Admission>,
     ) -> Result<ServedModel, LoadError> {
+        ServedModel::start_checked(identity, loaded, options, batching, admission, &mut |_| {
+            Ok(())
+        })
+    }
+
+    /// As [`ServedModel::start_batched`], each worker's session passing
+    /// `check` first (see [`Executor::start_checked`]): a refusal is
+    /// [`LoadError::SelfTest`] and nothing is left running.
+    pub fn start_checked(
+        identity: ModelIdentity,
+        loaded: Arc<dyn LoadedModel>,
+        options: ExecutorOptions,
+        batching: Option<BatchOptions>,
+        admission: Arc<Admission>,
+        check: &mut SessionCheck<'_>,
+    ) -> Result<ServedModel, LoadError> {
         let label = format!("{}:{}", identity.name, identity.version);
         if batching.is_some() {
             check_batchable(loaded.signature()).map_err(|reason| LoadError::Batching {
@@ -64,11 +81,18 @@ impl ServedModel {
                 reason,
             })?;
         }
-        let executor = Executor::start_batched(&identity.name, loaded.clone(), options, batching)
-            .map_err(|e| LoadError::Workers {
-            model: label,
-            reason: e.to_string(),
-        })?;
+        let executor =
+            Executor::start_checked(&identity.name, loaded.clone(), options, batching, check)
+                .map_err(|e| match e {
+                    StartError::Check(reason) => LoadError::SelfTest {
+                        model: label,
+                        reason,
+                    },
+                    StartError::Backend(e) => LoadError::Workers {
+                        model: label,
+                        reason: e.to_string(),
+                    },
+                })?;
         Ok(ServedModel {
             name: identity.name,
             version: identity.version,
@@ -109,43 +133,246 @@ impl ServedModel {
     }
 }
 
-/// Every served model; the first is the default (`/score`).
+/// Every served model version, by name. The first name is the default
+/// (`/score`); a name's route without a version reaches its latest served
+/// version, or splits its requests by the weights of its traffic.
 #[derive(Clone)]
 pub struct ModelSet {
-    models: Arc<[Arc<ServedModel>]>,
+    routes: Arc<[Route]>,
 }
 
-impl ModelSet {
-    /// `models` must not be empty and must not repeat a name (the loader
-    /// checks both).
-    pub fn new(models: Vec<ServedModel>) -> ModelSet {
-        assert!(!models.is_empty(), "a model set serves at least one model");
-        ModelSet {
-            models: models.into_iter().map(Arc::new).collect(),
+/// One served name: its versions (ascending) and how its route without a
+/// version picks one.
+pub struct Route {
+    versions: Vec<Arc<ServedModel>>,
+    split: Option<Split>,
+}
+
+/// A traffic split: of every `total` requests in turn, each version takes
+/// its weight's share, in an order spread over the turn (a stride coprime
+/// with `total` walks every slot once), so 10% is every tenth request or
+/// so, not the last tenth of a hundred.
+struct Split {
+    /// The running sum of the weights and the version each range goes to.
+    ranges: Vec<(u64, usize)>,
+    total: u64,
+    stride: u64,
+    turn: AtomicU64,
+}
+
+/// A route that cannot be served as asked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RouteError {
+    #[error("model '{0}' has no version to serve")]
+    NoVersion(String),
+    #[error("model '{name}': traffic names version {version}, which is not served")]
+    TrafficVersion { name: String, version: u32 },
+    #[error("model '{0}': the traffic weights add up to zero")]
+    NoTraffic(String),
+    #[error("model '{0}' is listed twice")]
+    Duplicate(String),
+}
+
+impl Route {
+    /// `versions` (at least one, all of one name) served, the route without
+    /// a version splitting by `traffic` (version, weight) when given.
+    pub fn new(
+        mut versions: Vec<Arc<ServedModel>>,
+        traffic: &[(u32, u32)],
+    ) -> Result<Route, RouteError> {
+        versions.sort_by_key(|m| m.version);
+        versions.dedup_by_key(|m| m.version);
+        let name = match versions.first() {
+            Some(first) => first.name.clone(),
+            None => return Err(RouteError::NoVersion(String::new())),
+        };
+        let split = if traffic.is_empty() {
+            None
+        } else {
+            let mut ranges = Vec::with_capacity(traffic.len());
+            let mut total = 0u64;
+            for &(version, weight) in traffic {
+                let index = versions
+                    .iter()
+                    .position(|m| m.version == version)
+                    .ok_or_else(|| RouteError::TrafficVersion {
+                        name: name.clone(),
+                        version,
+                    })?;
+                if weight > 0 {
+                    total += u64::from(weight);
+                    ranges.push((total, index));
+                }
+            }
+            if total == 0 {
+                return Err(RouteError::NoTraffic(name));
+            }
+            Some(Split {
+                ranges,
+                total,
+                stride: stride_for(total),
+                turn: AtomicU64::new(0),
+            })
+        };
+        Ok(Route { versions, split })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.versions[0].name
+    }
+
+    /// The served versions, ascending.
+    pub fn versions(&self) -> &[Arc<ServedModel>] {
+        &self.versions
+    }
+
+    /// The version a request without one goes to.
+    pub fn pick(&self) -> &Arc<ServedModel> {
+        match &self.split {
+            None => self.versions.last().expect("a route has a version"),
+            Some(split) => {
+                let turn = split.turn.fetch_add(1, Ordering::Relaxed) % split.total;
+                let slot = turn * split.stride % split.total;
+                let index = split
+                    .ranges
+                    .iter()
+                    .find(|(end, _)| slot < *end)
+                    .map_or(0, |(_, index)| *index);
+                &self.versions[index]
+            }
         }
     }
 
-    pub fn default_model(&self) -> &Arc<ServedModel> {
-        &self.models[0]
+    /// `version` when it is served.
+    pub fn version(&self, version: u32) -> Option<&Arc<ServedModel>> {
+        self.versions.iter().find(|m| m.version == version)
     }
 
-    /// The model served under `name`; with `version`, only if that is the
-    /// version served.
-    pub fn find(&self, name: &str, version: Option<u32>) -> Option<&Arc<ServedModel>> {
-        self.models
+    /// The traffic weights as given (version, weight), empty without a split.
+    pub fn traffic(&self) -> Vec<(u32, u32)> {
+        let Some(split) = &self.split else {
+            return Vec::new();
+        };
+        let mut start = 0;
+        split
+            .ranges
             .iter()
-            .find(|m| m.name == name && version.is_none_or(|v| v == m.version))
+            .map(|&(end, index)| {
+                let weight = (end - start) as u32;
+                start = end;
+                (self.versions[index].version, weight)
+            })
+            .collect()
+    }
+}
+
+/// A step near `total`'s golden section that shares no factor with it.
+fn stride_for(total: u64) -> u64 {
+    let gcd = |mut a: u64, mut b: u64| {
+        while b != 0 {
+            (a, b) = (b, a % b);
+        }
+        a
+    };
+    let mut stride = (total * 618 / 1000).max(1);
+    while gcd(stride, total) != 1 {
+        stride += 1;
+    }
+    stride
+}
+
+impl ModelSet {
+    /// One version of each model; `models` must not be empty and must not
+    /// repeat a name (the loader checks both).
+    pub fn new(models: Vec<ServedModel>) -> ModelSet {
+        assert!(!models.is_empty(), "a model set serves at least one model");
+        let routes: Vec<Route> = models
+            .into_iter()
+            .map(|m| Route::new(vec![Arc::new(m)], &[]).expect("one version, no traffic"))
+            .collect();
+        ModelSet {
+            routes: routes.into(),
+        }
     }
 
+    /// These routes, the first the default; none empty, no name twice.
+    pub fn from_routes(routes: Vec<Route>) -> Result<ModelSet, RouteError> {
+        if routes.is_empty() {
+            return Err(RouteError::NoVersion("(none)".into()));
+        }
+        for (i, route) in routes.iter().enumerate() {
+            if routes[..i].iter().any(|r| r.name() == route.name()) {
+                return Err(RouteError::Duplicate(route.name().to_owned()));
+            }
+        }
+        Ok(ModelSet {
+            routes: routes.into(),
+        })
+    }
+
+    /// The version `/score` goes to now.
+    pub fn default_model(&self) -> &Arc<ServedModel> {
+        self.routes[0].pick()
+    }
+
+    pub fn routes(&self) -> &[Route] {
+        &self.routes
+    }
+
+    pub fn route(&self, name: &str) -> Option<&Route> {
+        self.routes.iter().find(|r| r.name() == name)
+    }
+
+    /// The model served under `name`: `version` when given (and served),
+    /// else the one its route picks.
+    pub fn find(&self, name: &str, version: Option<u32>) -> Option<&Arc<ServedModel>> {
+        let route = self.route(name)?;
+        match version {
+            Some(version) => route.version(version),
+            None => Some(route.pick()),
+        }
+    }
+
+    /// Every served version, by name in serving order, versions ascending.
     pub fn iter(&self) -> impl Iterator<Item = &Arc<ServedModel>> {
-        self.models.iter()
+        self.routes.iter().flat_map(|r| r.versions.iter())
     }
 
+    /// How many versions are served.
     pub fn len(&self) -> usize {
-        self.models.len()
+        self.routes.iter().map(|r| r.versions.len()).sum()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.models.is_empty()
+        self.routes.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_split_gives_each_version_its_share_in_every_turn() {
+        for (weights, total) in [
+            (vec![90u64, 10], 100u64),
+            (vec![1, 1, 1], 3),
+            (vec![7, 5], 12),
+        ] {
+            let stride = stride_for(total);
+            let mut seen = vec![false; total as usize];
+            for turn in 0..total {
+                seen[(turn * stride % total) as usize] = true;
+            }
+            assert!(
+                seen.iter().all(|s| *s),
+                "{weights:?}: every slot once a turn"
+            );
+        }
+        // 10% spread over the turn: no run of the small share is long.
+        let stride = stride_for(100);
+        let small: Vec<u64> = (0..100).filter(|t| t * stride % 100 >= 90).collect();
+        assert_eq!(small.len(), 10);
+        assert!(small.windows(2).all(|w| w[1] - w[0] > 3), "{small:?}");
     }
 }

@@ -134,10 +134,19 @@ impl RequestFamilies {
         }
     }
 
-    /// Cells for one more model version, exposed from now on.
+    /// The cells of a model version, exposed from the first call on; a
+    /// version served again (after an update or a reload) counts on in
+    /// the same series, as Prometheus counters must.
     pub fn model(&self, name: &str, version: &str) -> Arc<ModelCells> {
+        let mut models = lock(&self.inner.models);
+        if let Some(cells) = models
+            .iter()
+            .find(|c| c.model == name && c.version == version)
+        {
+            return cells.clone();
+        }
         let cells = Arc::new(ModelCells::new(name, version));
-        lock(&self.inner.models).push(cells.clone());
+        models.push(cells.clone());
         cells
     }
 

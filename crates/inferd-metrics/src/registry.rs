@@ -7,8 +7,8 @@ use std::sync::Mutex;
 
 use prometheus::core::Collector;
 use prometheus::{
-    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 use crate::buckets::BATCH_SIZE;
@@ -36,6 +36,8 @@ pub struct Metrics {
     batch_size: HistogramVec,
     load_duration: GaugeVec,
     build_info: IntGaugeVec,
+    model_state: IntGaugeVec,
+    model_updates: IntCounterVec,
     queue_depth: IntGauge,
     slots_busy: IntGauge,
     slots_limit: IntGauge,
@@ -95,7 +97,31 @@ impl Metrics {
             )
             .expect("valid"),
         );
+        let model_state = register(
+            &registry,
+            IntGaugeVec::new(
+                Opts::new(
+                    "inferd_model_state",
+                    "1 for each model version's state now: loading, self_testing, live, draining or failed.",
+                ),
+                &["model", "version", "state"],
+            )
+            .expect("valid"),
+        );
+        let model_updates = register(
+            &registry,
+            IntCounterVec::new(
+                Opts::new(
+                    "inferd_model_updates_total",
+                    "Model versions that went live after start (result live) or were refused: failed to load or their self-test (result failed).",
+                ),
+                &["model", "result"],
+            )
+            .expect("valid"),
+        );
         Metrics {
+            model_state,
+            model_updates,
             requests,
             batch_size: histogram(
                 "inferd_batch_size",
@@ -191,6 +217,27 @@ impl Metrics {
         self.queue_depth.set(waiting as i64);
         self.slots_busy.set(busy as i64);
         self.slots_limit.set(limit as i64);
+    }
+
+    /// Each model version's state now (name, version, state), at scrape
+    /// time; versions not listed are gone from the family.
+    pub fn set_model_states<'a>(&self, states: impl IntoIterator<Item = (&'a str, u32, &'a str)>) {
+        self.model_state.reset();
+        for (model, version, state) in states {
+            self.model_state
+                .with_label_values(&[model, &version.to_string(), state])
+                .set(1);
+        }
+    }
+
+    /// A model's updates so far (totals kept by the lifecycle), at scrape time.
+    pub fn set_model_updates(&self, model: &str, live: u64, failed: u64) {
+        for (result, total) in [("live", live), ("failed", failed)] {
+            let counter = self.model_updates.with_label_values(&[model, result]);
+            if total > counter.get() {
+                counter.inc_by(total - counter.get());
+            }
+        }
     }
 
     /// The body memory budget's gauges, as they are at scrape time.

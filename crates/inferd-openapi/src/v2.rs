@@ -115,6 +115,61 @@ impl DocumentWriter<'_> {
         });
         paths.insert(path("/v2/repository/index"), json!({"post": index}));
 
+        let name_parameter = if self.is_v2() {
+            json!({"name": "model_name", "in": "path", "required": true,
+                   "description": "A model in the registry.", "type": "string", "minLength": 1})
+        } else {
+            json!({"name": "model_name", "in": "path", "required": true,
+                   "description": "A model in the registry.", "schema": {"type": "string", "minLength": 1}})
+        };
+        for (action, id, description, body) in [
+            (
+                "load",
+                "V2RepositoryModelLoad",
+                "Serves the model: the registered version given (`parameters.version`), \
+                 else by its version policy (the latest by default); added when not served. \
+                 The new version is loaded beside the one serving, self-tested, then swapped \
+                 in; the answer comes once it is live, or says why it was refused (the model \
+                 then serves on as before). Always needs a key, even where scoring does not.",
+                true,
+            ),
+            (
+                "unload",
+                "V2RepositoryModelUnload",
+                "Stops serving the model (not the default model); requests in flight finish. \
+                 Always needs a key, even where scoring does not.",
+                false,
+            ),
+        ] {
+            let mut operation = self.operation(id, description, true);
+            operation["parameters"] = json!([name_parameter.clone()]);
+            if body {
+                let request = self.reference("V2RepositoryLoadRequest");
+                self.body(
+                    &mut operation,
+                    "repositoryLoadRequest",
+                    "Which version.",
+                    request,
+                    false,
+                );
+            }
+            operation["responses"] = json!({
+                "200": self.content("The versions that went live and those retired.", JSON,
+                                    self.reference("V2RepositoryUpdate")),
+                "400": self.v2_error("The body is not valid, or the version was refused (it failed to load or its self-test)."),
+                "401": self.v2_error("No key, or a wrong one."),
+                "403": self.v2_error("The server has no keys: model load and unload are off."),
+                "404": self.v2_error("No such model or version in the registry, or the model is not served."),
+                "409": self.v2_error("The default model cannot be unloaded."),
+                "504": self.v2_error("The update runs on past the answer's wait."),
+                "default": self.error_response()
+            });
+            paths.insert(
+                path(&format!("/v2/repository/models/{{model_name}}/{action}")),
+                json!({"post": operation}),
+            );
+        }
+
         for (name, schema) in server_schemas() {
             schemas.insert(name.to_owned(), schema);
         }
@@ -350,7 +405,7 @@ impl DocumentWriter<'_> {
 }
 
 /// The schemas every model's routes share.
-fn server_schemas() -> [(&'static str, Value); 6] {
+fn server_schemas() -> [(&'static str, Value); 8] {
     let count_ns = json!({
         "type": "object",
         "required": ["count", "ns"],
@@ -434,6 +489,31 @@ fn server_schemas() -> [(&'static str, Value); 6] {
             }),
         ),
         (
+            "V2RepositoryLoadRequest",
+            json!({
+                "type": "object",
+                "properties": {"parameters": {
+                    "type": "object",
+                    "properties": {"version": {
+                        "description": "A registered version, as a string or an integer; absent: the model's version policy."
+                    }}
+                }}
+            }),
+        ),
+        (
+            "V2RepositoryUpdate",
+            json!({
+                "type": "object",
+                "required": ["live", "retired"],
+                "properties": {
+                    "live": {"type": "array", "items": {"type": "object", "properties": {
+                        "name": {"type": "string"}, "version": {"type": "string"}}}},
+                    "retired": {"type": "array", "items": {"type": "object", "properties": {
+                        "name": {"type": "string"}, "version": {"type": "string"}}}}
+                }
+            }),
+        ),
+        (
             "V2RepositoryIndex",
             json!({"type": "array", "items": {
                 "type": "object",
@@ -441,7 +521,8 @@ fn server_schemas() -> [(&'static str, Value); 6] {
                 "properties": {
                     "name": {"type": "string"},
                     "version": {"type": "string"},
-                    "state": {"type": "string", "example": "READY"},
+                    "state": {"type": "string", "example": "READY",
+                              "description": "READY (served), LOADING (loading or self-testing), UNLOADING (draining), UNAVAILABLE (refused; reason says why)."},
                     "reason": {"type": "string"}
                 }
             }}),

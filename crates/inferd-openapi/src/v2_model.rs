@@ -14,7 +14,7 @@
 use serde_json::{Map, Value, json};
 
 use inferd_schema::ModelSchema;
-use inferd_tensor::{DType, Dim, Signature, Tensor, TensorData, TensorSpec, for_each_data};
+use inferd_tensor::{DType, Dim, Signature, Tensor, TensorSpec};
 use inferd_v2::{Datatype, V2Model, encode_request};
 
 use crate::SpecVersion;
@@ -119,7 +119,16 @@ pub fn model_metadata(name: &str, signature: &Signature, version: SpecVersion) -
             "versions": {"type": "array", "items": {"type": "string"}},
             "platform": {"type": "string"},
             "inputs": exactly(written["inputs"].clone(), "array", version),
-            "outputs": exactly(written["outputs"].clone(), "array", version)
+            "outputs": exactly(written["outputs"].clone(), "array", version),
+            "inferd_states": {
+                "type": "array",
+                "description": "Each version's state while updates are on: live, loading, self_testing, draining, or failed with its reason.",
+                "items": {"type": "object", "required": ["version", "state"], "properties": {
+                    "version": {"type": "string"},
+                    "state": {"type": "string"},
+                    "reason": {"type": "string"}
+                }}
+            }
         }
     })
 }
@@ -349,15 +358,7 @@ fn one_of(
 /// 1, an undeclared shape one value). None when it would be too large.
 fn example_request(schema: &ModelSchema) -> Option<Value> {
     let specs = &schema.signature.inputs;
-    let tensors = match &schema.input_sample {
-        Some(sample) => schema.decode(sample).ok()?,
-        None => specs.iter().map(zeros).collect::<Option<Vec<Tensor>>>()?,
-    };
-    if tensors.len() != specs.len()
-        || tensors.iter().map(|t| t.data().len()).sum::<usize>() > EXAMPLE_VALUES
-    {
-        return None;
-    }
+    let tensors = schema.sample_inputs(EXAMPLE_VALUES)?;
     let named: Vec<(&str, &Tensor)> = specs
         .iter()
         .map(|s| s.name.as_str())
@@ -365,28 +366,6 @@ fn example_request(schema: &ModelSchema) -> Option<Value> {
         .collect();
     let body = encode_request(&named, false, false).body;
     serde_json::from_slice(&body).ok()
-}
-
-/// A tensor of `spec`'s type and shape holding zeros (false), the smallest
-/// the model accepts; None when it holds more than an example should.
-fn zeros(spec: &TensorSpec) -> Option<Tensor> {
-    let shape: Vec<usize> = match &spec.shape {
-        None => vec![1],
-        Some(dims) => dims
-            .iter()
-            .map(|d| match d {
-                Dim::Fixed(n) => *n,
-                Dim::Free(_) => 1,
-            })
-            .collect(),
-    };
-    let count = shape
-        .iter()
-        .try_fold(1usize, |all, n| all.checked_mul(*n))
-        .filter(|count| *count <= EXAMPLE_VALUES)?;
-    let mut data = TensorData::with_capacity(spec.dtype, count);
-    for_each_data!(&mut data, values => values.resize(count, Default::default()));
-    Tensor::new(shape, data).ok()
 }
 
 #[cfg(test)]
@@ -449,7 +428,7 @@ mod tests {
             DType::F32,
             Some(vec![Dim::Fixed(usize::MAX), Dim::Fixed(2)]),
         );
-        assert!(zeros(&huge).is_none());
+        assert!(huge.zeros(EXAMPLE_VALUES).is_none());
         // Too many values to bound: the list is left unbounded, not wrong.
         let flat = data(&huge, Direction::Request, SpecVersion::V2);
         assert!(flat.get("maxItems").is_none());

@@ -57,7 +57,8 @@ impl FromStr for ModelRef {
 
     fn from_str(text: &str) -> Result<ModelRef, RegistryError> {
         let (name, version) = match text.split_once(':') {
-            None => (text, None),
+            // `NAME:latest` says in words what `NAME` means.
+            None | Some((_, "latest")) => (text.split(':').next().unwrap_or(text), None),
             Some((name, version)) => {
                 let version = version
                     .parse::<u32>()
@@ -118,10 +119,23 @@ mod tests {
     #[test]
     fn references_parse() {
         assert_eq!("m".parse::<ModelRef>().unwrap(), ModelRef::latest("m"));
+        assert_eq!(
+            "m:latest".parse::<ModelRef>().unwrap(),
+            ModelRef::latest("m")
+        );
         let r: ModelRef = "m:3".parse().unwrap();
         assert_eq!(r.version, Some(3));
         assert_eq!(r.to_string(), "m:3");
-        for bad in ["m:", "m:0", "m:-1", "m:x", "a/b:1", ":1"] {
+        for bad in [
+            "m:",
+            "m:0",
+            "m:-1",
+            "m:x",
+            "a/b:1",
+            ":1",
+            ":latest",
+            "a/b:latest",
+        ] {
             assert!(
                 bad.parse::<ModelRef>().is_err(),
                 "{bad:?} should be refused"

@@ -139,6 +139,17 @@ impl Registry {
         Ok(all)
     }
 
+    /// The folder the registry lives in.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The versions of `name` registered, ascending (empty when none).
+    pub fn versions(&self, name: &str) -> Result<Vec<u32>, RegistryError> {
+        validate_name(name)?;
+        version_numbers(&self.root.join(name))
+    }
+
     /// One version; `version: None` means the latest.
     pub fn get(&self, reference: &ModelRef) -> Result<ModelVersion, RegistryError> {
         validate_name(&reference.name)?;

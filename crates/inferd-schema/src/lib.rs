@@ -28,6 +28,7 @@
 //! expects and what was received. Nothing here panics on any input.
 #![forbid(unsafe_code)]
 
+mod answer_check;
 mod bound;
 mod decode;
 mod direct;

@@ -65,6 +65,23 @@ impl ModelSchema {
         }
     }
 
+    /// The inputs a sample request carries: the input sample decoded as a
+    /// request would be, else zeros of each input's smallest shape; `None`
+    /// when that fails or holds more than `max_values` values. Examples and
+    /// a new version's self-test send these.
+    pub fn sample_inputs(&self, max_values: usize) -> Option<Vec<Tensor>> {
+        let specs = &self.signature.inputs;
+        let tensors = match &self.input_sample {
+            Some(sample) => self.decode(sample).ok()?,
+            None => specs
+                .iter()
+                .map(|spec| spec.zeros(max_values))
+                .collect::<Option<Vec<Tensor>>>()?,
+        };
+        let values: usize = tensors.iter().map(|t| t.data().len()).sum();
+        (tensors.len() == specs.len() && values <= max_values).then_some(tensors)
+    }
+
     /// The contract that `entry` declares for a model with `signature`. The
     /// samples must fit the model: the input sample is decoded as a request
     /// would be, the output sample checked against the outputs.

@@ -54,8 +54,12 @@ impl ServiceApi {
         models: &ModelSet,
         entries: &[ModelEntry],
     ) -> Result<ServiceApi, EntryError> {
+        // One contract per name, its latest served version's: the
+        // documents describe the route without a version.
         let schemas = models
+            .routes()
             .iter()
+            .filter_map(|route| route.versions().last())
             .map(|model| Ok((model.name.clone(), schema_of(model, entries)?)))
             .collect::<Result<Vec<_>, EntryError>>()?;
         Ok(ServiceApi::new(info, schemas))
@@ -90,18 +94,27 @@ impl ServiceApi {
     /// `path` without the service's path prefix (`/api/v1/score` ->
     /// `/score`); paths outside the prefix are served as they are.
     pub fn local_path<'a>(&self, path: &'a str) -> &'a str {
-        if self.path_prefix.is_empty() {
-            return path;
-        }
-        match path.strip_prefix(self.path_prefix.as_str()) {
-            Some("") => "/",
-            Some(rest) if rest.starts_with('/') => rest,
-            _ => path,
-        }
+        strip_prefix(&self.path_prefix, path)
     }
 }
 
-fn schema_of(model: &ServedModel, entries: &[ModelEntry]) -> Result<ModelSchema, EntryError> {
+/// `path` without `prefix` (`/api/v1/score` -> `/score`); paths outside
+/// the prefix are served as they are.
+pub(crate) fn strip_prefix<'a>(prefix: &str, path: &'a str) -> &'a str {
+    if prefix.is_empty() {
+        return path;
+    }
+    match path.strip_prefix(prefix) {
+        Some("") => "/",
+        Some(rest) if rest.starts_with('/') => rest,
+        _ => path,
+    }
+}
+
+pub(crate) fn schema_of(
+    model: &ServedModel,
+    entries: &[ModelEntry],
+) -> Result<ModelSchema, EntryError> {
     match entries.iter().position(|e| e.name() == model.name) {
         Some(index) => ModelSchema::build(&entries[index], model.signature.clone())
             .map_err(|source| EntryError { index, source }),

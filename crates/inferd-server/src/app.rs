@@ -1,5 +1,6 @@
 //! The tower service every connection runs: request ids, then the key
-//! check (when auth is on), around the router.
+//! check (when auth is on), around the router; the repository API's
+//! admin key check.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -12,16 +13,16 @@ use http::{HeaderValue, Method, Request, Response, Version, header};
 use hyper::body::Incoming;
 
 use inferd_auth::Gate;
-use inferd_engine::ServedModel;
 use inferd_metrics::Protocol;
 
 use crate::answered::Answered;
 use crate::idle::Activity;
 use crate::record::RequestRecord;
+use crate::repository::{self, Operation};
 use crate::request_id::RequestIds;
 use crate::response::{self, Body};
 use crate::routes::{self, Routed};
-use crate::{ApiError, AppState};
+use crate::{ApiError, AppState, LiveModel};
 use crate::{score, v2};
 
 /// The whole HTTP application. Cheap to clone: one per connection.
@@ -29,6 +30,8 @@ use crate::{score, v2};
 pub struct App {
     state: Arc<AppState>,
     gate: Option<Arc<Gate>>,
+    /// The repository API's keys (model load and unload); none: refused.
+    admin: Option<Arc<Gate>>,
     /// The connection's, when it has one (see [`App::for_connection`]).
     activity: Option<Arc<Activity>>,
 }
@@ -38,6 +41,7 @@ impl App {
         App {
             state,
             gate: None,
+            admin: None,
             activity: None,
         }
     }
@@ -54,6 +58,14 @@ impl App {
     /// Requires a key on every route the gate does not leave open.
     pub fn with_gate(mut self, gate: Gate) -> App {
         self.gate = Some(Arc::new(gate));
+        self
+    }
+
+    /// Requires a key of `admin` on the repository API's model load and
+    /// unload, whether or not scoring needs one; its open routes are
+    /// ignored. Without it those routes answer 403.
+    pub fn with_admin_gate(mut self, admin: Gate) -> App {
+        self.admin = Some(Arc::new(admin));
         self
     }
 
@@ -104,23 +116,26 @@ impl App {
                 Next::Score(model) => {
                     // One of the model's callers until answered: the
                     // batcher and the lone-caller polls read the count.
-                    let _caller = model.arrive(record.arrived());
+                    let _caller = model.served.arrive(record.arrived());
                     record.score_with(&model, Protocol::Score);
                     let result =
                         score::score(state, &model, &head, body, &ids.request_id, &mut record)
                             .await;
                     record.scoring_ended(&result);
-                    score::respond(result)
+                    with_version(score::respond(result), &model)
                 }
                 Next::Index => v2::repository_index(state, &head, body).await,
-                Next::Infer(entry) => {
-                    let _caller = entry.served.arrive(record.arrived());
-                    record.score_with(&entry.served, Protocol::V2);
+                Next::Repository(operation) => {
+                    repository::handle(state, operation, &head, body).await
+                }
+                Next::Infer(model) => {
+                    let _caller = model.served.arrive(record.arrived());
+                    record.score_with(&model, Protocol::V2);
                     let result =
-                        v2::infer::infer(state, &entry, &head, body, &ids.request_id, &mut record)
+                        v2::infer::infer(state, &model, &head, body, &ids.request_id, &mut record)
                             .await;
                     record.scoring_ended(&result);
-                    v2::infer::respond(result)
+                    with_version(v2::infer::respond(result), &model)
                 }
             };
             let moved = record.bytes_moved(&response);
@@ -157,8 +172,13 @@ impl App {
         let next = match routes::route(&self.state, head) {
             Ok(Routed::Answer(response)) => Next::answer(response),
             Ok(Routed::Score(model)) => Next::Score(model),
-            Ok(Routed::Infer(entry)) => Next::Infer(entry),
+            Ok(Routed::Infer(model)) => Next::Infer(model),
             Ok(Routed::Index) => Next::Index,
+            // Model updates need the admin key, whatever the scoring routes need.
+            Ok(Routed::Repository(operation)) => match self.check_admin_key(head) {
+                Ok(()) => Next::Repository(operation),
+                Err(refused) => Next::Refuse(Box::new(error(&refused))),
+            },
             Err(e) => Next::answer(error(&e)),
         };
         (next, ids)
@@ -172,9 +192,10 @@ enum Next {
     /// Answered once what the client already sent is read (see
     /// [`drain_small_body`]).
     Refuse(Box<Response<Body>>),
-    Score(Arc<ServedModel>),
-    Infer(Arc<v2::Entry>),
+    Score(Arc<LiveModel>),
+    Infer(Arc<LiveModel>),
     Index,
+    Repository(Operation),
 }
 
 impl Next {
@@ -184,6 +205,17 @@ impl Next {
 }
 
 impl App {
+    /// The repository API's check: a key of the admin gate always (open
+    /// routes do not open it); with no admin keys, the API is refused.
+    fn check_admin_key(&self, head: &Parts) -> Result<(), ApiError> {
+        let Some(admin) = &self.admin else {
+            return Err(ApiError::AdminOff);
+        };
+        let authorization = head.headers.get(header::AUTHORIZATION);
+        admin.check(head.uri.path(), authorization.map(|v| v.as_bytes()))?;
+        Ok(())
+    }
+
     /// CORS preflights pass without a key: browsers never send credentials
     /// with them, and they answer nothing but an empty 200.
     fn check_key(&self, head: &Parts) -> Result<(), ApiError> {
@@ -198,6 +230,19 @@ impl App {
         Ok(())
     }
 }
+
+/// The served version that answered, in `x-ms-model-version` (on errors
+/// too: a refusal says which version refused), so a client sees an
+/// update take effect and a canary's share.
+fn with_version(mut response: Response<Body>, model: &LiveModel) -> Response<Body> {
+    response
+        .headers_mut()
+        .insert(MODEL_VERSION, HeaderValue::from(model.served.version));
+    response
+}
+
+/// The header [`with_version`] writes.
+pub const MODEL_VERSION: http::HeaderName = http::HeaderName::from_static("x-ms-model-version");
 
 /// Whether the request names exactly one host: RFC 9112 requires it of
 /// HTTP/1.1 (HTTP/2 names it in `:authority`, HTTP/1.0 may not name it).

@@ -15,6 +15,7 @@ use std::time::Duration;
 use http::{HeaderValue, StatusCode};
 
 use inferd_engine::{BudgetRefusal, EngineError};
+use inferd_lifecycle::UpdateError;
 use inferd_metrics::Outcome;
 use inferd_schema::SchemaError;
 
@@ -30,7 +31,8 @@ pub enum ApiError {
     VersionNotServed {
         name: String,
         asked: String,
-        served: u32,
+        /// The versions served, as `2` or `2, 3`.
+        served: String,
     },
 
     #[error(transparent)]
@@ -58,6 +60,29 @@ pub enum ApiError {
 
     #[error("the repository index request is not valid: {0}")]
     IndexRequest(String),
+
+    /// A repository load or unload with a body that is not what it takes.
+    #[error("the repository request is not valid: {0}")]
+    RepositoryRequest(String),
+
+    /// The repository API needs keys, and the server was given none.
+    #[error(
+        "model load and unload need a key, and this server has none: start it with --primary-key, --keys-file or the deployment config's keys"
+    )]
+    AdminOff,
+
+    /// The server was started without model updates.
+    #[error("model updates are not on in this server")]
+    UpdatesOff,
+
+    /// A load or unload refused; the served set is as it was.
+    #[error(transparent)]
+    Update(#[from] inferd_lifecycle::UpdateError),
+
+    /// A load still running when the answer's wait ran out; it goes on,
+    /// and the index tells how it ends.
+    #[error("the update is still running after {} s; POST /v2/repository/index tells when it ends", .0.as_secs())]
+    UpdateTimeout(Duration),
 
     #[error("request body exceeds the limit of {limit} bytes")]
     BodyTooLarge { limit: usize },
@@ -163,7 +188,16 @@ impl ApiError {
             | ApiError::HostRequired
             | ApiError::BadModelName(_)
             | ApiError::V2(_)
-            | ApiError::IndexRequest(_) => StatusCode::BAD_REQUEST,
+            | ApiError::IndexRequest(_)
+            | ApiError::RepositoryRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::AdminOff => StatusCode::FORBIDDEN,
+            ApiError::UpdatesOff => StatusCode::NOT_IMPLEMENTED,
+            ApiError::UpdateTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::Update(e) => match e {
+                UpdateError::Registry(_) | UpdateError::NotServed(_) => StatusCode::NOT_FOUND,
+                UpdateError::Refused { .. } => StatusCode::BAD_REQUEST,
+                UpdateError::DefaultModel(_) => StatusCode::CONFLICT,
+            },
             ApiError::HeaderTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::HeadRefused(status) => *status,
             ApiError::NotReady | ApiError::Draining => StatusCode::SERVICE_UNAVAILABLE,

@@ -21,7 +21,12 @@
 //! - [`error`]: [`ApiError`], the one place errors are classified: HTTP
 //!   status, metrics outcome, `x-ms-run-function-failed`.
 //! - [`response`]: small builders for JSON and text responses.
-//! - [`state`]: [`AppState`]: options and the models, once loaded.
+//! - [`state`]: [`AppState`]: options and the served set, swapped whole
+//!   at each model update.
+//! - [`live`]: [`Live`], the served set as requests see it: each version's
+//!   contract, protocol documents and metric handles ([`LiveModel`]).
+//! - [`repository`]: the repository API (`/v2/repository/...`): model load
+//!   and unload while serving, behind the admin key.
 //! - [`record`]: [`RequestRecord`], one request's record from arrival to
 //!   response, turned into its metrics and its access line.
 //! - [`telemetry`]: per-model metrics, the HTTP response counter, the
@@ -39,7 +44,9 @@ pub mod drain;
 pub mod error;
 pub mod head_errors;
 pub mod idle;
+pub mod live;
 pub mod record;
+pub mod repository;
 pub mod request_id;
 pub mod response;
 pub mod routes;
@@ -53,6 +60,7 @@ pub mod v2;
 pub use api::{EntryError, ServiceApi};
 pub use app::App;
 pub use error::ApiError;
+pub use live::{Live, LiveModel};
 pub use record::RequestRecord;
 pub use serve::{serve, serve_tls};
 pub use state::{AppState, ServerOptions};

@@ -10,13 +10,13 @@ use std::time::{Duration, Instant};
 use http::Response;
 use http::request::Parts;
 use hyper::body::Body as _;
-use inferd_engine::{Scored, ServedModel};
+use inferd_engine::Scored;
 use inferd_log::AccessLine;
 use inferd_metrics::{Outcome, Protocol, Stages};
 
-use crate::ApiError;
 use crate::response::Body;
-use crate::telemetry::{ModelHandles, Telemetry};
+use crate::telemetry::Telemetry;
+use crate::{ApiError, LiveModel};
 
 /// What the server notes about one request. Borrows the request's head,
 /// which the connection's future holds for the request's whole life.
@@ -26,16 +26,17 @@ pub struct RequestRecord<'a> {
     arrived: Instant,
     /// The body's declared length, until the scoring handler has read it.
     bytes_in: u64,
-    scoring: Option<ScoringRecord<'a>>,
+    scoring: Option<ScoringRecord>,
 }
 
 /// What a scoring request adds to its record.
-struct ScoringRecord<'a> {
-    model: Arc<ServedModel>,
+struct ScoringRecord {
+    model: Arc<LiveModel>,
     protocol: Protocol,
-    /// The model's metrics (none when recording is off), counting the
-    /// request in flight until it is finished or dropped.
-    in_flight: Option<InFlight<'a>>,
+    /// Counted in the model's in-flight gauge (recording was on), until
+    /// finished or dropped (a request given up on, such as one whose
+    /// client went away).
+    in_flight: bool,
     scored: Option<ScoredStages>,
     outcome: Option<Outcome>,
 }
@@ -72,8 +73,14 @@ impl<'a> RequestRecord<'a> {
 
     /// From now on, a request for `model` in `protocol`, in its in-flight
     /// count until finished; its bytes in are those its body turns out to have.
-    pub fn score_with(&mut self, model: &Arc<ServedModel>, protocol: Protocol) {
-        let in_flight = self.telemetry.model(model).map(InFlight::new);
+    pub fn score_with(&mut self, model: &Arc<LiveModel>, protocol: Protocol) {
+        let in_flight = match self.telemetry.model(model) {
+            Some(handles) => {
+                handles.metrics.began();
+                true
+            }
+            None => false,
+        };
         self.bytes_in = 0;
         self.scoring = Some(ScoringRecord {
             model: model.clone(),
@@ -129,8 +136,8 @@ impl<'a> RequestRecord<'a> {
         let telemetry = self.telemetry;
         telemetry.responded(response.status());
         let access_log = telemetry.access_log();
-        let scoring = self.scoring;
-        let in_flight = scoring.as_ref().is_some_and(|s| s.in_flight.is_some());
+        let mut scoring = self.scoring;
+        let in_flight = scoring.as_ref().is_some_and(|s| s.in_flight);
         if !access_log && !in_flight {
             return;
         }
@@ -138,17 +145,24 @@ impl<'a> RequestRecord<'a> {
         let scored = scoring.as_ref().and_then(|s| s.scored);
         let ended = scored.map_or_else(Instant::now, |s| s.encoded);
         let total = ended.saturating_duration_since(self.arrived);
-        let mut model = None;
-        if let Some(scoring) = scoring {
-            if let Some(in_flight) = scoring.in_flight {
-                let outcome = scoring.outcome.unwrap_or(Outcome::Error);
-                let stages = scored
-                    .filter(|_| outcome == Outcome::Success)
-                    .map(|s| s.stages);
-                in_flight.finished(outcome, total, stages.as_ref(), scoring.protocol);
-            }
-            model = Some(scoring.model);
+        if let Some(scoring) = &mut scoring
+            && scoring.in_flight
+        {
+            let outcome = scoring.outcome.unwrap_or(Outcome::Error);
+            let stages = scored
+                .filter(|_| outcome == Outcome::Success)
+                .map(|s| s.stages);
+            // One pass over the thread's counters: finished, and no
+            // longer in flight.
+            scoring.model.handles.metrics.finished(
+                outcome,
+                total,
+                stages.as_ref(),
+                scoring.protocol,
+            );
+            scoring.in_flight = false;
         }
+        let model = scoring.as_ref().map(|s| &s.model.served);
         if access_log {
             inferd_log::access(&AccessLine {
                 request_id,
@@ -176,33 +190,11 @@ impl<'a> RequestRecord<'a> {
     }
 }
 
-/// Counts a request in `inferd_requests_in_flight` while it lives: until
-/// [`InFlight::finished`], or its drop (a request given up on, such as
-/// one whose client went away).
-struct InFlight<'a>(&'a ModelHandles);
-
-impl<'a> InFlight<'a> {
-    fn new(entry: &'a ModelHandles) -> InFlight<'a> {
-        entry.metrics.began();
-        InFlight(entry)
-    }
-
-    /// Records the request as finished, `total` long, and no longer in
-    /// flight (one pass over the thread's counters for both).
-    fn finished(
-        self,
-        outcome: Outcome,
-        total: Duration,
-        stages: Option<&Stages>,
-        protocol: Protocol,
-    ) {
-        self.0.metrics.finished(outcome, total, stages, protocol);
-        std::mem::forget(self);
-    }
-}
-
-impl Drop for InFlight<'_> {
+impl Drop for ScoringRecord {
+    /// A request given up on leaves the in-flight gauge too.
     fn drop(&mut self) {
-        self.0.metrics.ended();
+        if self.in_flight {
+            self.model.handles.metrics.ended();
+        }
     }
 }

@@ -3,7 +3,7 @@
 //! | path | methods |
 //! | --- | --- |
 //! | `/` | GET, HEAD: liveness, `Healthy` |
-//! | `/ready` | GET, HEAD: 200 once every model is loaded, 503 before |
+//! | `/ready` | GET, HEAD: 200 once every model is loaded (and through updates), 503 before |
 //! | `/metrics` | GET, HEAD: Prometheus text exposition |
 //! | `/score` | POST, GET, OPTIONS: the default model |
 //! | `/models/{name}/score` | the same, for a named model |
@@ -15,30 +15,31 @@
 
 use std::sync::Arc;
 
-use http::request::Parts;
-use http::{Method, Response, StatusCode};
-use inferd_engine::{ModelSet, ServedModel};
-
+use crate::live::{Live, LiveModel};
+use crate::repository::Operation;
 use crate::response::{self, Body, ErrorShape};
 use crate::v2;
 use crate::{ApiError, AppState, score, swagger};
+use http::request::Parts;
+use http::{Method, Response, StatusCode};
 
 const PROBE_METHODS: &str = "GET, HEAD";
 
 /// Where a request goes: answered at once, or scored by a model.
 pub enum Routed {
     Answer(Response<Body>),
-    Score(Arc<ServedModel>),
+    Score(Arc<LiveModel>),
     /// A v2 infer request for this model.
-    Infer(Arc<v2::Entry>),
+    Infer(Arc<LiveModel>),
     /// The v2 repository index, once its body is read.
     Index,
+    /// A model load or unload, once the admin key is checked and the body read.
+    Repository(Operation),
 }
 
 /// The path as routed: without the service's path prefix.
 fn local_path<'a>(state: &AppState, parts: &'a Parts) -> &'a str {
-    let path = parts.uri.path();
-    state.api().map_or(path, |api| api.local_path(path))
+    state.local_path(parts.uri.path())
 }
 
 /// How errors on the request's route are shaped: the v2 routes' way, or
@@ -65,6 +66,8 @@ pub fn route(state: &AppState, parts: &Parts) -> Result<Routed, ApiError> {
         }
         "/ready" => {
             probe_method(&parts.method)?;
+            // Published sets always have a live version of every model:
+            // ready from the first publish on, through every update.
             ready(state)?;
             if state.is_draining() {
                 return Err(ApiError::Draining);
@@ -74,7 +77,11 @@ pub fn route(state: &AppState, parts: &Parts) -> Result<Routed, ApiError> {
         "/swagger.json" => swagger::handle(state, parts).map(Routed::Answer),
         "/metrics" => {
             probe_method(&parts.method)?;
-            let text = state.telemetry.render(state.models(), &state.budget);
+            let text = state.telemetry.render(
+                state.models().as_ref(),
+                &state.budget,
+                state.lifecycle().map(|l| l.states()),
+            );
             answer(response::metrics(text))
         }
         "/score" => {
@@ -86,7 +93,7 @@ pub fn route(state: &AppState, parts: &Parts) -> Result<Routed, ApiError> {
         _ => match path.strip_prefix("/models/").map(model_path) {
             Some(Some((name, version))) => {
                 score::check_method(&parts.method)?;
-                let model = find(ready(state)?, name, version)?;
+                let model = ready(state)?.find(name, version)?.clone();
                 Ok(scoring(parts, model))
             }
             _ => Err(ApiError::RouteNotFound),
@@ -96,7 +103,7 @@ pub fn route(state: &AppState, parts: &Parts) -> Result<Routed, ApiError> {
 
 /// A scoring route: a preflight (`OPTIONS`) is answered here, once the
 /// model is known to be served.
-fn scoring(parts: &Parts, model: Arc<ServedModel>) -> Routed {
+fn scoring(parts: &Parts, model: Arc<LiveModel>) -> Routed {
     if parts.method == Method::OPTIONS {
         return Routed::Answer(score::options());
     }
@@ -112,8 +119,25 @@ fn probe_method(method: &Method) -> Result<(), ApiError> {
     }
 }
 
-fn ready(state: &AppState) -> Result<&ModelSet, ApiError> {
-    state.models().ok_or(ApiError::NotReady)
+/// The served set now (no count is touched: the guard lives only while
+/// the request is routed).
+pub(crate) fn ready(state: &AppState) -> Result<LiveGuard, ApiError> {
+    let live = state.live();
+    if live.is_none() {
+        return Err(ApiError::NotReady);
+    }
+    Ok(LiveGuard(live))
+}
+
+/// A loaded set, for the time a request is routed.
+pub(crate) struct LiveGuard(arc_swap::Guard<Option<Arc<Live>>>);
+
+impl std::ops::Deref for LiveGuard {
+    type Target = Live;
+
+    fn deref(&self) -> &Live {
+        self.0.as_ref().expect("checked by ready")
+    }
 }
 
 /// `{name}/score` or `{name}/versions/{v}/score`; the version stays text so
@@ -124,25 +148,6 @@ fn model_path(rest: &str) -> Option<(&str, Option<&str>)> {
         [name, "score"] if !name.is_empty() => Some((name, None)),
         [name, "versions", version, "score"] if !name.is_empty() => Some((name, Some(version))),
         _ => None,
-    }
-}
-
-fn find(
-    models: &ModelSet,
-    name: &str,
-    version: Option<&str>,
-) -> Result<Arc<ServedModel>, ApiError> {
-    let model = models
-        .find(name, None)
-        .ok_or_else(|| ApiError::ModelNotFound(name.to_owned()))?;
-    match version {
-        None => Ok(model.clone()),
-        Some(asked) if asked.parse::<u32>().ok() == Some(model.version) => Ok(model.clone()),
-        Some(asked) => Err(ApiError::VersionNotServed {
-            name: name.to_owned(),
-            asked: asked.to_owned(),
-            served: model.version,
-        }),
     }
 }
 

@@ -7,7 +7,7 @@ use http::request::Parts;
 use http::{HeaderName, HeaderValue, Method, Response, StatusCode, header};
 use hyper::body::Incoming;
 use inferd_collect::Input;
-use inferd_engine::{EngineError, Scored, ServedModel};
+use inferd_engine::{EngineError, Scored};
 use inferd_log::millis;
 use inferd_schema::{ModelSchema, SchemaError};
 use inferd_tensor::Tensor;
@@ -15,7 +15,7 @@ use inferd_tensor::Tensor;
 use crate::body::read_limited;
 use crate::record::RequestRecord;
 use crate::response::{self, Body};
-use crate::{ApiError, AppState};
+use crate::{ApiError, AppState, LiveModel};
 
 const SCORE_METHODS: &str = "GET, POST, OPTIONS";
 const SERVER_TIMING: HeaderName = HeaderName::from_static("server-timing");
@@ -91,7 +91,7 @@ pub fn respond(result: Result<Answer, ApiError>) -> Response<Body> {
 /// goes to data collection, and into an engine failure's message and log.
 pub async fn score(
     state: &AppState,
-    model: &Arc<ServedModel>,
+    live: &Arc<LiveModel>,
     parts: &Parts,
     body: Incoming,
     request_id: &HeaderValue,
@@ -133,14 +133,8 @@ pub async fn score(
     }
     record.read(payload.len());
     let collected = state.telemetry.collector().map(|_| payload.to_input());
-    // Made once per model, with the API or the models; every served model has one.
-    let schema = state
-        .schema(&model.name)
-        .ok_or_else(|| {
-            tracing::error!(model = %model.name, "no contract for a served model");
-            ApiError::Internal
-        })?
-        .clone();
+    let model = &live.served;
+    let schema = live.schema.clone();
     let ticket = model.enter()?;
     let contract = schema.clone();
     let tensors = exact.then(|| reservation.clone());
@@ -170,7 +164,7 @@ pub async fn score(
     if let Some(input) = collected {
         state
             .telemetry
-            .collect(model, Some(request_id), input, &body);
+            .collect(live, Some(request_id), input, &body);
     }
     let server_timing = state
         .options

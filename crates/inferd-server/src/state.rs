@@ -1,15 +1,18 @@
-//! What every request can see: the server's options and the models.
+//! What every request can see: the server's options and the served set.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
+use arc_swap::ArcSwapOption;
+use inferd_config::ModelEntry;
 use inferd_engine::{BodyBudget, ModelSet};
-use inferd_schema::ModelSchema;
+use inferd_lifecycle::{Lifecycle, Publish};
+use inferd_openapi::ServiceInfo;
 
-use crate::api::{Schemas, ServiceApi};
+use crate::api::EntryError;
+use crate::live::Live;
 use crate::telemetry::Telemetry;
-use crate::v2::Catalog;
 
 /// Limits and switches of the HTTP layer.
 #[derive(Debug, Clone, Copy)]
@@ -46,17 +49,16 @@ impl Default for ServerOptions {
     }
 }
 
-/// Shared by all connections. The models are set once, when loaded: until
-/// then the server is live (`GET /` answers) but not ready.
+/// Shared by all connections. The served set is published when the models
+/// are loaded (until then the server is live, `GET /` answers, but not
+/// ready) and again at each model update, swapped whole (see [`Live`]).
 pub struct AppState {
     pub options: ServerOptions,
-    models: OnceLock<ModelSet>,
-    api: OnceLock<Arc<ServiceApi>>,
-    /// Each model's contract from its signature alone, made once with the
-    /// models, for a state that is given no [`ServiceApi`].
-    plain_schemas: OnceLock<Schemas>,
-    /// Each model as the Open Inference Protocol serves it, made with the models.
-    v2: OnceLock<Catalog>,
+    live: ArcSwapOption<Live>,
+    /// Title, version and path prefix of the service, for its documents.
+    info: OnceLock<ServiceInfo>,
+    /// Model updates while serving (the repository API), when on.
+    lifecycle: OnceLock<Arc<Lifecycle>>,
     draining: AtomicBool,
     /// The body memory budget: one for the server, all models together.
     pub budget: Arc<BodyBudget>,
@@ -73,10 +75,9 @@ impl AppState {
     pub fn new(options: ServerOptions) -> Arc<AppState> {
         Arc::new(AppState {
             options,
-            models: OnceLock::new(),
-            api: OnceLock::new(),
-            plain_schemas: OnceLock::new(),
-            v2: OnceLock::new(),
+            live: ArcSwapOption::empty(),
+            info: OnceLock::new(),
+            lifecycle: OnceLock::new(),
             draining: AtomicBool::new(false),
             budget: BodyBudget::new(options.max_body_memory),
             telemetry: Telemetry::default(),
@@ -84,58 +85,61 @@ impl AppState {
         })
     }
 
-    /// A state that is ready from the start, with `models`.
+    /// A state that is ready from the start, with `models` (their
+    /// contracts from their signatures).
     pub fn with_models(options: ServerOptions, models: ModelSet) -> Arc<AppState> {
         let state = AppState::new(options);
-        state.set_models(models);
+        state
+            .publish(models, &[])
+            .expect("a contract from a signature alone always builds");
         state
     }
 
-    /// Marks the server ready. Models are set once; a second call is ignored.
-    pub fn set_models(&self, models: ModelSet) {
-        if self.models.set(models).is_ok() {
-            let models = self.models.get().expect("just set");
-            let _ = self.plain_schemas.set(
-                models
-                    .iter()
-                    .map(|m| {
-                        (
-                            m.name.clone(),
-                            Arc::new(ModelSchema::from_signature(m.signature.clone())),
-                        )
-                    })
-                    .collect(),
-            );
-            let _ = self.v2.set(Catalog::new(models));
-            self.telemetry.models_loaded(models);
+    /// The service's title, version and path prefix, for the documents of
+    /// every set published from now on. Set once, before the first.
+    pub fn set_service_info(&self, info: ServiceInfo) {
+        let _ = self.info.set(info);
+    }
+
+    /// Serves `models` from now on, each with its contract from `entries`
+    /// (matched by name) and the documents; the first publish marks the
+    /// server ready. Requests routed before this finish on what they were
+    /// routed to. A sample that does not fit its model is an error, and
+    /// nothing changes.
+    pub fn publish(&self, models: ModelSet, entries: &[ModelEntry]) -> Result<(), EntryError> {
+        let info = self.info.get_or_init(ServiceInfo::default);
+        let live = Live::new(models, info, entries, &self.telemetry)?;
+        self.live.store(Some(Arc::new(live)));
+        Ok(())
+    }
+
+    /// The served set now; `None` until the models are loaded. Cheap (no
+    /// count is touched): hold it only for the moment it is used.
+    pub fn live(&self) -> arc_swap::Guard<Option<Arc<Live>>> {
+        self.live.load()
+    }
+
+    /// The served models now, once loaded.
+    pub fn models(&self) -> Option<ModelSet> {
+        self.live().as_ref().map(|live| live.models.clone())
+    }
+
+    /// The path without the service's prefix (`/api/v1/score` -> `/score`).
+    pub(crate) fn local_path<'a>(&self, path: &'a str) -> &'a str {
+        match self.info.get() {
+            Some(info) => crate::api::strip_prefix(&info.path_prefix, path),
+            None => path,
         }
     }
 
-    /// Sets the models' contracts and documents; set before the models, so
-    /// a ready server always has them. A second call is ignored.
-    pub fn set_api(&self, api: ServiceApi) {
-        let _ = self.api.set(Arc::new(api));
+    /// Turns model updates on: the repository API's load and unload go to
+    /// `lifecycle`, and model states come from it. Set once.
+    pub fn set_lifecycle(&self, lifecycle: Arc<Lifecycle>) {
+        let _ = self.lifecycle.set(lifecycle);
     }
 
-    pub fn api(&self) -> Option<&Arc<ServiceApi>> {
-        self.api.get()
-    }
-
-    /// The contract `model` is served under: the [`ServiceApi`]'s, else
-    /// (no API set) the one from the model's signature.
-    pub fn schema(&self, model: &str) -> Option<&Arc<ModelSchema>> {
-        self.api()
-            .and_then(|api| api.schema(model))
-            .or_else(|| self.plain_schemas.get()?.get(model))
-    }
-
-    /// The models' protocol entries, once the models are set.
-    pub(crate) fn v2_catalog(&self) -> Option<&Catalog> {
-        self.v2.get()
-    }
-
-    pub fn models(&self) -> Option<&ModelSet> {
-        self.models.get()
+    pub fn lifecycle(&self) -> Option<&Arc<Lifecycle>> {
+        self.lifecycle.get()
     }
 
     /// Has `hook` run after each request whose body and answer together
@@ -161,5 +165,25 @@ impl AppState {
 
     pub fn is_draining(&self) -> bool {
         self.draining.load(Ordering::Acquire)
+    }
+}
+
+/// Where the lifecycle publishes each update: the state, held weakly (the
+/// state holds the lifecycle).
+struct StatePublisher(Weak<AppState>);
+
+impl Publish for StatePublisher {
+    fn publish(&self, models: ModelSet, entries: &[ModelEntry]) -> Result<(), String> {
+        let state = self.0.upgrade().ok_or("the server has stopped")?;
+        state
+            .publish(models, entries)
+            .map_err(|e| format!("inference config: {e}"))
+    }
+}
+
+impl AppState {
+    /// What a lifecycle publishes to (see [`Publish`]).
+    pub fn publisher(self: &Arc<AppState>) -> Arc<dyn Publish> {
+        Arc::new(StatePublisher(Arc::downgrade(self)))
     }
 }

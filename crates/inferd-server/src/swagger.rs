@@ -14,6 +14,6 @@ pub fn handle(state: &AppState, request: &Parts) -> Result<Response<Body>, ApiEr
         _ => return Err(ApiError::MethodNotAllowed { allow: "GET, HEAD" }),
     }
     let version = SpecVersion::from_query_string(request.uri.query())?;
-    let api = state.api().ok_or(ApiError::NotReady)?;
-    Ok(response::json(StatusCode::OK, api.document(version)))
+    let live = crate::routes::ready(state)?;
+    Ok(response::json(StatusCode::OK, live.api.document(version)))
 }

@@ -1,6 +1,6 @@
 //! Where the server records requests: per-model metrics (handles resolved
-//! once, when the models are set), the HTTP response counter, the access
-//! log switch, and data collection. Each switch is read with one relaxed
+//! once per version, when it is published; see [`crate::live`]), the HTTP
+//! response counter, the access log switch, and data collection. Each switch is read with one relaxed
 //! load per request; with everything off a request costs nothing more.
 //! What one request tells them is gathered in `record`.
 
@@ -11,21 +11,22 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use inferd_collect::{Collector, Input, Record};
 use inferd_engine::{BodyBudget, ModelSet, ServedModel};
+use inferd_lifecycle::States;
 use inferd_metrics::{BuildInfo, Metrics, ModelMetrics, Outcome};
+
+use crate::LiveModel;
 
 /// The server's telemetry. Lives in [`crate::AppState`].
 pub struct Telemetry {
     metrics: Metrics,
-    models: OnceLock<Vec<ModelHandles>>,
     collector: OnceLock<Arc<Collector>>,
     /// Shared with the models' batch observers, which run on worker threads.
     recording: Arc<AtomicBool>,
     access_log: AtomicBool,
 }
 
-/// One served model's handles.
+/// One served version's handles.
 pub struct ModelHandles {
-    served: Arc<ServedModel>,
     pub metrics: ModelMetrics,
     name: Arc<str>,
 }
@@ -34,7 +35,6 @@ impl Default for Telemetry {
     fn default() -> Telemetry {
         Telemetry {
             metrics: Metrics::new(),
-            models: OnceLock::new(),
             collector: OnceLock::new(),
             recording: Arc::new(AtomicBool::new(true)),
             access_log: AtomicBool::new(true),
@@ -75,60 +75,39 @@ impl Telemetry {
         self.collector.get()
     }
 
-    /// Labels each model's handles, once, when the models are set, and has
-    /// batching models report each run's size to their histogram.
-    pub(crate) fn models_loaded(&self, models: &ModelSet) {
-        let entries = models
-            .iter()
-            .map(|served| {
-                let metrics = self.metrics.model(&served.name, served.version);
-                metrics.set_load_duration(served.load_duration);
-                let (sizes, recording) = (metrics.batch_sizes(), self.recording.clone());
-                served.executor.observe_batches(Arc::new(move |requests| {
-                    if recording.load(Ordering::Relaxed) {
-                        sizes.observe(requests);
-                    }
-                }));
-                ModelHandles {
-                    served: served.clone(),
-                    metrics,
-                    name: Arc::from(served.name.as_str()),
-                }
-            })
-            .collect();
-        let _ = self.models.set(entries);
+    /// A served version's handles (the same series each time it is
+    /// served); a batching version reports each run's size to its histogram.
+    pub(crate) fn handles(&self, served: &Arc<ServedModel>) -> ModelHandles {
+        let metrics = self.metrics.model(&served.name, served.version);
+        metrics.set_load_duration(served.load_duration);
+        let (sizes, recording) = (metrics.batch_sizes(), self.recording.clone());
+        served.executor.observe_batches(Arc::new(move |requests| {
+            if recording.load(Ordering::Relaxed) {
+                sizes.observe(requests);
+            }
+        }));
+        ModelHandles {
+            metrics,
+            name: Arc::from(served.name.as_str()),
+        }
     }
 
     /// `model`'s handles, or `None` when recording is off.
-    pub fn model(&self, model: &Arc<ServedModel>) -> Option<&ModelHandles> {
-        if !self.recording.load(Ordering::Relaxed) {
-            return None;
-        }
-        self.entry(model)
-    }
-
-    fn entry(&self, model: &Arc<ServedModel>) -> Option<&ModelHandles> {
-        self.models
-            .get()?
-            .iter()
-            .find(|e| Arc::ptr_eq(&e.served, model))
-    }
-
-    /// `model`'s counters summed now (recording on or off), for the v2
-    /// statistics extension.
-    pub fn totals(&self, model: &Arc<ServedModel>) -> Option<inferd_metrics::ModelTotals> {
-        self.entry(model).map(|e| e.metrics.totals())
+    pub fn model<'m>(&self, model: &'m LiveModel) -> Option<&'m ModelHandles> {
+        self.recording
+            .load(Ordering::Relaxed)
+            .then_some(&model.handles)
     }
 
     /// Counts a request refused for want of a valid key: under its model
     /// when the route named one, else under empty model and version labels.
     /// For the authentication layer to call.
-    pub fn count_unauthorized(&self, model: Option<&Arc<ServedModel>>) {
+    pub fn count_unauthorized(&self, model: Option<&LiveModel>) {
         if !self.recording.load(Ordering::Relaxed) {
             return;
         }
-        match model.and_then(|m| self.entry(m)) {
-            Some(entry) => entry.metrics.count(Outcome::Unauthorized),
+        match model {
+            Some(model) => model.handles.metrics.count(Outcome::Unauthorized),
             None => self.metrics.count_unrouted(Outcome::Unauthorized),
         }
     }
@@ -140,9 +119,35 @@ impl Telemetry {
         }
     }
 
-    /// The exposition, with the admission and body budget gauges as they are now.
-    pub fn render(&self, models: Option<&ModelSet>, budget: &BodyBudget) -> String {
+    /// The exposition, with the admission, body budget and model state
+    /// gauges as they are now.
+    pub fn render(
+        &self,
+        models: Option<&ModelSet>,
+        budget: &BodyBudget,
+        states: Option<&States>,
+    ) -> String {
         self.metrics.set_body_budget(budget.held(), budget.limit());
+        match states {
+            Some(states) => {
+                let all = states.all();
+                self.metrics.set_model_states(
+                    all.iter()
+                        .map(|s| (s.name.as_str(), s.version, s.state.as_str())),
+                );
+                for (model, updates) in states.updates() {
+                    self.metrics
+                        .set_model_updates(&model, updates.live, updates.failed);
+                }
+            }
+            // Without updates, every served version is live.
+            None => self.metrics.set_model_states(
+                models
+                    .into_iter()
+                    .flat_map(|m| m.iter())
+                    .map(|m| (m.name.as_str(), m.version, "live")),
+            ),
+        }
         if let Some(models) = models {
             let admission = &models.default_model().admission;
             self.metrics.set_admission(
@@ -158,7 +163,7 @@ impl Telemetry {
     /// waits; a record the writer has no room for is counted as dropped.
     pub(crate) fn collect(
         &self,
-        model: &Arc<ServedModel>,
+        model: &LiveModel,
         request_id: Option<&http::HeaderValue>,
         input: Input,
         output: &Bytes,
@@ -172,10 +177,8 @@ impl Telemetry {
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or_default()
                 .to_owned(),
-            model: self
-                .entry(model)
-                .map_or_else(|| Arc::from(model.name.as_str()), |e| e.name.clone()),
-            version: model.version,
+            model: model.handles.name.clone(),
+            version: model.served.version,
             input,
             output: output.clone(),
         };

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::DType;
+use crate::{DType, Tensor, TensorData, for_each_data};
 
 /// One dimension of a declared shape.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -51,6 +51,30 @@ impl TensorSpec {
             Some(dims) => format_dims(dims),
             None => "any".to_owned(),
         }
+    }
+
+    /// A tensor of this type and shape holding zeros (false), the smallest
+    /// the model accepts (a free dimension 1, an undeclared shape one
+    /// value); `None` when it would hold more than `max_values`. What an
+    /// example or a self-test sends when no sample says otherwise.
+    pub fn zeros(&self, max_values: usize) -> Option<Tensor> {
+        let shape: Vec<usize> = match &self.shape {
+            None => vec![1],
+            Some(dims) => dims
+                .iter()
+                .map(|d| match d {
+                    Dim::Fixed(n) => *n,
+                    Dim::Free(_) => 1,
+                })
+                .collect(),
+        };
+        let count = shape
+            .iter()
+            .try_fold(1usize, |all, n| all.checked_mul(*n))
+            .filter(|count| *count <= max_values)?;
+        let mut data = TensorData::with_capacity(self.dtype, count);
+        for_each_data!(&mut data, values => values.resize(count, Default::default()));
+        Tensor::new(shape, data).ok()
     }
 }
 

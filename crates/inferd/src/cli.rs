@@ -29,6 +29,8 @@ pub enum Command {
     Config(ConfigArgs),
     /// Print the API document that `serve` would serve at /swagger.json.
     Swagger(SwaggerArgs),
+    /// Act on a running server: `service update` loads a model version.
+    Service(crate::service_command::ServiceArgs),
 
     /// Load a scoring server (this one or a peer) and report throughput and latency.
     Bench(inferd_bench::BenchArgs),
@@ -105,6 +107,14 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub engines: crate::engines::EngineArgs,
+
+    /// How often, in milliseconds, the registry is read for new versions
+    /// of the models served by a version policy (`--model NAME` serves the
+    /// latest and follows it); a change is applied once two reads agree.
+    /// 0 never reads it again: updates come only by the repository API or
+    /// SIGHUP.
+    #[arg(long, env = "INFERD_REGISTRY_POLL_MS", default_value_t = 500)]
+    pub registry_poll_ms: u64,
 
     /// Threads serving HTTP. Default: the container's cores (or the CPU
     /// asked for in the deployment config) less the engine runs that may be

@@ -8,6 +8,8 @@
 //! - [`batching`]: the batching flags, as the engine's batch policy.
 //! - [`serve_command`]: `inferd serve`: bind, load, serve, drain on a signal.
 //! - [`model_command`]: `inferd model ...`: the registry from the shell.
+//! - [`service_command`]: `inferd service update`: a model version loaded
+//!   into a running server (the repository API).
 //! - [`swagger_command`]: `inferd swagger`: the API document, without serving.
 //! - [`service_api`]: the inference config to the models served and their API.
 //! - [`config_command`]: `inferd config ...`: effective limits, the file's schema.
@@ -26,6 +28,7 @@ mod observe;
 mod security;
 mod serve_command;
 mod service_api;
+mod service_command;
 mod swagger_command;
 
 use std::process::ExitCode;
@@ -52,6 +55,7 @@ fn main() -> ExitCode {
         Command::Model(args) => model_command::run(&cli.registry, args),
         Command::Config(args) => config_command::run(args, sub("config")),
         Command::Swagger(args) => swagger_command::run(args, sub("swagger")),
+        Command::Service(args) => service_command::run(args),
         Command::Bench(args) => inferd_bench::run(args)
             .map(drop)
             .map_err(anyhow::Error::from),

@@ -64,6 +64,9 @@ pub struct SecurityArgs {
 /// What the server enforces.
 pub struct Security {
     pub gate: Option<Gate>,
+    /// The repository API's (model load and unload): the service's keys,
+    /// whenever there are any, with no open route; none without keys.
+    pub admin: Option<Gate>,
     pub tls: Option<Arc<inferd_tls::ServerConfig>>,
 }
 
@@ -78,7 +81,13 @@ pub fn resolve(
         .auth_enabled
         .or(file.map(DeploymentConfig::auth_enabled))
         .unwrap_or(false);
-    let gate = if auth {
+    let given = args.primary_key.is_some()
+        || args.secondary_key.is_some()
+        || args.keys_file.is_some()
+        || file
+            .and_then(|f| f.keys.as_ref())
+            .is_some_and(|k| k.primary_key.is_some() || k.secondary_key.is_some());
+    let (gate, admin) = if auth {
         let open = args
             .open_routes
             .iter()
@@ -86,13 +95,24 @@ pub fn resolve(
             .cloned()
             .collect::<Vec<_>>();
         tracing::info!(open_routes = ?open, "key authentication on");
-        Some(Gate::new(keys(args, file)?, open))
+        let store = keys(args, file)?;
+        (
+            Some(Gate::new(store.clone(), open)),
+            Some(Gate::new(store, Vec::new())),
+        )
+    } else if given {
+        tracing::warn!(
+            "keys were given but authEnabled is false: scoring needs no key; model load and unload need one"
+        );
+        (None, Some(Gate::new(keys(args, file)?, Vec::new())))
     } else {
-        if args.primary_key.is_some() || args.secondary_key.is_some() || args.keys_file.is_some() {
-            tracing::warn!("keys were given but authEnabled is false: no key is required");
-        }
-        None
+        (None, None)
     };
+    if admin.is_none() {
+        tracing::info!(
+            "no keys: model load and unload by the repository API are refused (the registry is still followed)"
+        );
+    }
     let tls = if args
         .ssl_enabled
         .or(file.and_then(|f| f.ssl_enabled))
@@ -102,7 +122,7 @@ pub fn resolve(
     } else {
         None
     };
-    Ok(Security { gate, tls })
+    Ok(Security { gate, admin, tls })
 }
 
 fn keys(args: &SecurityArgs, file: Option<&DeploymentConfig>) -> Result<Arc<KeyStore>> {

@@ -1,6 +1,7 @@
 //! `inferd serve`: resolve the limits, bind first (so liveness answers at
-//! once), load the models off the async threads, mark ready, serve until
-//! SIGTERM or Ctrl-C, then drain.
+//! once), load the models off the async threads (`inferd-lifecycle`, which
+//! then keeps them: registry follow, repository API, SIGHUP), mark ready,
+//! serve until SIGTERM or Ctrl-C, then drain.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,7 +10,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use clap::ArgMatches;
 use inferd_config::Limits;
-use inferd_engine::{Admission, AdmissionOptions, Answers, ExecutorOptions, load_models_with};
+use inferd_engine::{Admission, AdmissionOptions, Answers, ExecutorOptions};
+use inferd_lifecycle::{Lifecycle, Plan, Settings};
 use inferd_registry::Registry;
 use inferd_server::{App, AppState, ServerOptions, serve_tls};
 use tokio::sync::watch;
@@ -132,18 +134,30 @@ async fn serve_until_signal(
         server_timing: args.server_timing,
         ..ServerOptions::default()
     });
-    match inferd_process::HandBack::start() {
+    let hand_back = match inferd_process::HandBack::start() {
         // Memory a large request took goes back within a quarter of a
         // second of it, not when the allocator next runs.
-        Ok(hand_back) => state.after_large_requests(
-            inferd_process::hand_back::LARGE_REQUEST_BYTES,
-            Box::new(move || hand_back.soon()),
-        ),
-        Err(error) => tracing::warn!(%error, "no thread to hand memory back after large requests"),
-    }
+        Ok(hand_back) => {
+            let after = hand_back.clone();
+            state.after_large_requests(
+                inferd_process::hand_back::LARGE_REQUEST_BYTES,
+                Box::new(move || after.soon()),
+            );
+            Some(hand_back)
+        }
+        Err(error) => {
+            tracing::warn!(%error, "no thread to hand memory back after large requests");
+            None
+        }
+    };
     let collector = crate::observe::setup(&args.observe, file, &state, Engines::built_in())?;
     let (stop, stopped) = watch::channel(false);
-    let failure = spawn_loading(&args, &limits, api, state.clone(), stop, started);
+    let failure = spawn_loading(&args, &limits, api, state.clone(), stop, started, hand_back);
+    let reloads = tokio::spawn(reload_on_sighup(
+        state.clone(),
+        args.inference_config.clone(),
+        args.models.clone(),
+    ));
 
     let grace = Duration::from_secs(args.shutdown_grace_s);
     let shutdown = {
@@ -172,7 +186,11 @@ async fn serve_until_signal(
     if let Some(gate) = security.gate {
         app = app.with_gate(gate);
     }
+    if let Some(admin) = security.admin {
+        app = app.with_admin_gate(admin);
+    }
     let drained = serve_tls(listener, app, shutdown, drain_timeout, security.tls).await;
+    reloads.abort();
     crate::observe::finish(collector);
     if let Some(error) = failure.lock().expect("not poisoned").take() {
         return Err(error);
@@ -184,7 +202,8 @@ async fn serve_until_signal(
 type Failure = Arc<std::sync::Mutex<Option<anyhow::Error>>>;
 
 /// Loads the models on a blocking thread; on failure, records the error and
-/// stops the server so the process exits non-zero.
+/// stops the server so the process exits non-zero. The lifecycle that
+/// loaded them keeps them from then on (updates while serving).
 fn spawn_loading(
     args: &ServeArgs,
     limits: &Limits,
@@ -192,10 +211,10 @@ fn spawn_loading(
     state: Arc<AppState>,
     stop: watch::Sender<bool>,
     started: Instant,
+    hand_back: Option<inferd_process::HandBack>,
 ) -> Failure {
     let failure: Failure = Arc::default();
     let registry = Registry::new(&args.registry);
-    let refs = api.refs.clone();
     let threads = limits.engine_threads();
     let max_concurrent = limits.max_concurrent_requests.value as usize;
     let executor = ExecutorOptions {
@@ -214,24 +233,40 @@ fn spawn_loading(
     // Checked in `run`, before binding.
     let batching =
         crate::batching::policy(&args.batching, api.inference.as_ref()).unwrap_or_default();
+    let poll = (args.registry_poll_ms > 0).then(|| Duration::from_millis(args.registry_poll_ms));
     let record = failure.clone();
     tokio::task::spawn_blocking(move || {
-        let loaded = load_models_with(
-            &registry,
-            &refs,
-            &api.engines,
-            executor,
-            &batching,
+        let entries = Inference::entries(api.inference.as_ref());
+        let settings = Settings {
+            registry,
+            engines: Arc::new(api.engines),
+            options: executor,
+            batching,
             admission,
-        )
-        .map_err(|e| anyhow::Error::new(e).context("cannot load the models"))
-        .and_then(|models| {
-            let built = service_api::build(&api.info, &models, api.inference.as_ref())?;
-            Ok((models, built))
-        });
-        match loaded {
-            Ok((models, built)) => {
-                for model in models.iter() {
+            poll,
+            after_unload: hand_back
+                .map(|h| Box::new(move || h.soon()) as Box<dyn Fn() + Send + Sync>),
+        };
+        state.set_service_info(api.info.clone());
+        let started_models = Plan::new(&api.refs, entries)
+            .map_err(anyhow::Error::msg)
+            .and_then(|plan| {
+                Lifecycle::start(settings, plan, first_publish(&state)).map_err(|e| {
+                    let path = api.inference.as_ref().map_or("", |i| i.path.as_str());
+                    anyhow::Error::new(e).context(if path.is_empty() {
+                        "cannot load the models".to_owned()
+                    } else {
+                        format!("cannot load the models (inference config {path})")
+                    })
+                })
+            });
+        match started_models {
+            Ok(lifecycle) => {
+                for model in lifecycle
+                    .served()
+                    .iter()
+                    .flat_map(|set| set.iter().cloned().collect::<Vec<_>>())
+                {
                     tracing::info!(
                         model = %model.name,
                         version = model.version,
@@ -244,14 +279,7 @@ fn spawn_loading(
                         "model loaded"
                     );
                 }
-                // Before readiness, so a ready server's resident set is
-                // what serving needs.
-                if let Some((before_kib, after_kib)) = inferd_process::release_startup() {
-                    tracing::debug!(before_kib, after_kib, "start-up code pages released");
-                }
-                // The API first: a ready server always has its documents.
-                state.set_api(built);
-                state.set_models(models);
+                state.set_lifecycle(lifecycle);
                 tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "ready");
             }
             Err(e) => {
@@ -262,6 +290,86 @@ fn spawn_loading(
         }
     });
     failure
+}
+
+/// The state's publisher, which, before the first set is published (the
+/// server turns ready), hands back the start-up code pages: a ready
+/// server's resident set is what serving needs.
+fn first_publish(state: &Arc<AppState>) -> Arc<dyn inferd_lifecycle::Publish> {
+    struct First {
+        inner: Arc<dyn inferd_lifecycle::Publish>,
+        released: std::sync::Once,
+    }
+    impl inferd_lifecycle::Publish for First {
+        fn publish(
+            &self,
+            models: inferd_engine::ModelSet,
+            entries: &[inferd_config::ModelEntry],
+        ) -> Result<(), String> {
+            self.released.call_once(|| {
+                if let Some((before_kib, after_kib)) = inferd_process::release_startup() {
+                    tracing::debug!(before_kib, after_kib, "start-up code pages released");
+                }
+            });
+            self.inner.publish(models, entries)
+        }
+    }
+    Arc::new(First {
+        inner: state.publisher(),
+        released: std::sync::Once::new(),
+    })
+}
+
+/// On each SIGHUP: the inference config read again (when one was given),
+/// and the served set made to match it: models added, removed and changed,
+/// with the guarantees of every update (the old serves until the new is
+/// live; a refused version never serves).
+async fn reload_on_sighup(
+    state: Arc<AppState>,
+    config: Option<std::path::PathBuf>,
+    flag_models: Vec<inferd_registry::ModelRef>,
+) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP; the inference config is read at start only");
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            let Some(lifecycle) = state.lifecycle().cloned() else {
+                tracing::warn!("SIGHUP before the models were loaded: ignored");
+                continue;
+            };
+            let config = config.clone();
+            let flag_models = flag_models.clone();
+            let replanned = tokio::task::spawn_blocking(move || -> Result<_> {
+                let inference = Inference::read(config.as_deref())?;
+                let refs = match &inference {
+                    Some(inference) => service_api::config_refs(inference)?,
+                    None => flag_models,
+                };
+                let plan = Plan::new(&refs, Inference::entries(inference.as_ref()))
+                    .map_err(anyhow::Error::msg)?;
+                Ok(lifecycle.replan(plan)?)
+            })
+            .await;
+            match replanned {
+                Ok(Ok(outcome)) => tracing::info!(
+                    live = ?outcome.live,
+                    retired = ?outcome.retired,
+                    refused = ?outcome.refused,
+                    "SIGHUP: served set reconciled"
+                ),
+                Ok(Err(error)) => {
+                    tracing::error!(error = %format!("{error:#}"), "SIGHUP: nothing changed")
+                }
+                Err(error) => tracing::error!(%error, "SIGHUP: the reload's thread failed"),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (state, config, flag_models);
 }
 
 async fn signal() {

@@ -54,6 +54,11 @@ pub fn model_refs(
             inference.path
         );
     }
+    config_refs(inference)
+}
+
+/// The inference config's models, in order.
+pub fn config_refs(inference: &Inference) -> Result<Vec<ModelRef>> {
     inference
         .config
         .models

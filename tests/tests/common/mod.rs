@@ -108,24 +108,24 @@ pub async fn start_inference(
         ..ExecutorOptions::default()
     };
     let models = load(&names, executor, admission).await;
-    let api = inferd_server::ServiceApi::build(&info, &models, &config.models).unwrap();
-    let state = AppState::with_models(ServerOptions::default(), models);
-    state.set_api(api);
+    let state = AppState::new(ServerOptions::default());
+    state.set_service_info(info);
+    state.publish(models, &config.models).unwrap();
     start_state(state).await
 }
 
 /// The server over a given state (for a server whose models are not loaded yet).
 pub async fn start_state(state: std::sync::Arc<AppState>) -> TestServer {
+    start_app(App::new(state)).await
+}
+
+/// The server running `app`.
+pub async fn start_app(app: App) -> TestServer {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<Duration>();
     let shutdown = async move { stopped.await.unwrap_or(Duration::ZERO) };
-    let task = tokio::spawn(serve(
-        listener,
-        App::new(state),
-        shutdown,
-        Duration::from_secs(5),
-    ));
+    let task = tokio::spawn(serve(listener, app, shutdown, Duration::from_secs(5)));
     TestServer {
         addr,
         client: Client::builder(TokioExecutor::new()).build_http(),
@@ -159,6 +159,16 @@ impl Reply {
 }
 
 impl TestServer {
+    /// A handle that only sends (for tasks beside the test's own handle).
+    pub fn client_only(client: Client<HttpConnector, Full<Bytes>>, addr: SocketAddr) -> TestServer {
+        TestServer {
+            addr,
+            client,
+            stop: None,
+            task: None,
+        }
+    }
+
     pub async fn send(
         &self,
         method: Method,

@@ -1,25 +1,16 @@
-//! [`Catalog`]: each served model as the protocol sees it, made once when
-//! the models are set: its codec ([`V2Model`]), its metadata and
-//! configuration documents (fixed while it is served), and how a route's
-//! name and version find it.
-
-use std::sync::Arc;
+//! [`Entry`]: a served model version as the protocol sees it, made once
+//! when the version is published: its codec ([`V2Model`]), its metadata
+//! and configuration documents (fixed while it is served).
 
 use bytes::Bytes;
-use inferd_engine::{ModelSet, ServedModel};
+use inferd_engine::ServedModel;
 use inferd_v2::{ConfigOptions, DynamicBatching, V2Model};
-use serde::Serialize;
 
 use crate::ApiError;
 
-/// Every served model's protocol entry, in serving order.
-pub(crate) struct Catalog {
-    entries: Vec<Arc<Entry>>,
-}
-
-/// One served model version.
+/// One served model version's protocol view (part of its
+/// [`crate::LiveModel`]).
 pub struct Entry {
-    pub served: Arc<ServedModel>,
     pub codec: V2Model,
     metadata: Bytes,
     config: Result<Bytes, String>,
@@ -34,54 +25,8 @@ pub fn platform_of(engine: &str) -> String {
     }
 }
 
-impl Catalog {
-    pub(crate) fn new(models: &ModelSet) -> Catalog {
-        Catalog {
-            entries: models.iter().map(|m| Arc::new(Entry::new(m))).collect(),
-        }
-    }
-
-    /// The model served as `name`, and, when the route names a version, only
-    /// if it is the one served (404 otherwise, as for an unknown name).
-    pub(crate) fn find(&self, name: &str, version: Option<&str>) -> Result<&Arc<Entry>, ApiError> {
-        let entry = self
-            .entries
-            .iter()
-            .find(|e| e.served.name == name)
-            .ok_or_else(|| ApiError::ModelNotFound(name.to_owned()))?;
-        match version {
-            Some(asked) if asked != entry.codec.version() => Err(ApiError::VersionNotServed {
-                name: name.to_owned(),
-                asked: asked.to_owned(),
-                served: entry.served.version,
-            }),
-            _ => Ok(entry),
-        }
-    }
-
-    /// The repository index: every model served, all of them ready.
-    pub(crate) fn index(&self) -> Vec<u8> {
-        #[derive(Serialize)]
-        struct Indexed<'a> {
-            name: &'a str,
-            version: &'a str,
-            state: &'static str,
-        }
-        let index: Vec<Indexed<'_>> = self
-            .entries
-            .iter()
-            .map(|e| Indexed {
-                name: e.codec.name(),
-                version: e.codec.version(),
-                state: "READY",
-            })
-            .collect();
-        serde_json::to_vec(&index).expect("plain data serialises")
-    }
-}
-
 impl Entry {
-    fn new(served: &Arc<ServedModel>) -> Entry {
+    pub(crate) fn new(served: &ServedModel) -> Entry {
         let codec = V2Model::new(
             served.name.clone(),
             served.version.to_string(),
@@ -103,7 +48,6 @@ impl Entry {
             .map(Bytes::from)
             .map_err(|e| e.to_string());
         Entry {
-            served: served.clone(),
             codec,
             metadata,
             config,
@@ -117,7 +61,7 @@ impl Entry {
     /// The model configuration document.
     pub fn config(&self) -> Result<Bytes, ApiError> {
         self.config.clone().map_err(|reason| {
-            tracing::error!(model = %self.served.name, %reason, "no model configuration");
+            tracing::error!(model = %self.codec.name(), %reason, "no model configuration");
             ApiError::Internal
         })
     }

@@ -33,7 +33,7 @@ use crate::body::read_limited;
 use crate::record::RequestRecord;
 use crate::response::{self, Body, ErrorShape};
 use crate::score::{self, EXACT_TENSORS_FROM, TENSOR_BYTES_PER_PAYLOAD_BYTE};
-use crate::{ApiError, AppState};
+use crate::{ApiError, AppState, LiveModel};
 
 /// The binary tensor extension's header: the JSON part's length.
 pub const HEADER_LENGTH: HeaderName = HeaderName::from_static("inference-header-content-length");
@@ -90,7 +90,7 @@ pub fn respond(result: Result<Answer, ApiError>) -> Response<Body> {
 /// `record`, `request_id` into data collection and a failure's log.
 pub async fn infer(
     state: &AppState,
-    entry: &Arc<Entry>,
+    entry: &Arc<LiveModel>,
     parts: &Parts,
     body: Incoming,
     request_id: &HeaderValue,
@@ -137,6 +137,7 @@ pub async fn infer(
             }
         };
         let request = decoder
+            .v2
             .codec
             .decode_request(payload, header_length)
             .map_err(input_error)?;
@@ -149,7 +150,7 @@ pub async fn infer(
         let collected = collecting.then(|| match (coding, header_length) {
             // Already JSON: the body's bytes, shared.
             (None, None | Some(0)) => Input::Json(body.clone()),
-            _ => Input::Json(Bytes::from(json_request(&decoder, &request.inputs))),
+            _ => Input::Json(Bytes::from(json_request(&decoder.v2, &request.inputs))),
         });
         let _ = particulars_sender.send(Particulars {
             id: request.id,
@@ -174,6 +175,7 @@ pub async fn infer(
         return Err(ApiError::Internal);
     };
     let encoded = entry
+        .v2
         .codec
         .encode_response(
             &particulars.plan,
@@ -192,11 +194,11 @@ pub async fn infer(
     if let Some(input) = particulars.collected.take() {
         let output = match header_length {
             None => plain.clone(),
-            Some(_) => json_response(entry, &particulars, &scored),
+            Some(_) => json_response(&entry.v2, &particulars, &scored),
         };
         state
             .telemetry
-            .collect(model, Some(request_id), input, &output);
+            .collect(entry, Some(request_id), input, &output);
     }
     let body = match answer_coding {
         Some(coding) => Bytes::from(compression::deflate(coding, &plain)),

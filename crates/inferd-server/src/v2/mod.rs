@@ -14,7 +14,8 @@
 //! | `.../config` | GET, HEAD: the model configuration |
 //! | `.../stats` | GET, HEAD: the model's statistics |
 //! | `.../infer` | POST: scores |
-//! | `/v2/repository/index` | POST: the served models, all `READY` |
+//! | `/v2/repository/index` | POST: every version: served (`READY`), loading, draining or failed (with why) |
+//! | `/v2/repository/models/{m}/load`, `.../unload` | POST: model updates (see [`crate::repository`]) |
 //!
 //! Errors on these routes are `{"error": "..."}` (see
 //! [`crate::response::ErrorShape`]), with the statuses of [`ApiError`].
@@ -24,19 +25,18 @@ mod compression;
 pub mod infer;
 mod stats;
 
-use std::sync::Arc;
-
 use http::request::Parts;
 use http::{Method, Response, StatusCode};
 use hyper::body::Incoming;
-use inferd_engine::{ModelSet, ServedModel};
+use serde::Serialize;
 
-pub(crate) use catalog::Catalog;
 pub use catalog::{Entry, platform_of};
 
 use crate::body::read_limited;
+use crate::live::LiveModel;
+use crate::repository::Operation;
 use crate::response::{self, Body, ErrorShape};
-use crate::routes::Routed;
+use crate::routes::{Routed, ready};
 use crate::{ApiError, AppState};
 
 const READ_METHODS: &str = "GET, HEAD";
@@ -74,21 +74,33 @@ pub fn route(state: &AppState, parts: &Parts, path: &str) -> Result<Routed, ApiE
         }
         "/repository/index" => {
             method(&parts.method, &Method::POST, POST_METHOD)?;
-            catalog(state)?;
+            ready(state)?;
             Ok(Routed::Index)
         }
         "/models/stats" => {
             read_method(&parts.method)?;
-            let models: Vec<&Arc<ServedModel>> = ready(state)?.iter().collect();
+            let live = ready(state)?;
             answer(response::json(
                 StatusCode::OK,
-                stats::document(state, &models),
+                stats::document(live.versions()),
             ))
         }
-        _ => match rest.strip_prefix("/models/").and_then(model_path) {
-            Some(path) => model_route(state, parts, &path),
-            None => Err(ApiError::RouteNotFound),
-        },
+        _ => {
+            if let Some(operation) = rest.strip_prefix("/repository/models/") {
+                method(&parts.method, &Method::POST, POST_METHOD)?;
+                let (name, action) = operation.rsplit_once('/').ok_or(ApiError::RouteNotFound)?;
+                let name = percent_decode(name)?;
+                return match action {
+                    "load" if !name.is_empty() => Ok(Routed::Repository(Operation::Load(name))),
+                    "unload" if !name.is_empty() => Ok(Routed::Repository(Operation::Unload(name))),
+                    _ => Err(ApiError::RouteNotFound),
+                };
+            }
+            match rest.strip_prefix("/models/").and_then(model_path) {
+                Some(path) => model_route(state, parts, &path),
+                None => Err(ApiError::RouteNotFound),
+            }
+        }
     }
 }
 
@@ -96,13 +108,13 @@ pub fn route(state: &AppState, parts: &Parts, path: &str) -> Result<Routed, ApiE
 fn model_route(state: &AppState, parts: &Parts, path: &ModelPath<'_>) -> Result<Routed, ApiError> {
     let name = percent_decode(path.name)?;
     let version = path.version.map(percent_decode).transpose()?;
-    let catalog = catalog(state)?;
-    let entry = catalog.find(&name, version.as_deref())?;
+    let live = ready(state)?;
+    let entry = live.find(&name, version.as_deref())?;
     let answer = |response| Ok(Routed::Answer(response));
     match path.action {
         Action::Metadata => {
             read_method(&parts.method)?;
-            answer(response::json(StatusCode::OK, entry.metadata()))
+            answer(response::json(StatusCode::OK, metadata(state, entry)))
         }
         Action::Ready => {
             read_method(&parts.method)?;
@@ -110,11 +122,11 @@ fn model_route(state: &AppState, parts: &Parts, path: &ModelPath<'_>) -> Result<
         }
         Action::Config => {
             read_method(&parts.method)?;
-            answer(response::json(StatusCode::OK, entry.config()?))
+            answer(response::json(StatusCode::OK, entry.v2.config()?))
         }
         Action::Stats => {
             read_method(&parts.method)?;
-            let body = stats::document(state, &[&entry.served]);
+            let body = stats::document(std::slice::from_ref(entry));
             answer(response::json(StatusCode::OK, body))
         }
         Action::Infer => {
@@ -125,8 +137,9 @@ fn model_route(state: &AppState, parts: &Parts, path: &ModelPath<'_>) -> Result<
 }
 
 /// `POST /v2/repository/index`: the body, when there is one, is an object
-/// whose `ready` (if given) is a boolean; every served model is ready, so
-/// either way the answer lists them all.
+/// whose `ready` (if given) is a boolean: `true` lists the served versions
+/// only, else every version the server knows (loading, draining, failed
+/// with why).
 pub async fn repository_index(state: &AppState, parts: &Parts, body: Incoming) -> Response<Body> {
     let answer = async {
         let (bytes, _reservation) =
@@ -139,11 +152,17 @@ pub async fn repository_index(state: &AppState, parts: &Parts, body: Incoming) -
                     "the body is not a JSON object".into(),
                 ));
             };
-            if fields.get("ready").is_some_and(|r| !r.is_boolean()) {
-                return Err(ApiError::IndexRequest("'ready' is not a boolean".into()));
+            match fields.get("ready") {
+                Some(serde_json::Value::Bool(ready)) => {
+                    return Ok(index(state, *ready));
+                }
+                Some(_) => {
+                    return Err(ApiError::IndexRequest("'ready' is not a boolean".into()));
+                }
+                None => {}
             }
         }
-        Ok(catalog(state)?.index())
+        Ok(index(state, false))
     };
     match answer.await {
         Ok(index) => response::json(StatusCode::OK, index),
@@ -151,12 +170,88 @@ pub async fn repository_index(state: &AppState, parts: &Parts, body: Incoming) -
     }
 }
 
-fn catalog(state: &AppState) -> Result<&Catalog, ApiError> {
-    state.v2_catalog().ok_or(ApiError::NotReady)
+/// One line of the repository index (Triton's states: `READY`,
+/// `LOADING`, `UNLOADING`, `UNAVAILABLE`).
+#[derive(Serialize)]
+struct Indexed {
+    name: String,
+    version: String,
+    state: &'static str,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    reason: String,
 }
 
-fn ready(state: &AppState) -> Result<&ModelSet, ApiError> {
-    state.models().ok_or(ApiError::NotReady)
+/// The repository index: the served versions, `READY`; unless `ready_only`,
+/// also those loading, draining or refused (with why).
+fn index(state: &AppState, ready_only: bool) -> Vec<u8> {
+    let mut index: Vec<Indexed> = state.live().as_ref().map_or_else(Vec::new, |live| {
+        live.versions()
+            .iter()
+            .map(|v| Indexed {
+                name: v.served.name.clone(),
+                version: v.served.version.to_string(),
+                state: "READY",
+                reason: String::new(),
+            })
+            .collect()
+    });
+    if !ready_only && let Some(lifecycle) = state.lifecycle() {
+        for known in lifecycle.states().all() {
+            let state = match known.state {
+                inferd_lifecycle::State::Live => continue,
+                inferd_lifecycle::State::Loading | inferd_lifecycle::State::SelfTesting => {
+                    "LOADING"
+                }
+                inferd_lifecycle::State::Draining => "UNLOADING",
+                inferd_lifecycle::State::Failed => "UNAVAILABLE",
+            };
+            index.push(Indexed {
+                name: known.name,
+                version: known.version.to_string(),
+                state,
+                reason: known
+                    .reason
+                    .unwrap_or_else(|| known.state.as_str().to_owned()),
+            });
+        }
+    }
+    serde_json::to_vec(&index).expect("plain data serialises")
+}
+
+/// A version's metadata document; with model updates on, it also says
+/// each known version's state (`inferd_states`: live, loading,
+/// self_testing, draining, failed with why), after the protocol's fields.
+fn metadata(state: &AppState, model: &LiveModel) -> bytes::Bytes {
+    let document = model.v2.metadata();
+    let Some(lifecycle) = state.lifecycle() else {
+        return document;
+    };
+    #[derive(Serialize)]
+    struct Known {
+        version: String,
+        state: &'static str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    }
+    let known: Vec<Known> = lifecycle
+        .states()
+        .of(&model.served.name)
+        .into_iter()
+        .map(|s| Known {
+            version: s.version.to_string(),
+            state: s.state.as_str(),
+            reason: s.reason,
+        })
+        .collect();
+    let Some(open) = document.strip_suffix(b"}") else {
+        return document;
+    };
+    let mut out = Vec::with_capacity(document.len() + 64 * known.len());
+    out.extend_from_slice(open);
+    out.extend_from_slice(b",\"inferd_states\":");
+    out.extend_from_slice(&serde_json::to_vec(&known).expect("plain data serialises"));
+    out.push(b'}');
+    out.into()
 }
 
 fn read_method(method: &Method) -> Result<(), ApiError> {

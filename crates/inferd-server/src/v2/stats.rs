@@ -19,7 +19,7 @@ use inferd_engine::ServedModel;
 use inferd_metrics::{ModelTotals, StageTotal};
 use serde::Serialize;
 
-use crate::AppState;
+use crate::LiveModel;
 
 #[derive(Serialize)]
 struct Document<'a> {
@@ -64,15 +64,11 @@ impl From<StageTotal> for Duration {
     }
 }
 
-/// The document for `models`; a model with no counters (metrics off since
-/// start) reports zeros.
-pub(super) fn document(state: &AppState, models: &[&Arc<ServedModel>]) -> Vec<u8> {
+/// The document for `models`.
+pub(super) fn document(models: &[Arc<LiveModel>]) -> Vec<u8> {
     let model_stats = models
         .iter()
-        .map(|model| {
-            let totals = state.telemetry.totals(model).unwrap_or_default();
-            model_stats(model, &totals)
-        })
+        .map(|model| model_stats(&model.served, &model.handles.metrics.totals()))
         .collect();
     serde_json::to_vec(&Document { model_stats }).expect("plain data serialises")
 }
