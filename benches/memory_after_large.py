@@ -11,7 +11,7 @@ first time it is back within MARGIN_MB of idle.
 
 Loopback only.
 """
-import argparse, json, os, socket, subprocess, sys, threading, time
+import argparse, os, socket, sys, threading, time
 
 p = argparse.ArgumentParser()
 p.add_argument("binary")
@@ -25,29 +25,16 @@ a, rest = p.parse_known_args()
 a.extra = [x for x in a.extra + rest if x != "--"]
 
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-server = subprocess.Popen(
-    [a.binary, "serve", "--port", "0", "--log-format", "json", "--registry",
-     os.path.join(root, "models"), "--model", "diabetes-ridge",
-     "--shutdown-grace-s", "0", "--no-access-log", *a.extra],
-    stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
-port = None
-for line in server.stderr:
-    try:
-        fields = json.loads(line)["fields"]
-    except Exception:
-        continue
-    if fields.get("message") == "listening":
-        port = int(fields["address"].rsplit(":", 1)[1])
-    if fields.get("message") == "ready":
-        break
-threading.Thread(target=lambda: [None for _ in server.stderr], daemon=True).start()
+sys.path.insert(0, os.path.join(root, "benches"))
+import served  # noqa: E402
+
+server, port = served.start(a.binary, [
+    "--registry", os.path.join(root, "models"), "--model", "diabetes-ridge",
+    "--shutdown-grace-s", "0", "--no-access-log", *a.extra])
 
 
 def rss_mb():
-    with open(f"/proc/{server.pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
+    return served.rss_mb(server)
 
 
 row = b"[10,9,8,7,6,5,4,3,2,1],"

@@ -19,7 +19,7 @@ with every weight scaled by 1.01). Measures, in one run:
 Loopback only. Needs the project's Python environment for the second
 version (onnx, numpy): scripts/python-env.sh makes it.
 """
-import argparse, json, os, statistics, subprocess, sys, tempfile, threading, time
+import argparse, json, os, statistics, subprocess, sys, tempfile, time
 import urllib.error, urllib.request
 
 p = argparse.ArgumentParser()
@@ -59,23 +59,12 @@ def register(source):
 
 
 register(bundled)
-server = subprocess.Popen(
-    [a.binary, "serve", "--port", "0", "--log-format", "json", "--registry", registry,
-     "--model", "mlp-784", "--registry-poll-ms", str(a.poll_ms), "--no-access-log",
-     "--shutdown-grace-s", "0"],
-    stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
-port = None
-for line in server.stderr:
-    try:
-        fields = json.loads(line)["fields"]
-    except Exception:
-        continue
-    if fields.get("message") == "listening":
-        port = int(fields["address"].rsplit(":", 1)[1])
-    if fields.get("message") == "ready":
-        break
-log = []
-threading.Thread(target=lambda: log.extend(server.stderr), daemon=True).start()
+sys.path.insert(0, os.path.join(root, "benches"))
+import served  # noqa: E402
+
+server, port = served.start(a.binary, [
+    "--registry", registry, "--model", "mlp-784", "--registry-poll-ms", str(a.poll_ms),
+    "--no-access-log", "--shutdown-grace-s", "0"])
 base = f"http://127.0.0.1:{port}"
 body = os.path.join(work, "body.json")
 with open(body, "w") as f:
@@ -83,10 +72,7 @@ with open(body, "w") as f:
 
 
 def rss_mb():
-    with open(f"/proc/{server.pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
+    return served.rss_mb(server)
 
 
 def status(path, method="GET"):

@@ -151,6 +151,21 @@ impl Load {
     }
 }
 
+/// A repository API call: POST `path` with `key` (none: no Authorization).
+async fn repository(
+    server: &TestServer,
+    path: &str,
+    key: Option<&str>,
+    body: &'static str,
+) -> common::Reply {
+    let auth = key.map(|k| format!("Bearer {k}"));
+    let mut headers = vec![("content-type", "application/json")];
+    if let Some(auth) = &auth {
+        headers.push(("authorization", auth.as_str()));
+    }
+    server.send(Method::POST, path, &headers, body).await
+}
+
 /// Waits until `/score` answers from `version`.
 async fn until_serving(server: &TestServer, path: &str, version: u32) {
     let want = version.to_string();
@@ -282,43 +297,14 @@ async fn the_repository_api_loads_and_unloads_behind_the_admin_key() {
     register(&registry, "onehot", &bundled("onehot-4"));
     let up = start_updating(registry.root(), ridge_plan("ridge")).await;
     let server = &up.server;
-    let auth = format!("Bearer {ADMIN_KEY}");
-    let admin = |path: &'static str, body: &'static str| {
-        let auth = auth.clone();
-        async move {
-            server
-                .send(
-                    Method::POST,
-                    path,
-                    &[
-                        ("authorization", auth.as_str()),
-                        ("content-type", "application/json"),
-                    ],
-                    body,
-                )
-                .await
-        }
-    };
+    let admin =
+        |path: &'static str, body: &'static str| repository(server, path, Some(ADMIN_KEY), body);
     let load = Load::start(server, 4, "/score");
 
     // No key, a wrong key: refused, and nothing changes.
-    let bare = server
-        .send(
-            Method::POST,
-            "/v2/repository/models/ridge/load",
-            &[],
-            Bytes::new(),
-        )
-        .await;
+    let bare = repository(server, "/v2/repository/models/ridge/load", None, "").await;
     assert_eq!(bare.status, 401);
-    let wrong = server
-        .send(
-            Method::POST,
-            "/v2/repository/models/ridge/load",
-            &[("authorization", "Bearer nope")],
-            Bytes::new(),
-        )
-        .await;
+    let wrong = repository(server, "/v2/repository/models/ridge/load", Some("nope"), "").await;
     assert_eq!(wrong.status, 401);
 
     // service.update(): version 1 alone, then the latest again.
@@ -384,7 +370,7 @@ async fn the_repository_api_loads_and_unloads_behind_the_admin_key() {
     // Loads and unloads of one model at once: each a clear answer.
     let mut racing = JoinSet::new();
     for i in 0..8 {
-        let (client, addr, auth) = (server.client.clone(), server.addr, auth.clone());
+        let (client, addr) = (server.client.clone(), server.addr);
         racing.spawn(async move {
             let server = common::TestServer::client_only(client, addr);
             let path = if i % 2 == 0 {
@@ -392,15 +378,7 @@ async fn the_repository_api_loads_and_unloads_behind_the_admin_key() {
             } else {
                 "/v2/repository/models/onehot/unload"
             };
-            server
-                .send(
-                    Method::POST,
-                    path,
-                    &[("authorization", auth.as_str())],
-                    Bytes::new(),
-                )
-                .await
-                .status
+            repository(&server, path, Some(ADMIN_KEY), "").await.status
         });
     }
     while let Some(status) = racing.join_next().await {
@@ -424,14 +402,13 @@ async fn without_admin_keys_the_repository_api_is_refused() {
     )
     .await;
     let server = common::start_state(AppState::with_models(ServerOptions::default(), models)).await;
-    let reply = server
-        .send(
-            Method::POST,
-            "/v2/repository/models/diabetes-ridge/load",
-            &[],
-            Bytes::new(),
-        )
-        .await;
+    let reply = repository(
+        &server,
+        "/v2/repository/models/diabetes-ridge/load",
+        None,
+        "",
+    )
+    .await;
     assert_eq!(reply.status, 403);
     assert!(
         reply.json()["error"]

@@ -7,16 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use support::{http, repo_models};
-
-fn inferd(registry: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_inferd"))
-        .arg("--registry")
-        .arg(registry)
-        .args(args)
-        .output()
-        .unwrap()
-}
+use support::{http, inferd, repo_models};
 
 fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()

@@ -12,18 +12,24 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use support::{http, repo_models, try_start};
+use support::{http, inferd, repo_models, try_start};
 
 const BODY: &str = r#"{"data": [[10, 9, 8, 7, 6, 5, 4, 3, 2, 1]]}"#;
 const KEY: &str = "update-test-key-0123456789";
 
-fn inferd(registry: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_inferd"))
-        .arg("--registry")
-        .arg(registry)
-        .args(args)
-        .output()
-        .unwrap()
+/// `inferd service update` against the server on `port`.
+fn service_update(
+    registry: &Path,
+    port: u16,
+    model: &str,
+    key: Option<&str>,
+) -> std::process::Output {
+    let url = format!("http://127.0.0.1:{port}");
+    let mut args = vec!["service", "update", "--url", &url, "--model", model];
+    if let Some(key) = key {
+        args.extend(["--key", key]);
+    }
+    inferd(registry, &args)
 }
 
 fn register(registry: &Path, name: &str) {
@@ -116,19 +122,7 @@ fn a_registration_an_update_and_a_sighup_while_serving_lose_no_request() {
     until_version(port, "2");
 
     // service.update(): version 1 again, through the repository API.
-    let update = inferd(
-        &registry,
-        &[
-            "service",
-            "update",
-            "--url",
-            &format!("http://127.0.0.1:{port}"),
-            "--model",
-            "diabetes-ridge:1",
-            "--key",
-            KEY,
-        ],
-    );
+    let update = service_update(&registry, port, "diabetes-ridge:1", Some(KEY));
     assert!(
         update.status.success(),
         "{}",
@@ -137,17 +131,7 @@ fn a_registration_an_update_and_a_sighup_while_serving_lose_no_request() {
     assert!(String::from_utf8_lossy(&update.stdout).contains(r#""version":"1""#));
     assert_eq!(score(port).1, "1");
     // Without the key: refused, with the server's reason.
-    let refused = inferd(
-        &registry,
-        &[
-            "service",
-            "update",
-            "--url",
-            &format!("http://127.0.0.1:{port}"),
-            "--model",
-            "diabetes-ridge:2",
-        ],
-    );
+    let refused = service_update(&registry, port, "diabetes-ridge:2", None);
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("401"));
 

@@ -50,6 +50,16 @@ pub fn repo_models() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models")
 }
 
+/// `inferd --registry REGISTRY ARGS...`, run to its end.
+pub fn inferd(registry: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_inferd"))
+        .arg("--registry")
+        .arg(registry)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
 /// `inferd serve` on a free port with the bundled models and `args`.
 pub fn start(args: &[&str]) -> Server {
     start_with_env(args, &[])
