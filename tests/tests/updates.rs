@@ -151,6 +151,15 @@ impl Load {
     }
 }
 
+/// The lifecycle re-planned to serve `model` alone (as SIGHUP does).
+async fn replan(lifecycle: &Arc<Lifecycle>, model: &str) -> inferd_lifecycle::Outcome {
+    let (lifecycle, model) = (lifecycle.clone(), model.parse::<ModelRef>().unwrap());
+    tokio::task::spawn_blocking(move || lifecycle.replan(Plan::new(&[model], &[]).unwrap()))
+        .await
+        .unwrap()
+        .unwrap()
+}
+
 /// A repository API call: POST `path` with `key` (none: no Authorization).
 async fn repository(
     server: &TestServer,
@@ -493,13 +502,7 @@ async fn a_new_plan_adds_removes_and_changes_models_under_load() {
     let load = Load::start(server, 4, "/score");
     register(&registry, "ridge", &bundled("diabetes-ridge"));
     // SIGHUP's re-read config: onehot gone, ridge pinned at 1.
-    let lifecycle = up.lifecycle.clone();
-    let outcome = tokio::task::spawn_blocking(move || {
-        lifecycle.replan(Plan::new(&["ridge:1".parse().unwrap()], &[]).unwrap())
-    })
-    .await
-    .unwrap()
-    .unwrap();
+    let outcome = replan(&up.lifecycle, "ridge:1").await;
     assert!(outcome.refused.is_empty(), "{outcome:?}");
     until_serving(server, "/score", 1).await;
     assert_eq!(
@@ -511,13 +514,7 @@ async fn a_new_plan_adds_removes_and_changes_models_under_load() {
     );
     // A plan naming a version that is not registered: refused, and the
     // model serves what it served.
-    let lifecycle = up.lifecycle.clone();
-    let refused = tokio::task::spawn_blocking(move || {
-        lifecycle.replan(Plan::new(&["ridge:7".parse().unwrap()], &[]).unwrap())
-    })
-    .await
-    .unwrap()
-    .unwrap();
+    let refused = replan(&up.lifecycle, "ridge:7").await;
     assert_eq!(refused.refused.len(), 1, "{refused:?}");
     assert!(refused.refused[0].1.contains("no version 7"), "{refused:?}");
     let counts = load.finish().await;
