@@ -701,6 +701,29 @@ def keys(name, version):
         print(f"    without a key: {message!r}")
 
 
+@check("repository: load_model and unload_model without keys on the server: 403")
+def repository_off():
+    expect_error(lambda: C.client.load_model(MODELS[-1][0]), 403, "need a key", what="load, no keys")
+
+
+@check("repository: unload_model and load_model with the key; the default model is not unloaded")
+def repository_load_unload():
+    client = keyed_client()
+    headers = {"Authorization": f"Bearer {KEY}"}
+    name, default = MODELS[-1][0], MODELS[0][0]
+    expect_error(lambda: client.unload_model(name), 401, "key", what="unload, no key")
+    client.unload_model(name, headers=headers)
+    assert client.is_model_ready(name, headers=headers) is False, f"{name} still ready after unload"
+    client.load_model(name, headers=headers)
+    assert client.is_model_ready(name, headers=headers) is True, f"{name} not ready after load"
+    expect_error(lambda: client.unload_model(default, headers=headers), 409, "default model",
+                 what="unload of the default model")
+    expect_error(lambda: client.load_model("no-such-model", headers=headers), 404, "no-such-model",
+                 what="load of a model not in the registry")
+    index = client.get_model_repository_index(headers=headers)
+    assert sorted(e["name"] for e in index if e["state"] == "READY") == sorted(n for n, _ in MODELS), index
+
+
 # --- runner --------------------------------------------------------------------
 
 def main():
