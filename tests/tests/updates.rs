@@ -154,7 +154,7 @@ impl Load {
 /// The lifecycle re-planned to serve `model` alone (as SIGHUP does).
 async fn replan(lifecycle: &Arc<Lifecycle>, model: &str) -> inferd_lifecycle::Outcome {
     let (lifecycle, model) = (lifecycle.clone(), model.parse::<ModelRef>().unwrap());
-    tokio::task::spawn_blocking(move || lifecycle.replan(Plan::new(&[model], &[]).unwrap()))
+    tokio::task::spawn_blocking(move || lifecycle.replan(Plan::new(&[model], &[]).unwrap(), None))
         .await
         .unwrap()
         .unwrap()

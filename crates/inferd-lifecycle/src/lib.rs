@@ -31,8 +31,8 @@ use std::time::{Duration, Instant};
 
 use inferd_config::ModelEntry;
 use inferd_engine::{
-    Admission, BatchPolicy, EngineChoice, ExecutorOptions, ModelSet, Route, ServedModel,
-    read_version,
+    Admission, BatchOptions, BatchPolicy, EngineChoice, ExecutorOptions, ModelSet, Route,
+    ServedModel, read_version,
 };
 use inferd_registry::{ModelRef, Registry};
 
@@ -55,6 +55,7 @@ pub struct Settings {
     pub registry: Registry,
     pub engines: Arc<dyn EngineChoice + Send>,
     pub options: ExecutorOptions,
+    /// How each model batches at start (a re-plan may change it).
     pub batching: BatchPolicy,
     /// The container's admission, shared by every version.
     pub admission: Arc<Admission>,
@@ -80,6 +81,9 @@ pub struct Lifecycle {
 /// The plan and the set that serves it.
 struct Current {
     plan: Plan,
+    /// How each model batches (the flags and the inference config's
+    /// `batching`, as of the start or the last re-plan).
+    batching: BatchPolicy,
     served: Option<ModelSet>,
     /// Each model's registered versions when it was last applied, for the
     /// poll to tell a new registration.
@@ -108,12 +112,14 @@ impl Lifecycle {
         publisher: Arc<dyn Publish>,
     ) -> Result<Arc<Lifecycle>, UpdateError> {
         let poll = settings.poll;
+        let batching = settings.batching.clone();
         let (stop, stopped) = crossbeam_channel::bounded::<()>(0);
         let lifecycle = Arc::new(Lifecycle {
             settings,
             states: States::default(),
             current: Mutex::new(Current {
                 plan: Plan::default(),
+                batching,
                 served: None,
                 seen: Vec::new(),
             }),
@@ -212,14 +218,27 @@ impl Lifecycle {
     }
 
     /// Serves `plan` in place of the current one (SIGHUP: the inference
-    /// config read again): models added, removed and changed. Refused as a
-    /// whole when its default model cannot be served.
-    pub fn replan(&self, plan: Plan) -> Result<Outcome, UpdateError> {
+    /// config read again): models added, removed and changed; with
+    /// `batching`, each model batches so from now on (a served version
+    /// whose batching changes is loaded again, beside itself). Refused as
+    /// a whole when its default model cannot be served.
+    pub fn replan(
+        &self,
+        plan: Plan,
+        batching: Option<BatchPolicy>,
+    ) -> Result<Outcome, UpdateError> {
         let mut current = self.lock();
         for wanted in &plan.models {
             self.retry_failed(&wanted.name, None);
         }
-        self.apply(&mut current, plan, false)
+        let before = batching.map(|b| std::mem::replace(&mut current.batching, b));
+        let outcome = self.apply(&mut current, plan, false);
+        if outcome.is_err()
+            && let Some(before) = before
+        {
+            current.batching = before;
+        }
+        outcome
     }
 
     /// Applies the plan again if the registry changed under a model served
@@ -275,11 +294,21 @@ impl Lifecycle {
         let mut fresh: Vec<Arc<ServedModel>> = Vec::new();
         for wanted in &plan.models {
             let old_route = old.as_ref().and_then(|s| s.route(&wanted.name));
-            let route = self.route_for(wanted, old_route, &mut fresh);
+            let batching = current.batching.for_model(&wanted.name).cloned();
+            let route = self.route_for(wanted, batching, old_route, &mut fresh);
             match (route, old_route) {
                 (Ok(route), _) => routes.push(route),
                 (Err(reason), Some(kept)) => {
                     outcome.refused.push((wanted.name.clone(), reason));
+                    // A served version loaded again and refused (its
+                    // batching changed) is still the one serving.
+                    for model in kept.versions() {
+                        let state = self.states.get(&model.name, model.version);
+                        if state.is_none_or(|s| s.state != State::Live) {
+                            self.states
+                                .set(&model.name, model.version, &model.sha256, State::Live);
+                        }
+                    }
                     routes.push(
                         Route::new(kept.versions().to_vec(), &kept.traffic())
                             .expect("a served route stays valid"),
@@ -335,12 +364,17 @@ impl Lifecycle {
         }
         if let Some(old) = &old {
             for model in old.iter() {
+                if set.iter().any(|m| Arc::ptr_eq(m, model)) {
+                    continue;
+                }
+                // Loaded again (its batching changed): the new one's state
+                // is the version's; the old one only drains.
                 if set.find(&model.name, Some(model.version)).is_none() {
                     self.states
                         .set(&model.name, model.version, &model.sha256, State::Draining);
                     outcome.retired.push((model.name.clone(), model.version));
-                    self.retired.add(model);
                 }
+                self.retired.add(model);
             }
         }
         current.plan = plan;
@@ -357,12 +391,20 @@ impl Lifecycle {
     fn route_for(
         &self,
         wanted: &Wanted,
+        batching: Option<BatchOptions>,
         old: Option<&Route>,
         fresh: &mut Vec<Arc<ServedModel>>,
     ) -> Result<Route, String> {
         let versions = wanted
             .versions(&self.settings.registry)
             .map_err(|e| e.to_string())?;
+        // A served version is reused only while it batches as asked.
+        let old = old.filter(|route| {
+            route
+                .versions()
+                .iter()
+                .all(|m| m.executor.batching() == batching.as_ref())
+        });
         // A version that failed before is not tried again until asked for
         // (load, SIGHUP) or registered anew: the poll would retry it forever.
         let versions: Vec<u32> = versions
@@ -399,7 +441,7 @@ impl Lifecycle {
                 chosen.push(served.clone());
                 continue;
             }
-            let model = Arc::new(self.load_version(wanted, version)?);
+            let model = Arc::new(self.load_version(wanted, version, batching.clone())?);
             fresh.push(model.clone());
             chosen.push(model);
         }
@@ -427,7 +469,12 @@ impl Lifecycle {
     }
 
     /// Reads, starts and self-tests one version; the reason when it fails.
-    fn load_version(&self, wanted: &Wanted, version: u32) -> Result<ServedModel, String> {
+    fn load_version(
+        &self,
+        wanted: &Wanted,
+        version: u32,
+        batching: Option<BatchOptions>,
+    ) -> Result<ServedModel, String> {
         let started = Instant::now();
         let name = &wanted.name;
         let reference = ModelRef {
@@ -455,7 +502,7 @@ impl Lifecycle {
                         identity,
                         loaded,
                         self.settings.options,
-                        self.settings.batching.for_model(name).cloned(),
+                        batching,
                         self.settings.admission.clone(),
                         &mut check,
                     )

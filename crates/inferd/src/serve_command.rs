@@ -157,6 +157,7 @@ async fn serve_until_signal(
         state.clone(),
         args.inference_config.clone(),
         args.models.clone(),
+        args.batching.clone(),
     ));
 
     let grace = Duration::from_secs(args.shutdown_grace_s);
@@ -321,13 +322,15 @@ fn first_publish(state: &Arc<AppState>) -> Arc<dyn inferd_lifecycle::Publish> {
 }
 
 /// On each SIGHUP: the inference config read again (when one was given),
-/// and the served set made to match it: models added, removed and changed,
-/// with the guarantees of every update (the old serves until the new is
-/// live; a refused version never serves).
+/// and the served set made to match it: models added, removed and changed
+/// (samples, layouts, version policy, traffic, batching), with the
+/// guarantees of every update (the old serves until the new is live; a
+/// refused version never serves).
 async fn reload_on_sighup(
     state: Arc<AppState>,
     config: Option<std::path::PathBuf>,
     flag_models: Vec<inferd_registry::ModelRef>,
+    batch_args: crate::batching::BatchArgs,
 ) {
     #[cfg(unix)]
     {
@@ -343,6 +346,7 @@ async fn reload_on_sighup(
             };
             let config = config.clone();
             let flag_models = flag_models.clone();
+            let batch_args = batch_args.clone();
             let replanned = tokio::task::spawn_blocking(move || -> Result<_> {
                 let inference = Inference::read(config.as_deref())?;
                 let refs = match &inference {
@@ -351,7 +355,8 @@ async fn reload_on_sighup(
                 };
                 let plan = Plan::new(&refs, Inference::entries(inference.as_ref()))
                     .map_err(anyhow::Error::msg)?;
-                Ok(lifecycle.replan(plan)?)
+                let batching = crate::batching::policy(&batch_args, inference.as_ref())?;
+                Ok(lifecycle.replan(plan, Some(batching))?)
             })
             .await;
             match replanned {
@@ -369,7 +374,7 @@ async fn reload_on_sighup(
         }
     }
     #[cfg(not(unix))]
-    let _ = (state, config, flag_models);
+    let _ = (state, config, flag_models, batch_args);
 }
 
 async fn signal() {

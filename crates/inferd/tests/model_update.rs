@@ -231,6 +231,24 @@ fn sighup_serves_the_changed_inference_config_and_refuses_a_bad_one() {
         std::thread::sleep(Duration::from_millis(10));
     }
 
+    // Batching turned on for the served model: loaded again, batching.
+    std::fs::write(
+        &config,
+        r#"{"models": [{"model": "diabetes-ridge", "batching": {"maxBatchSize": 8}}, {"model": "onehot-4"}]}"#,
+    )
+    .unwrap();
+    hang_up(&server);
+    let start = Instant::now();
+    let get_config =
+        "GET /v2/models/diabetes-ridge/config HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    while !http(port, get_config).contains(r#""max_batch_size":8"#) {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "batching never took effect"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+
     // A config whose sample does not fit: refused, both models serve on.
     std::fs::write(
         &config,
@@ -241,7 +259,7 @@ fn sighup_serves_the_changed_inference_config_and_refuses_a_bad_one() {
     let start = Instant::now();
     loop {
         let logs = server.stderr.lock().unwrap().clone();
-        if logs.matches("SIGHUP").count() >= 2 {
+        if logs.matches("SIGHUP").count() >= 3 {
             assert!(logs.contains("inputSample"), "{logs}");
             break;
         }
@@ -256,6 +274,12 @@ fn sighup_serves_the_changed_inference_config_and_refuses_a_bad_one() {
         post(port, "/models/onehot-4/score", r#"{"data": [2]}"#),
         200
     );
+    // The version that serves on is live, not the refused reload's failure.
+    let index = http(
+        port,
+        "POST /v2/repository/index HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    );
+    assert!(!index.contains("UNAVAILABLE"), "{index}");
     server.sigterm();
     let (status, logs) = server.wait();
     assert!(status.success(), "{logs}");
