@@ -93,3 +93,58 @@ impl Plan {
         self.models.iter().filter_map(|w| w.entry.clone()).collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use inferd_registry::Registration;
+
+    fn registry_with(versions: u32) -> (tempfile::TempDir, Registry) {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = Registry::new(dir.path().join("registry"));
+        let file = dir.path().join("model.onnx");
+        std::fs::write(&file, b"bytes").unwrap();
+        for _ in 0..versions {
+            registry
+                .register("m", &file, Registration::default())
+                .unwrap();
+        }
+        (dir, registry)
+    }
+
+    #[test]
+    fn a_policy_picks_among_the_registered_and_a_pin_must_exist() {
+        let (_dir, registry) = registry_with(3);
+        let latest = Wanted::new(&ModelRef::latest("m"), None).unwrap();
+        assert_eq!(latest.versions(&registry).unwrap(), [3]);
+        let pinned = Wanted::new(&"m:2".parse().unwrap(), None).unwrap();
+        assert_eq!(pinned.versions(&registry).unwrap(), [2]);
+        let missing = Wanted::new(&"m:7".parse().unwrap(), None).unwrap();
+        let error = missing.versions(&registry).unwrap_err().to_string();
+        assert!(
+            error.contains("no version 7") && error.contains("1, 2, 3"),
+            "{error}"
+        );
+        let nobody = Wanted::new(&ModelRef::latest("nobody"), None).unwrap();
+        assert!(
+            nobody
+                .versions(&registry)
+                .unwrap_err()
+                .to_string()
+                .contains("nobody")
+        );
+    }
+
+    #[test]
+    fn an_entry_gives_the_policy_and_the_traffic() {
+        let entry: ModelEntry = serde_json::from_str(
+            r#"{"model": "m", "versions": {"latest": 2}, "traffic": {"3": 10, "2": 90}}"#,
+        )
+        .unwrap();
+        let plan = Plan::new(&[ModelRef::latest("m")], &[entry]).unwrap();
+        let wanted = plan.get("m").unwrap();
+        assert_eq!(wanted.policy, VersionPolicy::Latest(2));
+        assert_eq!(wanted.traffic, [(2, 90), (3, 10)]);
+        assert_eq!(plan.entries().len(), 1);
+    }
+}
