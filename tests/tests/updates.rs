@@ -101,6 +101,23 @@ async fn start_updating(registry: &Path, plan: Plan) -> Updating {
     }
 }
 
+/// The status of one scoring request to the model served as `onehot`.
+async fn onehot_status(server: &TestServer) -> u16 {
+    server
+        .post_json("/models/onehot/score", r#"{"data": [2]}"#)
+        .await
+        .status
+}
+
+/// A registry in a temporary folder holding the bundled ridge as `ridge`
+/// version 1.
+fn ridge_registry() -> (tempfile::TempDir, Registry) {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = Registry::new(dir.path().join("registry"));
+    register(&registry, "ridge", &bundled("diabetes-ridge"));
+    (dir, registry)
+}
+
 /// The bundled ridge's inference config entry (its samples), for `name`.
 fn ridge_plan(name: &str) -> Plan {
     let mut config = common::inference_config("numpy");
@@ -204,9 +221,7 @@ async fn until_state(lifecycle: &Lifecycle, name: &str, version: u32, state: Sta
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn registered_versions_go_live_under_load_and_bad_ones_never_serve() {
-    let dir = tempfile::tempdir().unwrap();
-    let registry = Registry::new(dir.path().join("registry"));
-    register(&registry, "ridge", &bundled("diabetes-ridge"));
+    let (dir, registry) = ridge_registry();
     let up = start_updating(registry.root(), ridge_plan("ridge")).await;
     let server = &up.server;
     let load = Load::start(server, 8, "/score");
@@ -299,9 +314,7 @@ async fn registered_versions_go_live_under_load_and_bad_ones_never_serve() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_repository_api_loads_and_unloads_behind_the_admin_key() {
-    let dir = tempfile::tempdir().unwrap();
-    let registry = Registry::new(dir.path().join("registry"));
-    register(&registry, "ridge", &bundled("diabetes-ridge"));
+    let (_dir, registry) = ridge_registry();
     register(&registry, "ridge", &bundled("diabetes-ridge"));
     register(&registry, "onehot", &bundled("onehot-4"));
     let up = start_updating(registry.root(), ridge_plan("ridge")).await;
@@ -339,19 +352,10 @@ async fn the_repository_api_loads_and_unloads_behind_the_admin_key() {
     // A second model, added and taken away; the default stays.
     let added = admin("/v2/repository/models/onehot/load", "").await;
     assert_eq!(added.status, 200, "{:?}", added.body);
-    let onehot = server
-        .post_json("/models/onehot/score", r#"{"data": [2]}"#)
-        .await;
-    assert_eq!(onehot.status, 200, "{:?}", onehot.body);
+    assert_eq!(onehot_status(server).await, 200);
     let removed = admin("/v2/repository/models/onehot/unload", "").await;
     assert_eq!(removed.status, 200);
-    assert_eq!(
-        server
-            .post_json("/models/onehot/score", r#"{"data": [2]}"#)
-            .await
-            .status,
-        404
-    );
+    assert_eq!(onehot_status(server).await, 404);
     let default = admin("/v2/repository/models/ridge/unload", "").await;
     assert_eq!(default.status, 409);
     assert!(
@@ -429,9 +433,7 @@ async fn without_admin_keys_the_repository_api_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_canary_split_holds_its_weights_and_versions_are_reachable() {
-    let dir = tempfile::tempdir().unwrap();
-    let registry = Registry::new(dir.path().join("registry"));
-    register(&registry, "ridge", &bundled("diabetes-ridge"));
+    let (_dir, registry) = ridge_registry();
     register(&registry, "ridge", &bundled("diabetes-ridge"));
     let mut config = common::inference_config("numpy");
     config.models[0].model = "ridge".into();
@@ -488,9 +490,7 @@ async fn a_canary_split_holds_its_weights_and_versions_are_reachable() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_new_plan_adds_removes_and_changes_models_under_load() {
-    let dir = tempfile::tempdir().unwrap();
-    let registry = Registry::new(dir.path().join("registry"));
-    register(&registry, "ridge", &bundled("diabetes-ridge"));
+    let (_dir, registry) = ridge_registry();
     register(&registry, "onehot", &bundled("onehot-4"));
     let plan = Plan::new(
         &[ModelRef::latest("ridge"), ModelRef::latest("onehot")],
@@ -505,13 +505,7 @@ async fn a_new_plan_adds_removes_and_changes_models_under_load() {
     let outcome = replan(&up.lifecycle, "ridge:1").await;
     assert!(outcome.refused.is_empty(), "{outcome:?}");
     until_serving(server, "/score", 1).await;
-    assert_eq!(
-        server
-            .post_json("/models/onehot/score", r#"{"data": [2]}"#)
-            .await
-            .status,
-        404
-    );
+    assert_eq!(onehot_status(server).await, 404);
     // A plan naming a version that is not registered: refused, and the
     // model serves what it served.
     let refused = replan(&up.lifecycle, "ridge:7").await;
@@ -533,9 +527,7 @@ async fn a_new_plan_adds_removes_and_changes_models_under_load() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_version_folder_written_by_hand_mid_read_is_refused_and_serving_goes_on() {
-    let dir = tempfile::tempdir().unwrap();
-    let registry = Registry::new(dir.path().join("registry"));
-    register(&registry, "ridge", &bundled("diabetes-ridge"));
+    let (_dir, registry) = ridge_registry();
     let up = start_updating(registry.root(), ridge_plan("ridge")).await;
     // A version folder copied by hand, caught half-way: its metadata is
     // there, its model file not yet.
