@@ -1,4 +1,5 @@
-//! Copying the registered file or folder into the registry, hashing as it goes.
+//! Copying the registered file or folder into the registry, hashing as it
+//! goes; or hashing a model served where it lies (see [`crate::plain`]).
 
 use std::fs;
 use std::io::{self, Write};
@@ -20,6 +21,17 @@ pub struct Copied {
 /// registered model must be self-contained and must not point outside itself.
 /// Files of kinds that are not data are refused (see [`crate::kinds`]).
 pub fn copy_into(source: &Path, dest: &Path) -> Result<Copied, RegistryError> {
+    digest(source, Some(dest))
+}
+
+/// What [`copy_into`] would record for `source`, without copying it: the
+/// same checks, kinds and hashes.
+pub fn hash_in_place(source: &Path) -> Result<Copied, RegistryError> {
+    digest(source, None)
+}
+
+/// Lists, checks and hashes `source`'s files, copying each into `dest` when given.
+fn digest(source: &Path, dest: Option<&Path>) -> Result<Copied, RegistryError> {
     let bad = |reason: String| RegistryError::BadSource {
         path: source.to_owned(),
         reason,
@@ -54,12 +66,18 @@ pub fn copy_into(source: &Path, dest: &Path) -> Result<Copied, RegistryError> {
     let mut files = Vec::with_capacity(sources.len());
     let mut joint = Sha256::new();
     for (from, relative) in sources {
-        let to = dest.join(&relative);
-        if let Some(parent) = to.parent() {
+        let to = dest.map(|dest| dest.join(&relative));
+        if let Some(parent) = to.as_deref().and_then(Path::parent) {
             fs::create_dir_all(parent).map_err(RegistryError::io("cannot create", parent))?;
         }
-        let (bytes, sha256) =
-            copy_hashing(&from, &to).map_err(RegistryError::io("cannot copy", &from))?;
+        let (bytes, sha256) = copy_hashing(&from, to.as_deref()).map_err(RegistryError::io(
+            if dest.is_some() {
+                "cannot copy"
+            } else {
+                "cannot read"
+            },
+            &from,
+        ))?;
         joint.update(relative.as_bytes());
         joint.update([0]);
         joint.update(sha256.as_bytes());
@@ -106,9 +124,10 @@ fn walk(dir: &Path, prefix: &str, found: &mut Vec<(PathBuf, String)>) -> io::Res
     Ok(())
 }
 
-fn copy_hashing(from: &Path, to: &Path) -> io::Result<(u64, String)> {
+/// Hashes `from`, copying it to `to` (a new file) when given.
+fn copy_hashing(from: &Path, to: Option<&Path>) -> io::Result<(u64, String)> {
     let mut input = fs::File::open(from)?;
-    let mut output = fs::File::create_new(to)?;
+    let mut output = to.map(fs::File::create_new).transpose()?;
     let mut hasher = Sha256::new();
     let mut buffer = vec![0u8; 1 << 16];
     let mut total = 0u64;
@@ -118,10 +137,14 @@ fn copy_hashing(from: &Path, to: &Path) -> io::Result<(u64, String)> {
             break;
         }
         hasher.update(&buffer[..n]);
-        output.write_all(&buffer[..n])?;
+        if let Some(output) = &mut output {
+            output.write_all(&buffer[..n])?;
+        }
         total += n as u64;
     }
-    output.sync_all()?;
+    if let Some(output) = &output {
+        output.sync_all()?;
+    }
     Ok((total, hex(&hasher.finalize())))
 }
 

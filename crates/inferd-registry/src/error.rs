@@ -31,6 +31,11 @@ pub enum RegistryError {
     #[error("registry entry {path} is damaged: {reason}")]
     Corrupt { path: PathBuf, reason: String },
 
+    #[error(
+        "'{name}' is served from {path} as it lies, not from a registry: register it (inferd model register) to add or delete versions"
+    )]
+    Plain { path: PathBuf, name: String },
+
     #[error("{action} {path}: {source}")]
     Io {
         action: &'static str,

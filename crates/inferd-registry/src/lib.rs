@@ -16,6 +16,8 @@
 //! - [`name`]: model names and `name[:version]` references.
 //! - [`metadata`]: what `model.json` holds.
 //! - [`registry`]: the [`Registry`] itself.
+//! - [`plain`]: a model served where it lies (a file or folder outside any
+//!   registry, as KServe mounts one), as version 1 of a name.
 //! - [`copy`]: copying and hashing the registered files.
 //! - [`kinds`]: models are data: known file kinds only, nothing that leaves
 //!   the registry (symbolic links included).
@@ -26,6 +28,7 @@ pub mod error;
 pub mod kinds;
 pub mod metadata;
 pub mod name;
+pub mod plain;
 pub mod registry;
 
 pub use error::RegistryError;

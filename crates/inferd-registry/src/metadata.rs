@@ -46,12 +46,19 @@ pub struct ModelVersion {
     /// The version's folder; not stored, filled in when read.
     #[serde(skip)]
     pub dir: PathBuf,
+    /// A model served where it lies (see [`crate::plain`]): its file or
+    /// folder, which [`ModelVersion::model_path`] answers; not stored.
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
 }
 
 impl ModelVersion {
     /// `get_model_path` of the contract: the file when one file was
     /// registered, the folder when a folder was.
     pub fn model_path(&self) -> PathBuf {
+        if let Some(source) = &self.source {
+            return source.clone();
+        }
         let files = self.dir.join(FILES_DIR);
         match (self.kind, self.files.first()) {
             (ModelKind::File, Some(file)) => files.join(&file.path),

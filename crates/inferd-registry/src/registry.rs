@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -21,16 +22,40 @@ pub struct Registration {
     pub description: String,
 }
 
-/// A registry rooted at a folder.
+/// A registry rooted at a folder; or one plain model served where it lies.
 #[derive(Debug, Clone)]
 pub struct Registry {
     root: PathBuf,
+    /// Set for [`Registry::plain`]: its only model, and nothing under `root`.
+    plain: Option<Arc<ModelVersion>>,
 }
 
 impl Registry {
     /// A registry at `root`. The folder is created on the first registration.
     pub fn new(root: impl Into<PathBuf>) -> Registry {
-        Registry { root: root.into() }
+        Registry {
+            root: root.into(),
+            plain: None,
+        }
+    }
+
+    /// A registry whose only model is `path` (an `.onnx` file or a folder
+    /// holding one), as version 1 of `name`, read in place (see
+    /// [`crate::plain`]). It takes no registration.
+    pub fn plain(name: &str, path: &Path) -> Result<Registry, RegistryError> {
+        let version = crate::plain::describe(name, path)?;
+        Ok(Registry {
+            root: path.to_owned(),
+            plain: Some(Arc::new(version)),
+        })
+    }
+
+    /// The error for writing to a plain model.
+    fn read_only(&self) -> Option<RegistryError> {
+        self.plain.as_ref().map(|plain| RegistryError::Plain {
+            path: self.root.clone(),
+            name: plain.name.clone(),
+        })
     }
 
     /// Registers `source` (a file or a folder) as the next version of `name`.
@@ -46,6 +71,9 @@ impl Registry {
         registration: Registration,
     ) -> Result<ModelVersion, RegistryError> {
         validate_name(name)?;
+        if let Some(error) = self.read_only() {
+            return Err(error);
+        }
         let model_dir = self.root.join(name);
         fs::create_dir_all(&model_dir).map_err(RegistryError::io("cannot create", &model_dir))?;
         let staging = model_dir.join(format!(".staging-{}", uuid::Uuid::new_v4()));
@@ -83,6 +111,7 @@ impl Registry {
             sha256: copied.sha256,
             files: copied.files,
             dir: model_dir.join(version.to_string()),
+            source: None,
         };
         let metadata = serde_json::to_vec_pretty(&entry).expect("metadata always serialises");
         write_synced(&staging.join(METADATA_FILE), &metadata)?;
@@ -117,6 +146,9 @@ impl Registry {
 
     /// Every model and its versions, sorted by name then version.
     pub fn list(&self) -> Result<Vec<ModelVersion>, RegistryError> {
+        if let Some(plain) = &self.plain {
+            return Ok(vec![ModelVersion::clone(plain)]);
+        }
         let entries = match fs::read_dir(&self.root) {
             Ok(entries) => entries,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -147,6 +179,13 @@ impl Registry {
     /// The versions of `name` registered, ascending (empty when none).
     pub fn versions(&self, name: &str) -> Result<Vec<u32>, RegistryError> {
         validate_name(name)?;
+        if let Some(plain) = &self.plain {
+            return Ok(if plain.name == name {
+                vec![plain.version]
+            } else {
+                Vec::new()
+            });
+        }
         version_numbers(&self.root.join(name))
     }
 
@@ -154,7 +193,7 @@ impl Registry {
     pub fn get(&self, reference: &ModelRef) -> Result<ModelVersion, RegistryError> {
         validate_name(&reference.name)?;
         let dir = self.root.join(&reference.name);
-        let versions = version_numbers(&dir)?;
+        let versions = self.versions(&reference.name)?;
         if versions.is_empty() {
             return Err(RegistryError::ModelNotFound(reference.name.clone()));
         }
@@ -169,7 +208,10 @@ impl Registry {
                 });
             }
         };
-        ModelVersion::read(&dir.join(version.to_string()))
+        match &self.plain {
+            Some(plain) => Ok(ModelVersion::clone(plain)),
+            None => ModelVersion::read(&dir.join(version.to_string())),
+        }
     }
 
     /// `get_model_path(name, version)`.
@@ -182,6 +224,9 @@ impl Registry {
     /// model has any version left.
     pub fn delete(&self, reference: &ModelRef) -> Result<Vec<u32>, RegistryError> {
         validate_name(&reference.name)?;
+        if let Some(error) = self.read_only() {
+            return Err(error);
+        }
         let model_dir = self.root.join(&reference.name);
         let versions = version_numbers(&model_dir)?;
         if versions.is_empty() {
