@@ -36,7 +36,7 @@ pub fn generate_keys(path: &Path) -> std::io::Result<GeneratedKeys> {
 }
 
 /// 32 bytes from the operating system's generator, as 64 hex characters.
-fn random_key() -> std::io::Result<String> {
+pub fn random_key() -> std::io::Result<String> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|e| std::io::Error::other(e.to_string()))?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())

@@ -22,7 +22,7 @@ pub mod keys;
 pub mod store;
 
 pub use gate::{DEFAULT_OPEN_ROUTES, Gate};
-pub use generate::{GeneratedKeys, generate_keys};
+pub use generate::{GeneratedKeys, generate_keys, random_key};
 pub use keys::{KeyError, KeySet};
 pub use store::{KeyStore, KeysFileError};
 

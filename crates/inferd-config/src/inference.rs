@@ -280,6 +280,24 @@ impl InferenceConfig {
         model.enable_gpu.or(self.enable_gpu).unwrap_or(false)
     }
 
+    /// The same config in one piece: the entry's models inline and every
+    /// sample by value, with no file to find (for a ConfigMap, which holds
+    /// no folders). Image-build keys are kept.
+    pub fn inline(&self) -> InferenceConfig {
+        let mut inline = self.clone();
+        inline.entry_script = None;
+        inline.source_directory = None;
+        for model in &mut inline.models {
+            for sample in [&mut model.input_sample, &mut model.output_sample]
+                .into_iter()
+                .flatten()
+            {
+                sample.file = None;
+            }
+        }
+        inline
+    }
+
     /// Image-build keys that were given; a single process does not act on them.
     pub fn image_build_fields(&self) -> Vec<&'static str> {
         [

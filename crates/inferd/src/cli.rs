@@ -31,6 +31,10 @@ pub enum Command {
     Swagger(SwaggerArgs),
     /// Act on a running server: `service update` loads a model version.
     Service(crate::service_command::ServiceArgs),
+    /// Exit 0 when a server answers `/ready` with 200 (the image's HEALTHCHECK).
+    Health(crate::health_command::HealthArgs),
+    /// Render what runs inferd elsewhere: Kubernetes manifests, KServe.
+    Deploy(crate::deploy_command::DeployArgs),
 
     /// Load a scoring server (this one or a peer) and report throughput and latency.
     Bench(inferd_bench::BenchArgs),
@@ -52,6 +56,13 @@ pub struct ServeArgs {
     /// repeat for several. The first is the default at /score.
     #[arg(long = "model", short = 'm', env = "INFERD_MODELS", value_delimiter = ',', default_value = DEFAULT_MODEL)]
     pub models: Vec<ModelRef>,
+
+    /// Serve one model where it lies instead of from the registry: an
+    /// `.onnx` file, or a folder holding one (KServe mounts the model at
+    /// /mnt/models). It is version 1 of the name --model gives, else of the
+    /// file's stem or the folder's name. Nothing is written beside it.
+    #[arg(long, env = "INFERD_MODEL_PATH")]
+    pub model_path: Option<PathBuf>,
 
     /// Address to listen on. 127.0.0.1 keeps the server private to this
     /// machine; use 0.0.0.0 inside a container.

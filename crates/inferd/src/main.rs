@@ -10,6 +10,8 @@
 //! - [`model_command`]: `inferd model ...`: the registry from the shell.
 //! - [`service_command`]: `inferd service update`: a model version loaded
 //!   into a running server (the repository API).
+//! - [`health_command`]: `inferd health`: the image's health check.
+//! - [`deploy_command`]: `inferd deploy ...`: Kubernetes and KServe manifests.
 //! - [`swagger_command`]: `inferd swagger`: the API document, without serving.
 //! - [`service_api`]: the inference config to the models served and their API.
 //! - [`config_command`]: `inferd config ...`: effective limits, the file's schema.
@@ -21,7 +23,9 @@
 mod batching;
 mod cli;
 mod config_command;
+mod deploy_command;
 mod engines;
+mod health_command;
 mod limits;
 mod model_command;
 mod observe;
@@ -56,6 +60,8 @@ fn main() -> ExitCode {
         Command::Config(args) => config_command::run(args, sub("config")),
         Command::Swagger(args) => swagger_command::run(args, sub("swagger")),
         Command::Service(args) => service_command::run(args),
+        Command::Health(args) => health_command::run(args),
+        Command::Deploy(args) => deploy_command::run(args, &cli.registry),
         Command::Bench(args) => inferd_bench::run(args)
             .map(drop)
             .map_err(anyhow::Error::from),

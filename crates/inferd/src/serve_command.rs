@@ -39,7 +39,8 @@ pub fn run(args: ServeArgs, matches: &ArgMatches) -> Result<()> {
         service_api::report(inference)?;
     }
     crate::batching::policy(&args.batching, inference.as_ref())?;
-    let refs = service_api::model_refs(&args.models, matches, inference.as_ref())?;
+    let mut refs = service_api::model_refs(&args.models, matches, inference.as_ref())?;
+    let registry = open_registry(&args, matches, &mut refs)?;
     let engines = Engines::resolve(
         &args.engines,
         inference.as_ref(),
@@ -86,6 +87,7 @@ pub fn run(args: ServeArgs, matches: &ArgMatches) -> Result<()> {
     }
     let runtime = runtime.build().context("cannot start the async runtime")?;
     let api = ApiSetup {
+        registry,
         refs,
         info,
         inference,
@@ -102,8 +104,59 @@ pub fn run(args: ServeArgs, matches: &ArgMatches) -> Result<()> {
     ))
 }
 
+/// Where the models are read from: the registry, or with `--model-path`
+/// the one model there. That model's name is the one `--model` (or the
+/// inference config) gives, else the path's; `refs` then names it.
+fn open_registry(
+    args: &ServeArgs,
+    matches: &ArgMatches,
+    refs: &mut Vec<inferd_registry::ModelRef>,
+) -> Result<Registry> {
+    let Some(path) = &args.model_path else {
+        return Ok(Registry::new(&args.registry));
+    };
+    let named = args.inference_config.is_some()
+        || !matches!(
+            matches.value_source("models"),
+            None | Some(clap::parser::ValueSource::DefaultValue)
+        );
+    if !named {
+        let name = inferd_registry::plain::name_from_path(path).with_context(|| {
+            format!(
+                "--model-path {}: its name is not a model name; give one with --model NAME",
+                path.display()
+            )
+        })?;
+        *refs = vec![inferd_registry::ModelRef {
+            name,
+            version: None,
+        }];
+    }
+    let [model] = refs.as_slice() else {
+        anyhow::bail!(
+            "--model-path {} serves one model, but {} are named",
+            path.display(),
+            refs.len()
+        );
+    };
+    if model
+        .version
+        .is_some_and(|v| v != inferd_registry::plain::PLAIN_VERSION)
+    {
+        anyhow::bail!(
+            "--model-path {}: a model served where it lies has version 1 only, not {model}",
+            path.display()
+        );
+    }
+    let registry = Registry::plain(&model.name, path)
+        .with_context(|| format!("--model-path {}", path.display()))?;
+    tracing::info!(model = %model.name, path = %path.display(), "serving a model where it lies");
+    Ok(registry)
+}
+
 /// What the loaded models' API is built from.
 struct ApiSetup {
+    registry: Registry,
     refs: Vec<inferd_registry::ModelRef>,
     info: inferd_openapi::ServiceInfo,
     inference: Option<Inference>,
@@ -215,7 +268,7 @@ fn spawn_loading(
     hand_back: Option<inferd_process::HandBack>,
 ) -> Failure {
     let failure: Failure = Arc::default();
-    let registry = Registry::new(&args.registry);
+    let registry = api.registry.clone();
     let threads = limits.engine_threads();
     let max_concurrent = limits.max_concurrent_requests.value as usize;
     let executor = ExecutorOptions {

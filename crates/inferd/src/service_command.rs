@@ -85,7 +85,7 @@ async fn send(args: &UpdateArgs) -> Result<String> {
 }
 
 /// The address and `Host` of an `http://HOST:PORT` URL.
-fn server(url: &str) -> Result<(SocketAddr, String)> {
+pub(crate) fn server(url: &str) -> Result<(SocketAddr, String)> {
     let Some(rest) = url.strip_prefix("http://") else {
         bail!(
             "--url {url}: give http://HOST:PORT (this client speaks plain HTTP; for TLS use the repository API with curl)"

@@ -1,0 +1,134 @@
+//! KServe: a `ServingRuntime` that runs inferd for ONNX models, speaking
+//! the Open Inference Protocol (v2) on port 8080 with the model KServe's
+//! storage initializer puts at `/mnt/models`, and an example
+//! `InferenceService` that uses it. The container is the same as the
+//! Deployment's (settings, probes, stopping, security), named as KServe
+//! expects (`kserve-container`).
+
+use serde_json::{Value, json};
+
+use crate::kubernetes::Scaling;
+use crate::pod::{self, Shape};
+use crate::{DeployError, Manifest, Rendered, Request, Sources};
+
+/// The port KServe sends requests to.
+pub const KSERVE_PORT: u16 = 8080;
+/// Where KServe's storage initializer puts the model.
+pub const MODEL_DIR: &str = "/mnt/models";
+
+pub(crate) fn render(request: &Request, sources: &Sources) -> Result<Rendered, DeployError> {
+    let config = &sources.deployment;
+    let storage_uri = request.storage_uri.as_deref().ok_or_else(|| {
+        DeployError::invalid(
+            "--storage-uri",
+            "KServe needs the model's location (s3://, gs://, pvc://, https://...) for the InferenceService",
+        )
+    })?;
+    let scaling = Scaling::new(config)?;
+    let runtime_name = format!("{}-runtime", request.name);
+    let parts = pod::build(
+        request,
+        sources,
+        Shape {
+            container_name: "kserve-container",
+            port: KSERVE_PORT,
+            probe_port: Value::from(KSERVE_PORT),
+            ports: json!([{"containerPort": KSERVE_PORT, "protocol": "TCP"}]),
+            // KServe fills in {{.Name}} with the InferenceService's name.
+            args: ["serve", "--model-path", MODEL_DIR, "--model", "{{.Name}}"]
+                .map(str::to_owned)
+                .to_vec(),
+        },
+    )?;
+    let mut notes = crate::azure_only_notes(config);
+    notes.extend(parts.notes.iter().cloned());
+    notes.push("KServe: the ServingRuntime serves one model per InferenceService from /mnt/models (an .onnx file, or a folder holding one); its config and keys come from the ConfigMap and Secret rendered beside it".to_owned());
+    let runtime = json!({
+        "apiVersion": "serving.kserve.io/v1alpha1",
+        "kind": "ServingRuntime",
+        "metadata": pod::metadata(&runtime_name, request, config),
+        "spec": {
+            // Put on the pods KServe makes: where its metrics are.
+            "annotations": {
+                "prometheus.kserve.io/port": KSERVE_PORT.to_string(),
+                "prometheus.kserve.io/path": "/metrics",
+            },
+            "supportedModelFormats": [{"name": "onnx", "version": "1", "autoSelect": true, "priority": 1}],
+            "protocolVersions": ["v2"],
+            "containers": [parts.container],
+            "volumes": parts.volumes,
+        },
+    });
+    let mut predictor = json!({
+        "terminationGracePeriodSeconds": parts.termination.kill_after_s,
+        "securityContext": parts.security_context,
+        "model": {
+            "modelFormat": {"name": "onnx"},
+            "runtime": runtime_name,
+            "protocolVersion": "v2",
+            "storageUri": storage_uri,
+        },
+    });
+    match scaling.fixed {
+        Some(n) => {
+            predictor["minReplicas"] = Value::from(n);
+            predictor["maxReplicas"] = Value::from(n);
+        }
+        None => {
+            predictor["minReplicas"] = Value::from(scaling.min);
+            predictor["maxReplicas"] = Value::from(scaling.max);
+            predictor["scaleMetric"] = Value::from("cpu");
+            predictor["scaleTarget"] = Value::from(scaling.target_utilization);
+        }
+    }
+    let service = json!({
+        "apiVersion": "serving.kserve.io/v1beta1",
+        "kind": "InferenceService",
+        "metadata": pod::metadata(&request.name, request, config),
+        "spec": {"predictor": predictor},
+    });
+    let mut manifests = vec![Manifest {
+        file: "configmap.yaml".into(),
+        object: json!({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": pod::metadata(&pod::config_map_name(&request.name), request, config),
+            "data": parts.config_data,
+        }),
+    }];
+    if let Some((primary, secondary)) = &sources.keys {
+        manifests.push(Manifest {
+            file: "secret-keys.yaml".into(),
+            object: json!({
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": pod::metadata(&pod::keys_secret_name(&request.name), request, config),
+                "type": "Opaque",
+                "stringData": {
+                    pod::KEYS_FILE: format!("{}\n", json!({"primaryKey": primary, "secondaryKey": secondary})),
+                },
+            }),
+        });
+    }
+    if let Some(tls) = &sources.tls {
+        manifests.push(Manifest {
+            file: "secret-tls.yaml".into(),
+            object: json!({
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": pod::metadata(&pod::tls_secret_name(&request.name), request, config),
+                "type": "kubernetes.io/tls",
+                "stringData": {"tls.crt": tls.certificate, "tls.key": tls.key},
+            }),
+        });
+    }
+    manifests.push(Manifest {
+        file: "servingruntime.yaml".into(),
+        object: runtime,
+    });
+    manifests.push(Manifest {
+        file: "inferenceservice.yaml".into(),
+        object: service,
+    });
+    Ok(Rendered { manifests, notes })
+}
