@@ -16,6 +16,9 @@ cargo test --workspace --features inferd/ort
 echo "== API documents: validator, structure, fuzz (scripts/api-check.sh)"
 scripts/api-check.sh
 
+echo "== inferd deploy's manifests against the Kubernetes API schemas (scripts/deploy-check.sh)"
+scripts/deploy-check.sh
+
 echo "== ONNX operator conformance, every engine (scripts/conformance.sh)"
 scripts/conformance.sh
 
