@@ -17,12 +17,29 @@ golden test keeps equal to what the renderer prints) and the README's
   pod that may still be draining (terminationGracePeriodSeconds against
   the preStop sleep, inferd's grace and drain timeout, recomputed here).
 
+And each rendered pod is started for real, as the kubelet would start it:
+its ConfigMap and Secrets written where they are mounted (a temporary
+folder standing for each mount path), the container's arguments and
+environment (the port moved to a free loopback one, the model KServe would
+download pointed at the bundled registry's file), the bundled registry as
+the image's. It must turn ready, ask for a key exactly when auth is on,
+accept the rendered key, score, and exit 0 on SIGTERM well before
+`terminationGracePeriodSeconds`.
+
 Usage: check.py INFERD_BINARY
 """
 
 import glob
 import json
 import os
+import re
+import shutil
+import signal
+import socket
+import ssl
+import time
+import urllib.error
+import urllib.request
 import subprocess
 import sys
 import tempfile
@@ -178,15 +195,165 @@ def check_stream(label, text):
     return len(docs)
 
 
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# The pods' certificates are made on the spot and trusted as they are.
+UNVERIFIED = ssl.create_default_context()
+UNVERIFIED.check_hostname = False
+UNVERIFIED.verify_mode = ssl.CERT_NONE
+
+
+def get(url, body=None, key=None):
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    if key:
+        request.add_header("Authorization", f"Bearer {key}")
+    try:
+        with urllib.request.urlopen(request, timeout=5, context=UNVERIFIED) as answer:
+            return answer.status, answer.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def boot_check(label, text, binary):
+    """Starts the stream's pod as the kubelet would, and talks to it."""
+    docs = [d for d in yaml.safe_load_all(text) if d is not None]
+    by_kind = {}
+    for doc in docs:
+        by_kind.setdefault(doc["kind"], []).append(doc)
+    if "Deployment" in by_kind:
+        pod = by_kind["Deployment"][0]["spec"]["template"]["spec"]
+        container, volumes = pod["containers"][0], pod.get("volumes", [])
+        kill_after = pod["terminationGracePeriodSeconds"]
+    else:
+        runtime = by_kind["ServingRuntime"][0]["spec"]
+        isvc = by_kind["InferenceService"][0]
+        container, volumes = runtime["containers"][0], runtime.get("volumes", [])
+        kill_after = isvc["spec"]["predictor"]["terminationGracePeriodSeconds"]
+    env = env_of(container)
+    config_maps = {d["metadata"]["name"]: d for d in by_kind.get("ConfigMap", [])}
+    secrets = {d["metadata"]["name"]: d for d in by_kind.get("Secret", [])}
+    inference = config_maps and next(iter(config_maps.values()))["data"].get("inferenceconfig.json")
+    if inference and "onnxruntime" in inference:
+        print(f"{label}: not started (its models run on ONNX Runtime with a GPU)")
+        return
+    tls = "kubernetes.io/tls" in text
+    with tempfile.TemporaryDirectory() as root:
+        declared = {v["name"]: v for v in volumes}
+        mounts = container.get("volumeMounts", [])
+        mounted = {m["mountPath"]: os.path.join(root, m["name"]) for m in mounts}
+
+        def local_text(text):
+            # Paths inside the configs (the TLS files) point at the mounts
+            # too; one pass, so a replaced path is never replaced again.
+            paths = sorted(mounted, key=len, reverse=True)
+            pattern = "|".join(re.escape(p + "/") for p in paths)
+            return re.sub(pattern, lambda m: mounted[m.group(0)[:-1]] + "/", text)
+
+        for mount in mounts:
+            folder = mounted[mount["mountPath"]]
+            os.makedirs(folder)
+            volume = declared[mount["name"]]
+            if "configMap" in volume:
+                files = config_maps[volume["configMap"]["name"]]["data"]
+            elif "secret" in volume:
+                files = secrets[volume["secret"]["secretName"]].get("stringData", {})
+            else:
+                files = {}
+            for name, content in files.items():
+                with open(os.path.join(folder, name), "w") as f:
+                    f.write(local_text(content))
+            if "secret" in volume and "tls.crt" in files:
+                # The golden files hold placeholder PEM: a real pair here.
+                subprocess.run(
+                    ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                     "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj",
+                     "/CN=localhost", "-keyout", os.path.join(folder, "tls.key"),
+                     "-out", os.path.join(folder, "tls.crt")],
+                    check=True, capture_output=True)
+
+        def local(value):
+            for path, folder in sorted(mounted.items(), key=lambda p: -len(p[0])):
+                if value.startswith(path + "/"):
+                    return folder + value[len(path):]
+            return value
+
+        port = free_port()
+        run_env = {k: local(v) for k, v in env.items()}
+        run_env.update(INFERD_HOST="127.0.0.1", INFERD_PORT=str(port),
+                       INFERD_REGISTRY=os.path.join(ROOT, "models"), TMPDIR=mounted["/tmp"])
+        model_file = os.path.join(ROOT, "models/diabetes-ridge/1/files")
+        args = [a.replace("/mnt/models", model_file).replace("{{.Name}}", "ridge")
+                for a in container["args"]]
+        process = subprocess.Popen([binary] + args, env=run_env, cwd=root,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            base = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    if get(base + "/ready")[0] == 200:
+                        break
+                except OSError:
+                    pass
+                if process.poll() is not None or time.monotonic() > deadline:
+                    fail(label, f"the pod never turned ready: {process.communicate()[1][-2000:]}")
+                    return
+                time.sleep(0.05)
+            key = None
+            if env.get("INFERD_KEYS_FILE"):
+                with open(local(env["INFERD_KEYS_FILE"])) as f:
+                    key = json.load(f)["primaryKey"]
+            body = json.dumps({"data": [[10, 9, 8, 7, 6, 5, 4, 3, 2, 1]]}).encode()
+            models = env.get("INFERD_MODELS", "")
+            if "--model-path" in args:
+                path = "/models/ridge/score"
+            elif inference:
+                path = None  # the inference config's models have their own bodies
+            elif models:
+                path = "/models/diabetes-ridge/score" if "diabetes-ridge" in models else None
+            else:
+                path = "/score"
+            if path:
+                status, answer = get(base + path, body)
+                if key and status != 401:
+                    fail(label, f"auth is on but a request without a key got {status}")
+                if key:
+                    status, answer = get(base + path, body, key)
+                if status != 200:
+                    fail(label, f"scoring answered {status}: {answer[:200]!r}")
+            started = time.monotonic()
+            process.send_signal(signal.SIGTERM)
+            try:
+                code = process.wait(timeout=kill_after)
+            except subprocess.TimeoutExpired:
+                fail(label, f"still running {kill_after} s after SIGTERM: Kubernetes would kill it")
+                return
+            if code != 0:
+                fail(label, f"exited {code} after SIGTERM")
+            print(f"{label}: started from its manifests, ready, {'over TLS, ' if tls else ''}"
+                  f"{'keys enforced, ' if key else ''}{'scored, ' if path else ''}"
+                  f"stopped in {time.monotonic() - started:.1f} s (killed at {kill_after} s)")
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
 def main():
-    binary = sys.argv[1]
+    binary = os.path.abspath(sys.argv[1])
     checked = 0
     goldens = sorted(glob.glob(os.path.join(ROOT, "crates/inferd-deploy/tests/golden/*.yaml")))
     if len(goldens) < 9:
         fail("golden files", f"only {len(goldens)} found")
     for path in goldens:
         with open(path) as f:
-            checked += check_stream(os.path.basename(path), f.read())
+            text = f.read()
+        checked += check_stream(os.path.basename(path), text)
+        boot_check(os.path.basename(path), text, binary)
     # The README's commands, run for real.
     readme = subprocess.run(
         [binary, "deploy", "kubernetes", "--deployment-config", "examples/deployment/aks.json",
