@@ -5,16 +5,10 @@
 # environment (.venv-deploy, git-ignored) from pinned requirements; idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-requirements=tests/deploy/requirements.txt
-stamp=.venv-deploy/.requirements.sha256
-want=$(sha256sum "$requirements" | cut -d' ' -f1)
-if [ ! -x .venv-deploy/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  python3 -m venv .venv-deploy
-  .venv-deploy/bin/pip install --quiet --disable-pip-version-check -r "$requirements"
-  echo "$want" > "$stamp"
+python=$(scripts/venv.sh .venv-deploy tests/deploy/requirements.txt)
+# The binary `cargo test --workspace` builds (scripts/test.sh runs it
+# first; this is then a no-op), with the same features so nothing rebuilds.
+if [ -z "${INFERD_BIN:-}" ]; then
+  cargo build --quiet --workspace --tests --features inferd/ort
 fi
-binary="${INFERD_BIN:-target/debug/inferd}"
-if [ ! -x "$binary" ]; then
-  cargo build --quiet -p inferd
-fi
-.venv-deploy/bin/python tests/deploy/check.py "$binary"
+"$python" tests/deploy/check.py "${INFERD_BIN:-target/debug/inferd}"

@@ -87,41 +87,7 @@ pub(crate) fn render(request: &Request, sources: &Sources) -> Result<Rendered, D
         "metadata": pod::metadata(&request.name, request, config),
         "spec": {"predictor": predictor},
     });
-    let mut manifests = vec![Manifest {
-        file: "configmap.yaml".into(),
-        object: json!({
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": pod::metadata(&pod::config_map_name(&request.name), request, config),
-            "data": parts.config_data,
-        }),
-    }];
-    if let Some((primary, secondary)) = &sources.keys {
-        manifests.push(Manifest {
-            file: "secret-keys.yaml".into(),
-            object: json!({
-                "apiVersion": "v1",
-                "kind": "Secret",
-                "metadata": pod::metadata(&pod::keys_secret_name(&request.name), request, config),
-                "type": "Opaque",
-                "stringData": {
-                    pod::KEYS_FILE: format!("{}\n", json!({"primaryKey": primary, "secondaryKey": secondary})),
-                },
-            }),
-        });
-    }
-    if let Some(tls) = &sources.tls {
-        manifests.push(Manifest {
-            file: "secret-tls.yaml".into(),
-            object: json!({
-                "apiVersion": "v1",
-                "kind": "Secret",
-                "metadata": pod::metadata(&pod::tls_secret_name(&request.name), request, config),
-                "type": "kubernetes.io/tls",
-                "stringData": {"tls.crt": tls.certificate, "tls.key": tls.key},
-            }),
-        });
-    }
+    let mut manifests = crate::kubernetes::config_and_secrets(request, sources, &parts);
     manifests.push(Manifest {
         file: "servingruntime.yaml".into(),
         object: runtime,

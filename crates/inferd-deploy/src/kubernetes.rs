@@ -75,37 +75,7 @@ pub(crate) fn render(request: &Request, sources: &Sources) -> Result<Rendered, D
     )?;
     let mut notes = crate::azure_only_notes(config);
     notes.extend(parts.notes.iter().cloned());
-    let name = &request.name;
-    let mut manifests = vec![Manifest {
-        file: "configmap.yaml".into(),
-        object: config_map(request, config, &parts),
-    }];
-    if let Some((primary, secondary)) = &sources.keys {
-        manifests.push(Manifest {
-            file: "secret-keys.yaml".into(),
-            object: json!({
-                "apiVersion": "v1",
-                "kind": "Secret",
-                "metadata": pod::metadata(&pod::keys_secret_name(name), request, config),
-                "type": "Opaque",
-                "stringData": {
-                    pod::KEYS_FILE: format!("{}\n", json!({"primaryKey": primary, "secondaryKey": secondary})),
-                },
-            }),
-        });
-    }
-    if let Some(tls) = &sources.tls {
-        manifests.push(Manifest {
-            file: "secret-tls.yaml".into(),
-            object: json!({
-                "apiVersion": "v1",
-                "kind": "Secret",
-                "metadata": pod::metadata(&pod::tls_secret_name(name), request, config),
-                "type": "kubernetes.io/tls",
-                "stringData": {"tls.crt": tls.certificate, "tls.key": tls.key},
-            }),
-        });
-    }
+    let mut manifests = config_and_secrets(request, sources, &parts);
     manifests.push(Manifest {
         file: "deployment.yaml".into(),
         object: deployment(request, config, &parts, &scaling),
@@ -145,13 +115,56 @@ pub(crate) fn render(request: &Request, sources: &Sources) -> Result<Rendered, D
     Ok(Rendered { manifests, notes })
 }
 
-fn config_map(request: &Request, config: &DeploymentConfig, parts: &PodParts) -> Value {
-    json!({
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": pod::metadata(&pod::config_map_name(&request.name), request, config),
-        "data": parts.config_data,
-    })
+/// The ConfigMap with the configs, and the Secrets with the keys and the
+/// TLS pair where there are any: what both targets' pods mount.
+pub(crate) fn config_and_secrets(
+    request: &Request,
+    sources: &Sources,
+    parts: &PodParts,
+) -> Vec<Manifest> {
+    let config = &sources.deployment;
+    let name = &request.name;
+    let mut manifests = vec![Manifest {
+        file: "configmap.yaml".into(),
+        object: json!({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": pod::metadata(&pod::config_map_name(name), request, config),
+            "data": parts.config_data,
+        }),
+    }];
+    if let Some((primary, secondary)) = &sources.keys {
+        manifests.push(Manifest {
+            file: "secret-keys.yaml".into(),
+            object: json!({
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": pod::metadata(&pod::keys_secret_name(name), request, config),
+                "type": "Opaque",
+                "stringData": {
+                    pod::KEYS_FILE: format!("{}\n", json!({"primaryKey": primary, "secondaryKey": secondary})),
+                },
+            }),
+        });
+    }
+    if let Some(tls) = &sources.tls {
+        manifests.push(Manifest {
+            file: "secret-tls.yaml".into(),
+            object: json!({
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": pod::metadata(&pod::tls_secret_name(name), request, config),
+                "type": "kubernetes.io/tls",
+                "stringData": {"tls.crt": tls.certificate, "tls.key": tls.key},
+            }),
+        });
+    }
+    manifests
+}
+
+/// What an autoscaler scales: the Deployment.
+fn scale_target(request: &Request) -> Value {
+    json!({"apiVersion": "apps/v1", "kind": "Deployment", "name": request.name})
 }
 
 fn deployment(
@@ -243,7 +256,7 @@ fn autoscaler(request: &Request, config: &DeploymentConfig, scaling: &Scaling) -
         "kind": "HorizontalPodAutoscaler",
         "metadata": pod::metadata(&request.name, request, config),
         "spec": {
-            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": request.name},
+            "scaleTargetRef": scale_target(request),
             "minReplicas": scaling.min,
             "maxReplicas": scaling.max,
             "metrics": [cpu_metric(scaling)],
@@ -289,7 +302,7 @@ fn scaled_object(request: &Request, config: &DeploymentConfig, scaling: &Scaling
         "kind": "ScaledObject",
         "metadata": pod::metadata(&request.name, request, config),
         "spec": {
-            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": request.name},
+            "scaleTargetRef": scale_target(request),
             "minReplicaCount": scaling.min,
             "maxReplicaCount": scaling.max,
             "pollingInterval": scaling.refresh_period_s,

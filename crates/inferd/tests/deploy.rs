@@ -18,22 +18,22 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// The README's `inferd deploy kubernetes` command.
+fn readme_command() -> std::process::Output {
+    let config = repo().join("examples/deployment/aks.json");
+    let args = [
+        "deploy",
+        "kubernetes",
+        "--deployment-config",
+        config.to_str().unwrap(),
+    ];
+    let named = ["--name", "myservice", "--image", "inferd:0.2"];
+    inferd(&repo_models(), &[&args[..], &named[..]].concat())
+}
+
 #[test]
 fn the_readme_command_prints_manifests_and_reports_what_it_did_not_render() {
-    let config = repo().join("examples/deployment/aks.json");
-    let output = inferd(
-        &repo_models(),
-        &[
-            "deploy",
-            "kubernetes",
-            "--deployment-config",
-            config.to_str().unwrap(),
-            "--name",
-            "myservice",
-            "--image",
-            "inferd:0.2",
-        ],
-    );
+    let output = readme_command();
     let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
     assert!(output.status.success(), "{stderr}");
     for kind in [
@@ -66,19 +66,7 @@ fn the_readme_command_prints_manifests_and_reports_what_it_did_not_render() {
         "{stderr}"
     );
     // Two runs generate different keys.
-    let again = inferd(
-        &repo_models(),
-        &[
-            "deploy",
-            "kubernetes",
-            "--deployment-config",
-            config.to_str().unwrap(),
-            "--name",
-            "myservice",
-            "--image",
-            "inferd:0.2",
-        ],
-    );
+    let again = readme_command();
     assert_ne!(text(&again.stdout), stdout);
 }
 
