@@ -9,12 +9,15 @@
 //! - [`inference`]: [`InferenceConfig`], the public `inferenceconfig.json` and
 //!   inferd's declarative scoring entry (models, samples, data field, output
 //!   layout, engine, GPU and batching per model).
-//! - [`cpu`]: how many cores this container may use (cgroup quota aware).
+//! - [`cpu`]: how many cores this container may use (its cgroup's CPU quota).
 //! - [`memory`]: how much memory it may use (its cgroup's limit, the
 //!   machine's total), for the body memory budget's default.
+//! - `cgroup`: this process's cgroup, and the tightest setting from it up
+//!   to the root, for both.
 //! - `json`: parsing either config so that errors name the field.
 #![forbid(unsafe_code)]
 
+mod cgroup;
 pub mod cpu;
 pub mod deployment;
 pub mod inference;

@@ -2,14 +2,14 @@
 //! process's own cgroup, and the machine's total. Read once at start-up,
 //! for the default of the body memory budget (see [`crate::limits`]).
 //!
-//! The cgroup is found from `/proc/self/cgroup`: cgroup v2's `0::<path>`
-//! line (`memory.max`, `max` meaning none), else v1's `memory` controller
-//! line (`memory.limit_in_bytes`, a huge number meaning none). Every
-//! ancestor's limit applies too, so the smallest on the way up to the root
-//! is taken; a level missing from this mount namespace (a container that
-//! sees only its own subtree) is skipped.
+//! The cgroup is found from `/proc/self/cgroup` ([`crate::cgroup`]):
+//! cgroup v2's `memory.max` (`max` meaning none), else v1's
+//! `memory.limit_in_bytes` (a huge number meaning none); the smallest from
+//! the process's cgroup up to the root.
 
 use std::path::Path;
+
+use crate::cgroup::Membership;
 
 /// What start-up found out; either part may be unknown (no `/proc`, no
 /// limit set, another operating system).
@@ -37,9 +37,7 @@ impl ContainerMemory {
         let machine_total = std::fs::read_to_string(meminfo)
             .ok()
             .and_then(|text| parse_mem_total(&text));
-        let cgroup_limit = std::fs::read_to_string(proc_cgroup)
-            .ok()
-            .and_then(|text| cgroup_limit(&text, cgroup_root))
+        let cgroup_limit = cgroup_limit(&Membership::read(proc_cgroup), cgroup_root)
             .filter(|limit| machine_total.is_none_or(|total| *limit < total));
         ContainerMemory {
             cgroup_limit,
@@ -51,54 +49,13 @@ impl ContainerMemory {
 /// The smallest memory limit from the process's cgroup up to the root:
 /// v2 first; v1's memory controller when v2 sets none (a hybrid host
 /// mounts v2 without the memory controller).
-fn cgroup_limit(proc_cgroup: &str, root: &Path) -> Option<u64> {
-    let (mut v2, mut v1) = (None, None);
-    for line in proc_cgroup.lines() {
-        let mut fields = line.splitn(3, ':');
-        let (Some(id), Some(controllers), Some(path)) =
-            (fields.next(), fields.next(), fields.next())
-        else {
-            continue;
-        };
-        if id == "0" && controllers.is_empty() {
-            v2 = Some(path);
-        } else if controllers.split(',').any(|c| c == "memory") {
-            v1 = Some(path);
-        }
-    }
-    v2.and_then(|path| smallest_up(root, path, "memory.max", parse_v2))
-        .or_else(|| {
-            v1.and_then(|path| {
-                smallest_up(
-                    &root.join("memory"),
-                    path,
-                    "memory.limit_in_bytes",
-                    parse_v1,
-                )
-            })
-        })
-}
-
-/// The smallest value of `file` in `path`'s folder under `mount` and in
-/// each folder above it, up to `mount` itself.
-fn smallest_up(
-    mount: &Path,
-    path: &str,
-    file: &str,
-    parse: fn(&str) -> Option<u64>,
-) -> Option<u64> {
-    let mut level = Some(Path::new(path.trim().trim_start_matches('/')));
-    let mut smallest: Option<u64> = None;
-    while let Some(relative) = level {
-        let limit = std::fs::read_to_string(mount.join(relative).join(file))
-            .ok()
-            .and_then(|text| parse(&text));
-        if let Some(limit) = limit {
-            smallest = Some(smallest.map_or(limit, |s| s.min(limit)));
-        }
-        level = relative.parent();
-    }
-    smallest
+fn cgroup_limit(membership: &Membership, root: &Path) -> Option<u64> {
+    let read = |file: &'static str, parse: fn(&str) -> Option<u64>| {
+        move |folder: &Path| parse(&std::fs::read_to_string(folder.join(file)).ok()?)
+    };
+    membership
+        .smallest_v2(root, read("memory.max", parse_v2))
+        .or_else(|| membership.smallest_v1(root, "memory", read("memory.limit_in_bytes", parse_v1)))
 }
 
 /// cgroup v2 `memory.max`: bytes, or `max` for none.
