@@ -15,9 +15,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # The version the `ort` crate's `api-31` feature accepts (1.31 or newer), and
 # the one models/requirements.txt makes the fixtures with.
-VERSION="${ONNXRUNTIME_VERSION:-1.32.0}"
 flavour=cpu
 if [ "${1:-}" = "--gpu" ]; then flavour=gpu; fi
+# onnxruntime-gpu lags the CPU wheel on PyPI: 1.31.1 is its newest.
+if [ "$flavour" = gpu ]; then default=1.31.1; else default=1.32.0; fi
+VERSION="${ONNXRUNTIME_VERSION:-$default}"
 root="$PWD/.cache/onnxruntime/$flavour-$VERSION"
 
 if [ "$flavour" = cpu ]; then
