@@ -2,7 +2,8 @@
 # Checks the Dockerfiles in docker/ for what can be checked without a Docker
 # daemon: each builds with `cargo ... --locked` (or scripts/build-static.sh,
 # which does), its final stage runs as a non-root USER and has a
-# HEALTHCHECK, every base image has an explicit tag other than `latest`, and
+# HEALTHCHECK, declares what inferd may write (/tmp, /var/lib/inferd) as
+# volumes, every base image has an explicit tag other than `latest`, and
 # every COPY from the build context names a file that exists and that
 # .dockerignore does not leave out. Runs hadolint as well when it is
 # installed (it is not a registry package here; skipped otherwise).
@@ -75,6 +76,16 @@ for name in sys.argv[1:]:
         fail(f"the final stage runs as {users[-1]}")
     if not any(i.upper().startswith("HEALTHCHECK ") and "NONE" not in i.upper() for i in final):
         fail("the final stage has no HEALTHCHECK")
+    # A read-only root: whatever inferd may write must be a declared volume,
+    # and the settings must point there.
+    volumes = " ".join(i for i in final if i.upper().startswith("VOLUME "))
+    env = " ".join(i for i in final if i.upper().startswith("ENV "))
+    for path, setting in [("/tmp", "TMPDIR=/tmp"),
+                          ("/var/lib/inferd", "INFERD_DATA_COLLECTION_DIR=/var/lib/inferd/")]:
+        if f'"{path}"' not in volumes:
+            fail(f"the final stage does not declare {path} a VOLUME (the root is read-only)")
+        if setting not in env:
+            fail(f"the final stage does not set {setting}...")
     print(f"dockerfile-check: {name}: {'FAILED' if any(f.startswith(name + ':') for f in failures) else 'ok'}")
 
 for f in failures:
