@@ -13,6 +13,9 @@
 //! its model keeps what it served, the reason is logged, counted and kept
 //! in [`States`].
 //!
+//! [`load_checked`] is how one version is loaded and self-tested, for
+//! the lifecycle and for anything else that runs a model on its workers.
+//!
 //! The ways in: [`Lifecycle::load`] and [`Lifecycle::unload`] (the
 //! repository API), [`Lifecycle::replan`] (SIGHUP, a re-read inference
 //! config), and [`follow`]'s poll of the registry (new registrations of a
@@ -21,6 +24,7 @@
 
 mod error;
 mod follow;
+mod load;
 mod plan;
 mod retire;
 mod self_test;
@@ -32,11 +36,12 @@ use std::time::{Duration, Instant};
 use inferd_config::ModelEntry;
 use inferd_engine::{
     Admission, BatchOptions, BatchPolicy, EngineChoice, ExecutorOptions, ModelSet, Route,
-    ServedModel, read_version,
+    ServedModel,
 };
 use inferd_registry::{ModelRef, Registry};
 
 pub use error::UpdateError;
+pub use load::load_checked;
 pub use plan::{Plan, Wanted};
 pub use state::{State, States, Updates, VersionState};
 
@@ -481,33 +486,23 @@ impl Lifecycle {
             name: name.clone(),
             version: Some(version),
         };
-        let registered = self.settings.registry.get(&reference).ok();
-        let sha = registered
-            .as_ref()
-            .map(|v| v.sha256.clone())
+        let sha = self
+            .settings
+            .registry
+            .get(&reference)
+            .map(|v| v.sha256)
             .unwrap_or_default();
-        let files = registered.map(|v| v.model_path()).unwrap_or_default();
         self.states.set(name, version, &sha, State::Loading);
-        let engine = self.settings.engines.engine_for(name);
-        let loaded =
-            read_version(&self.settings.registry, &reference, engine).and_then(
-                |(identity, loaded)| {
-                    self.states.set(name, version, &sha, State::SelfTesting);
-                    let mut check = self_test::check(&loaded, wanted.entry.as_ref(), &files)
-                        .map_err(|reason| inferd_engine::LoadError::SelfTest {
-                            model: format!("{name}:{version}"),
-                            reason,
-                        })?;
-                    ServedModel::start_checked(
-                        identity,
-                        loaded,
-                        self.settings.options,
-                        batching,
-                        self.settings.admission.clone(),
-                        &mut check,
-                    )
-                },
-            );
+        let loaded = load_checked(
+            &self.settings.registry,
+            self.settings.engines.engine_for(name),
+            &reference,
+            wanted.entry.as_ref(),
+            self.settings.options,
+            batching,
+            self.settings.admission.clone(),
+            &mut || self.states.set(name, version, &sha, State::SelfTesting),
+        );
         match loaded {
             Ok(mut served) => {
                 served.load_duration = started.elapsed();
