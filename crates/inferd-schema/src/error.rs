@@ -88,6 +88,12 @@ pub enum SchemaError {
         expected: String,
     },
 
+    #[error("{path}: column '{column}' appears more than once")]
+    DuplicateColumn { path: String, column: String },
+
+    #[error("the model's data does not fit the rows of a table: {reason}; send it as JSON Lines")]
+    NotTabular { reason: String },
+
     #[error("{path}: column '{column}' expects {expected}, received {received}")]
     WrongColumnType {
         path: String,

@@ -21,6 +21,8 @@
 //! - `pandas`: a list of records to tensors, by column.
 //! - `model_schema`: [`ModelSchema`], one model's contract (data field,
 //!   input and output layout, samples), built from the inference config.
+//! - `rows`: a table's rows (a CSV file's records) as requests' data, each
+//!   bad row named by the server's message (for batch jobs).
 //! - `encode`: output tensors to the response body (values, by name, or records).
 //! - `error`: [`SchemaError`], each variant a message a client can act on.
 //!
@@ -39,6 +41,7 @@ mod model_schema;
 mod number;
 mod pandas;
 mod request;
+mod rows;
 
 pub use error::SchemaError;
 pub use model_schema::{InputLayout, ModelSchema, SampleError};
@@ -46,3 +49,4 @@ pub use model_schema::{InputLayout, ModelSchema, SampleError};
 /// JSON number literal, valued exactly as serde_json values it.
 pub use number::{Number, read_number};
 pub use pandas::{Column, ColumnKind, PandasLayout, PandasTarget};
+pub use rows::{Cell, ColumnPlan, DecodedRows};
