@@ -126,7 +126,7 @@ pub struct DataCollection {
     pub storage_enabled: bool,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AutoScaler {
     /// Default: true when `numReplicas` is absent.
@@ -141,7 +141,7 @@ pub struct AutoScaler {
     pub target_utilization: Option<u32>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LivenessProbeRequirements {
     /// Default 10, at least 1.
@@ -154,6 +154,48 @@ pub struct LivenessProbeRequirements {
     pub success_threshold: Option<u32>,
     /// Default 3, at least 1.
     pub failure_threshold: Option<u32>,
+}
+
+/// The contract's defaults for what the file leaves out.
+impl AutoScaler {
+    pub fn min_replicas(&self) -> u32 {
+        self.min_replicas.unwrap_or(1)
+    }
+
+    pub fn max_replicas(&self) -> u32 {
+        self.max_replicas.unwrap_or(10)
+    }
+
+    pub fn refresh_period_in_seconds(&self) -> u32 {
+        self.refresh_period_in_seconds.unwrap_or(1)
+    }
+
+    pub fn target_utilization(&self) -> u32 {
+        self.target_utilization.unwrap_or(70)
+    }
+}
+
+/// The contract's defaults for what the file leaves out.
+impl LivenessProbeRequirements {
+    pub fn period_seconds(&self) -> u32 {
+        self.period_seconds.unwrap_or(10)
+    }
+
+    pub fn initial_delay_seconds(&self) -> u32 {
+        self.initial_delay_seconds.unwrap_or(310)
+    }
+
+    pub fn timeout_seconds(&self) -> u32 {
+        self.timeout_seconds.unwrap_or(2)
+    }
+
+    pub fn success_threshold(&self) -> u32 {
+        self.success_threshold.unwrap_or(1)
+    }
+
+    pub fn failure_threshold(&self) -> u32 {
+        self.failure_threshold.unwrap_or(3)
+    }
 }
 
 impl DeploymentConfig {
@@ -296,10 +338,10 @@ impl DeploymentConfig {
             notes.push(format!(
                 "autoScaler(enabled={}, minReplicas={}, maxReplicas={}, refreshPeriodInSeconds={}, targetUtilization={})",
                 scaler.autoscale_enabled.unwrap_or(self.num_replicas.is_none()),
-                scaler.min_replicas.unwrap_or(1),
-                scaler.max_replicas.unwrap_or(10),
-                scaler.refresh_period_in_seconds.unwrap_or(1),
-                scaler.target_utilization.unwrap_or(70),
+                scaler.min_replicas(),
+                scaler.max_replicas(),
+                scaler.refresh_period_in_seconds(),
+                scaler.target_utilization(),
             ));
         }
         for (name, value) in [

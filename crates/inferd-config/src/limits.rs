@@ -5,6 +5,7 @@
 //! limit, else the file's `memoryInGB`, else the machine's memory.
 
 use std::fmt;
+use std::time::Duration;
 
 use crate::DeploymentConfig;
 use crate::memory::ContainerMemory;
@@ -62,6 +63,15 @@ pub const DEFAULT_CPU: f64 = 0.1;
 /// The body memory budget, in MiB, when no memory figure is known at all
 /// (no cgroup limit, no `memoryInGB`, no `/proc/meminfo`).
 pub const DEFAULT_MAX_BODY_MEMORY_MB: u64 = 1024;
+
+/// How long a drain waits, by default, for the requests in flight when the
+/// listener closes: the longest one admitted just before may wait its
+/// whole queue time and then run its whole scoring time; a second more for
+/// its answer to be written. `inferd serve` and the manifests `inferd
+/// deploy` renders (whose kill deadline must come after it) both use it.
+pub fn default_drain_timeout(max_queue_wait_ms: u64, scoring_timeout_ms: u64) -> Duration {
+    Duration::from_millis(max_queue_wait_ms + scoring_timeout_ms + 1000)
+}
 
 const MIB: u64 = 1024 * 1024;
 

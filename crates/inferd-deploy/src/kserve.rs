@@ -32,16 +32,14 @@ pub(crate) fn render(request: &Request, sources: &Sources) -> Result<Rendered, D
         Shape {
             container_name: "kserve-container",
             port: KSERVE_PORT,
-            probe_port: Value::from(KSERVE_PORT),
-            ports: json!([{"containerPort": KSERVE_PORT, "protocol": "TCP"}]),
+            port_name: None,
             // KServe fills in {{.Name}} with the InferenceService's name.
             args: ["serve", "--model-path", MODEL_DIR, "--model", "{{.Name}}"]
                 .map(str::to_owned)
                 .to_vec(),
         },
     )?;
-    let mut notes = crate::azure_only_notes(config);
-    notes.extend(parts.notes.iter().cloned());
+    let mut notes = parts.notes.clone();
     notes.push("KServe: the ServingRuntime serves one model per InferenceService from /mnt/models (an .onnx file, or a folder holding one); its config and keys come from the ConfigMap and Secret rendered beside it".to_owned());
     let runtime = json!({
         "apiVersion": "serving.kserve.io/v1alpha1",

@@ -25,9 +25,8 @@ impl Scaling {
     /// `numReplicas` fixes the count; without it the contract autoscales
     /// (`autoScaler`, with its defaults). Asking for both is a contradiction.
     pub fn new(config: &DeploymentConfig) -> Result<Scaling, DeployError> {
-        let scaler = config.auto_scaler.as_ref();
-        let enabled = scaler.and_then(|s| s.autoscale_enabled);
-        let fixed = match (config.num_replicas, enabled) {
+        let scaler = config.auto_scaler.clone().unwrap_or_default();
+        let fixed = match (config.num_replicas, scaler.autoscale_enabled) {
             (Some(_), Some(true)) => {
                 return Err(DeployError::invalid(
                     "autoScaler.autoscaleEnabled",
@@ -43,12 +42,10 @@ impl Scaling {
         }
         Ok(Scaling {
             fixed,
-            min: scaler.and_then(|s| s.min_replicas).unwrap_or(1),
-            max: scaler.and_then(|s| s.max_replicas).unwrap_or(10),
-            target_utilization: scaler.and_then(|s| s.target_utilization).unwrap_or(70),
-            refresh_period_s: scaler
-                .and_then(|s| s.refresh_period_in_seconds)
-                .unwrap_or(1),
+            min: scaler.min_replicas(),
+            max: scaler.max_replicas(),
+            target_utilization: scaler.target_utilization(),
+            refresh_period_s: scaler.refresh_period_in_seconds(),
         })
     }
 }
@@ -68,13 +65,11 @@ pub(crate) fn render(request: &Request, sources: &Sources) -> Result<Rendered, D
         Shape {
             container_name: "inferd",
             port: HTTP_PORT,
-            probe_port: Value::from("http"),
-            ports: json!([{"name": "http", "containerPort": HTTP_PORT, "protocol": "TCP"}]),
+            port_name: Some("http"),
             args: vec!["serve".to_owned()],
         },
     )?;
-    let mut notes = crate::azure_only_notes(config);
-    notes.extend(parts.notes.iter().cloned());
+    let mut notes = parts.notes.clone();
     let mut manifests = config_and_secrets(request, sources, &parts);
     manifests.push(Manifest {
         file: "deployment.yaml".into(),

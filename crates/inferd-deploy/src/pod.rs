@@ -32,6 +32,7 @@ pub struct PodParts {
     /// The pod's own security settings (user, group, seccomp).
     pub security_context: Value,
     pub termination: Termination,
+    /// What the deployer should know: fields reported, timings chosen.
     pub notes: Vec<String>,
 }
 
@@ -40,10 +41,9 @@ pub struct PodParts {
 pub struct Shape {
     pub container_name: &'static str,
     pub port: u16,
-    /// The port in probes: a port name or number.
-    pub probe_port: Value,
-    /// Ports as the container declares them.
-    pub ports: Value,
+    /// The port's name, where the target lets ports be named (KServe's
+    /// Knative does not); probes then use it.
+    pub port_name: Option<&'static str>,
     pub args: Vec<String>,
 }
 
@@ -92,7 +92,8 @@ pub fn tls_secret_name(name: &str) -> String {
 /// Builds the container and its volumes.
 pub fn build(request: &Request, sources: &Sources, shape: Shape) -> Result<PodParts, DeployError> {
     let config = &sources.deployment;
-    let mut notes = Vec::new();
+    // What the config asks that no target renders comes first.
+    let mut notes = crate::azure_only_notes(config);
     let termination = Termination::new(config, request.pre_stop_s, request.shutdown_grace_s);
     let probes = Probes::new(config);
     let tls = config.ssl_enabled == Some(true);
@@ -138,6 +139,7 @@ pub fn build(request: &Request, sources: &Sources, shape: Shape) -> Result<PodPa
             &format!("{CONFIG_DIR}/{INFERENCE_FILE}"),
         ));
     }
+    // KServe's runtime names its one model in the arguments.
     if !request.models.is_empty() && !shape.args.iter().any(|a| a == "--model-path") {
         vars.push(env("INFERD_MODELS", &request.models.join(",")));
     }
@@ -178,13 +180,23 @@ pub fn build(request: &Request, sources: &Sources, shape: Shape) -> Result<PodPa
     }
 
     let scheme = if tls { "HTTPS" } else { "HTTP" };
-    let probe = |path: &str| json!({"path": path, "port": shape.probe_port, "scheme": scheme});
+    let (ports, probe_port) = match shape.port_name {
+        Some(name) => (
+            json!([{"name": name, "containerPort": shape.port, "protocol": "TCP"}]),
+            Value::from(name),
+        ),
+        None => (
+            json!([{"containerPort": shape.port, "protocol": "TCP"}]),
+            Value::from(shape.port),
+        ),
+    };
+    let probe = |path: &str| json!({"path": path, "port": probe_port, "scheme": scheme});
     let container = json!({
         "name": shape.container_name,
         "image": request.image,
         "imagePullPolicy": "IfNotPresent",
         "args": shape.args,
-        "ports": shape.ports,
+        "ports": ports,
         "env": vars,
         "resources": resources(config, sources.inference_wants_gpu, &mut notes)?,
         "startupProbe": {

@@ -19,6 +19,9 @@
 //! that is still answering.
 
 use inferd_config::DeploymentConfig;
+use inferd_config::limits::{
+    DEFAULT_MAX_QUEUE_WAIT_MS, DEFAULT_SCORING_TIMEOUT_MS, default_drain_timeout,
+};
 
 /// Seconds proxies may take to stop sending to a terminating pod, covered
 /// by the preStop sleep (kube-proxy and ingress controllers take a few).
@@ -30,7 +33,8 @@ pub const DEFAULT_SHUTDOWN_GRACE_S: u32 = 5;
 
 /// The longest inferd waits for collected records to reach their files
 /// after the drain (the binary's `COLLECT_CLOSE_TIMEOUT`), plus the log
-/// flush (2 s): both bounded in the binary.
+/// flush (its `LOG_FLUSH_TIMEOUT`): both bounded in the binary, which
+/// tests that they fit.
 pub const FLUSH_S: u32 = 12;
 
 /// Slack for the process to exit once done (a second is plenty; the rest
@@ -52,11 +56,17 @@ impl Termination {
     /// From the config's admission limits: a request may wait
     /// `maxQueueWaitMs` for a slot and then run `scoringTimeoutMs`.
     pub fn new(config: &DeploymentConfig, pre_stop_s: u32, shutdown_grace_s: u32) -> Termination {
-        let queue_ms = config.max_queue_wait_ms.unwrap_or(500);
-        let scoring_ms = config.scoring_timeout_ms.unwrap_or(60_000);
-        // One more second, as inferd's own default drain timeout allows.
+        // inferd's own default, in whole seconds (rounded up).
+        let drain = default_drain_timeout(
+            config
+                .max_queue_wait_ms
+                .unwrap_or(DEFAULT_MAX_QUEUE_WAIT_MS),
+            config
+                .scoring_timeout_ms
+                .unwrap_or(DEFAULT_SCORING_TIMEOUT_MS),
+        );
         let drain_timeout_s =
-            u32::try_from((queue_ms + scoring_ms).div_ceil(1000) + 1).unwrap_or(u32::MAX / 4);
+            u32::try_from(drain.as_millis().div_ceil(1000)).unwrap_or(u32::MAX / 4);
         let kill_after_s = pre_stop_s + shutdown_grace_s + drain_timeout_s + FLUSH_S + EXIT_SLACK_S;
         Termination {
             pre_stop_s,
@@ -97,16 +107,17 @@ impl Probes {
     /// budget (delay, then the failures) without delaying the liveness
     /// probe of a pod that started long ago.
     pub fn new(config: &DeploymentConfig) -> Probes {
-        let given = config.liveness_probe_requirements.as_ref();
-        let period_s = given.and_then(|p| p.period_seconds).unwrap_or(10);
-        let failure_threshold = given.and_then(|p| p.failure_threshold).unwrap_or(3);
-        let initial_delay = given.and_then(|p| p.initial_delay_seconds).unwrap_or(310);
+        let given = config
+            .liveness_probe_requirements
+            .clone()
+            .unwrap_or_default();
         Probes {
-            period_s,
-            timeout_s: given.and_then(|p| p.timeout_seconds).unwrap_or(2),
-            success_threshold: given.and_then(|p| p.success_threshold).unwrap_or(1),
-            failure_threshold,
-            startup_budget_s: initial_delay + period_s * failure_threshold,
+            period_s: given.period_seconds(),
+            timeout_s: given.timeout_seconds(),
+            success_threshold: given.success_threshold(),
+            failure_threshold: given.failure_threshold(),
+            startup_budget_s: given.initial_delay_seconds()
+                + given.period_seconds() * given.failure_threshold(),
         }
     }
 

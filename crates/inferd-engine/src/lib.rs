@@ -53,7 +53,9 @@ pub use error::{EngineError, LoadError};
 pub use executor::{
     DEFAULT_IDLE_POLL, Executor, ExecutorOptions, Scored, SessionCheck, StartError,
 };
-pub use loader::{EngineChoice, load_models, load_models_batched, load_models_with, read_version};
+pub use loader::{
+    EngineChoice, load_models, load_models_batched, load_models_with, read_registered, read_version,
+};
 pub use served::{ModelIdentity, ModelSet, Route, RouteError, ServedModel};
 pub use worker::Prepare;
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use inferd_backend::{Engine, LoadedModel};
-use inferd_registry::{ModelRef, Registry};
+use inferd_registry::{ModelRef, ModelVersion, Registry};
 
 use crate::served::ModelIdentity;
 use crate::{Admission, BatchPolicy, ExecutorOptions, LoadError, ModelSet, ServedModel};
@@ -103,7 +103,14 @@ pub fn read_version(
     reference: &ModelRef,
     engine: &dyn Engine,
 ) -> Result<(ModelIdentity, Arc<dyn LoadedModel>), LoadError> {
-    let entry = registry.get(reference)?;
+    read_registered(registry.get(reference)?, engine)
+}
+
+/// [`read_version`] of a version already looked up in the registry.
+pub fn read_registered(
+    entry: ModelVersion,
+    engine: &dyn Engine,
+) -> Result<(ModelIdentity, Arc<dyn LoadedModel>), LoadError> {
     let label = format!("{}:{}", entry.name, entry.version);
     let file = onnx_file(&entry.model_path()).map_err(|reason| LoadError::NoModelFile {
         model: label.clone(),

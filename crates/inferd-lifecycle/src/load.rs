@@ -10,7 +10,7 @@ use std::sync::Arc;
 use inferd_backend::Engine;
 use inferd_config::ModelEntry;
 use inferd_engine::{
-    Admission, BatchOptions, ExecutorOptions, LoadError, ServedModel, read_version,
+    Admission, BatchOptions, ExecutorOptions, LoadError, ServedModel, read_registered,
 };
 use inferd_registry::{ModelRef, Registry};
 
@@ -31,11 +31,9 @@ pub fn load_checked(
     admission: Arc<Admission>,
     self_testing: &mut dyn FnMut(),
 ) -> Result<ServedModel, LoadError> {
-    let files = registry
-        .get(reference)
-        .map(|version| version.model_path())
-        .unwrap_or_default();
-    let (identity, loaded) = read_version(registry, reference, engine)?;
+    let registered = registry.get(reference)?;
+    let files = registered.model_path();
+    let (identity, loaded) = read_registered(registered, engine)?;
     self_testing();
     let label = format!("{}:{}", identity.name, identity.version);
     let mut check =

@@ -92,14 +92,13 @@ impl ModelSchema {
         header: &[&str],
         id: Option<&str>,
     ) -> Result<ColumnPlan, SchemaError> {
-        let names = header.join("', '");
         if let Some(id) = id
             && !header.contains(&id)
         {
             return Err(SchemaError::MissingColumn {
                 path: HEADER.into(),
                 column: id.to_owned(),
-                expected: format!("'{names}'"),
+                expected: format!("'{}'", header.join("', '")),
             });
         }
         for (i, name) in header.iter().enumerate() {
@@ -206,14 +205,17 @@ impl ModelSchema {
     /// which (with the message the server gives for it alone), and the
     /// others together again.
     pub fn decode_rows(&self, plan: &ColumnPlan, rows: &[&[Cell<'_>]]) -> DecodedRows {
-        let json: Vec<Value> = rows.iter().map(|row| self.row_json(plan, row)).collect();
-        if let Ok(inputs) = self.decode(&Value::Array(json.clone())) {
+        let all = Value::Array(rows.iter().map(|row| self.row_json(plan, row)).collect());
+        if let Ok(inputs) = self.decode(&all) {
             return DecodedRows {
                 inputs: Some(inputs),
                 kept: (0..rows.len()).collect(),
                 failed: Vec::new(),
             };
         }
+        let Value::Array(json) = all else {
+            unreachable!("built as an array above")
+        };
         let mut kept = Vec::new();
         let mut failed = Vec::new();
         for (i, row) in json.iter().enumerate() {

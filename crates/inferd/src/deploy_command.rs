@@ -7,11 +7,13 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
-use clap::{Args, Subcommand, ValueEnum};
-use inferd_config::DeploymentConfig;
+use anyhow::{Context, Result};
+use clap::{ArgMatches, Args, Subcommand, ValueEnum};
+use inferd_config::{DeploymentConfig, limits};
 use inferd_deploy::{Paths, Request, ScaleOn, Sources, Target};
 use inferd_registry::{ModelRef, Registry};
+
+use crate::service_api::{self, Inference};
 
 #[derive(Debug, Args)]
 pub struct DeployArgs {
@@ -99,7 +101,7 @@ pub enum ScaleOnArg {
     InFlight,
 }
 
-pub fn run(args: DeployArgs, registry: &Path) -> Result<()> {
+pub fn run(args: DeployArgs, registry: &Path, matches: &ArgMatches) -> Result<()> {
     let (target, common, storage_uri) = match args.target {
         DeployTarget::Kubernetes(common) => (Target::Kubernetes, common, None),
         DeployTarget::Kserve(k) => (Target::Kserve, k.common, Some(k.storage_uri)),
@@ -109,21 +111,23 @@ pub fn run(args: DeployArgs, registry: &Path) -> Result<()> {
         inference: common.inference_config.clone(),
     };
     let (sources, inference) = Sources::read(&paths, &mut inferd_auth::random_key)?;
-    if inference.is_some() && !common.models.is_empty() {
-        bail!(
-            "models are named both by --model and by the inference config; name them in one place"
-        );
-    }
+    let inference = inference.map(|config| Inference {
+        path: paths
+            .inference
+            .as_deref()
+            .unwrap_or(Path::new(""))
+            .display()
+            .to_string(),
+        config,
+    });
+    // As `serve` names them: --model, or the inference config's, not both.
+    let target_matches = matches
+        .subcommand()
+        .map(|(_, m)| m)
+        .expect("clap matched a target");
+    let named = service_api::model_refs(&common.models, target_matches, inference.as_ref())?;
     // KServe names the model itself (one per InferenceService).
     if target == Target::Kubernetes {
-        let named: Vec<ModelRef> = match &inference {
-            Some(config) => config
-                .models
-                .iter()
-                .map(|m| m.model.parse())
-                .collect::<Result<_, _>>()?,
-            None => common.models.clone(),
-        };
         check_registered(registry, &named)?;
     }
     let request = Request {
@@ -172,20 +176,26 @@ fn scale_on(common: &CommonArgs, config: &DeploymentConfig) -> ScaleOn {
     match common.scale_on {
         ScaleOnArg::Cpu => ScaleOn::Cpu,
         ScaleOnArg::QueueWait => {
-            let max_wait_ms = config.max_queue_wait_ms.unwrap_or(500) as f64;
+            let max_wait_ms = config
+                .max_queue_wait_ms
+                .unwrap_or(limits::DEFAULT_MAX_QUEUE_WAIT_MS) as f64;
             let target_ms = common.queue_wait_target_ms.unwrap_or(max_wait_ms / 10.0);
             ScaleOn::QueueWait {
                 target_s: target_ms / 1000.0,
             }
         }
         ScaleOnArg::InFlight => {
-            let slots = f64::from(config.max_concurrent_requests_per_container.unwrap_or(1));
+            let slots = f64::from(
+                config
+                    .max_concurrent_requests_per_container
+                    .unwrap_or(limits::DEFAULT_MAX_CONCURRENT),
+            );
             let utilization = f64::from(
                 config
                     .auto_scaler
-                    .as_ref()
-                    .and_then(|s| s.target_utilization)
-                    .unwrap_or(70),
+                    .clone()
+                    .unwrap_or_default()
+                    .target_utilization(),
             );
             ScaleOn::InFlight {
                 target: common
@@ -209,4 +219,17 @@ fn check_registered(registry: &Path, models: &[ModelRef]) -> Result<()> {
         })?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    /// The rendered kill deadline counts on the binary's flush at exit
+    /// (collected data, then the log) taking at most `FLUSH_S`.
+    #[test]
+    fn the_rendered_flush_covers_the_binarys() {
+        let flush = crate::observe::COLLECT_CLOSE_TIMEOUT + crate::LOG_FLUSH_TIMEOUT;
+        assert!(flush <= Duration::from_secs(inferd_deploy::timing::FLUSH_S.into()));
+    }
 }

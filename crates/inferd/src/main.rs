@@ -41,6 +41,9 @@ use clap::{CommandFactory, FromArgMatches};
 
 use crate::cli::{Cli, Command};
 
+/// How long the binary waits, at exit, for queued log lines to be written.
+const LOG_FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 fn main() -> ExitCode {
     inferd_process::configure();
     let matches = Cli::command().get_matches();
@@ -61,13 +64,13 @@ fn main() -> ExitCode {
         Command::Swagger(args) => swagger_command::run(args, sub("swagger")),
         Command::Service(args) => service_command::run(args),
         Command::Health(args) => health_command::run(args),
-        Command::Deploy(args) => deploy_command::run(args, &cli.registry),
+        Command::Deploy(args) => deploy_command::run(args, &cli.registry, sub("deploy")),
         Command::Bench(args) => inferd_bench::run(args)
             .map(drop)
             .map_err(anyhow::Error::from),
     };
     // Queued log lines first, so they come before the error below.
-    inferd_log::finish(std::time::Duration::from_secs(2));
+    inferd_log::finish(LOG_FLUSH_TIMEOUT);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

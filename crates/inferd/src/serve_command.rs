@@ -231,8 +231,9 @@ async fn serve_until_signal(
         .drain_timeout_s
         .map(Duration::from_secs)
         .unwrap_or_else(|| {
-            Duration::from_millis(
-                limits.max_queue_wait_ms.value + limits.scoring_timeout_ms.value + 1000,
+            inferd_config::limits::default_drain_timeout(
+                limits.max_queue_wait_ms.value,
+                limits.scoring_timeout_ms.value,
             )
         });
     crate::observe::log_settings(&args, drain_timeout);
