@@ -44,11 +44,7 @@ pub fn encode_records(outputs: &[Tensor], specs: &[TensorSpec]) -> Result<Vec<u8
             out.push(b',');
         }
         write_object(&mut out, outputs, specs, |out, tensor| {
-            let rest = &tensor.shape()[1..];
-            let stride: usize = rest.iter().product();
-            for_each_data!(tensor.data(), values => {
-                write_nested(out, rest, &values[row * stride..(row + 1) * stride])
-            });
+            write_row(out, tensor, row)
         });
     }
     out.push(b']');
@@ -81,6 +77,23 @@ fn write_object(
         write_value(out, tensor);
     }
     out.push(b'}');
+}
+
+/// Writes row `row` of `tensor` (its first dimension) as JSON: a value, or
+/// nested lists by the rest of its shape. The caller checks the row is
+/// there: past the end, it panics.
+pub fn write_row(out: &mut Vec<u8>, tensor: &Tensor, row: usize) {
+    let rest = &tensor.shape()[1..];
+    let stride: usize = rest.iter().product();
+    for_each_data!(tensor.data(), values => {
+        write_nested(out, rest, &values[row * stride..(row + 1) * stride])
+    });
+}
+
+/// Writes element `index` of `tensor`'s values (flat, in row-major order)
+/// as a JSON value. Past the end, it panics.
+pub fn write_element(out: &mut Vec<u8>, tensor: &Tensor, index: usize) {
+    for_each_data!(tensor.data(), values => write_nested(out, &[], &values[index..=index]))
 }
 
 fn write_tensor(out: &mut Vec<u8>, tensor: &Tensor) {

@@ -43,6 +43,8 @@ mod pandas;
 mod request;
 mod rows;
 
+/// One row, or one value, of an output as JSON (a batch job's answers).
+pub use encode::{write_element, write_row};
 pub use error::SchemaError;
 pub use model_schema::{InputLayout, ModelSchema, SampleError};
 /// The number reader the fast paths share (here and in `inferd-v2`): one

@@ -205,8 +205,17 @@ impl ModelSchema {
     /// which (with the message the server gives for it alone), and the
     /// others together again.
     pub fn decode_rows(&self, plan: &ColumnPlan, rows: &[&[Cell<'_>]]) -> DecodedRows {
-        let all = Value::Array(rows.iter().map(|row| self.row_json(plan, row)).collect());
+        self.decode_json_rows(rows.iter().map(|row| self.row_json(plan, row)).collect())
+    }
+
+    /// As [`ModelSchema::decode_rows`], for rows already JSON: each as a
+    /// client would send one row in `data` (a JSON Lines file's lines).
+    pub fn decode_json_rows(&self, rows: Vec<Value>) -> DecodedRows {
+        let all = Value::Array(rows);
         if let Ok(inputs) = self.decode(&all) {
+            let Value::Array(rows) = &all else {
+                unreachable!("built as an array above")
+            };
             return DecodedRows {
                 inputs: Some(inputs),
                 kept: (0..rows.len()).collect(),

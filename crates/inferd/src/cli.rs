@@ -35,6 +35,9 @@ pub enum Command {
     Health(crate::health_command::HealthArgs),
     /// Render what runs inferd elsewhere: Kubernetes manifests, KServe.
     Deploy(crate::deploy_command::DeployArgs),
+    /// Score files (CSV, JSON Lines, .npy) with a model, resumably; `merge`
+    /// joins the outputs of a sharded job.
+    Batch(crate::batch_command::BatchArgs),
 
     /// Load a scoring server (this one or a peer) and report throughput and latency.
     Bench(inferd_bench::BenchArgs),

@@ -12,6 +12,7 @@
 //!   into a running server (the repository API).
 //! - [`health_command`]: `inferd health`: the image's health check.
 //! - [`deploy_command`]: `inferd deploy ...`: Kubernetes and KServe manifests.
+//! - [`batch_command`]: `inferd batch`: files scored by a model; `batch merge`.
 //! - [`swagger_command`]: `inferd swagger`: the API document, without serving.
 //! - [`service_api`]: the inference config to the models served and their API.
 //! - [`config_command`]: `inferd config ...`: effective limits, the file's schema.
@@ -20,6 +21,7 @@
 //! - [`observe`]: metrics and access-log switches, data collection.
 #![forbid(unsafe_code)]
 
+mod batch_command;
 mod batching;
 mod cli;
 mod config_command;
@@ -65,6 +67,7 @@ fn main() -> ExitCode {
         Command::Service(args) => service_command::run(args),
         Command::Health(args) => health_command::run(args),
         Command::Deploy(args) => deploy_command::run(args, &cli.registry, sub("deploy")),
+        Command::Batch(args) => batch_command::run(args, &cli.registry),
         Command::Bench(args) => inferd_bench::run(args)
             .map(drop)
             .map_err(anyhow::Error::from),

@@ -1,0 +1,376 @@
+//! `inferd batch`: scoring large files with a registered model, the way the
+//! server scores requests (the same engine workers, the same contract and
+//! the same messages), at the engine's speed and in bounded memory.
+//!
+//! One door, [`run`]: the job's files are read a chunk of rows at a time
+//! (`source`), each chunk decoded and scored on the model's workers while
+//! the next is read (`score`), and written in input order (`sink`); a
+//! checkpoint beside the output (`checkpoint`) lets the same command
+//! continue after a crash; `--shard I/N` takes every Nth chunk, and
+//! [`merge`] joins the shards' outputs back in input order.
+//!
+//! # Layout
+//! - `job`: what a job is asked ([`Job`], [`Threshold`], [`Shard`]).
+//! - `inputs`: the input paths (files, folders, globs) as files with formats.
+//! - `source`: one file's rows, a chunk at a time (CSV, JSON Lines, `.npy`).
+//! - `npy`: the NumPy `.npy` reader.
+//! - `score`: one chunk on the engine workers, with retries and splitting.
+//! - `sink`: the output and errors files.
+//! - `checkpoint`: what has been finished, to continue from.
+//! - `merge`: the shards' outputs as one.
+//! - `progress`: the bar, or progress lines.
+//! - `error`: [`BatchError`].
+#![forbid(unsafe_code)]
+
+mod checkpoint;
+mod error;
+mod inputs;
+mod job;
+mod merge;
+mod npy;
+mod progress;
+mod score;
+mod sink;
+mod source;
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub use error::BatchError;
+pub use inputs::{Format, InputFile};
+pub use job::{Job, Shard, Threshold};
+pub use merge::{MergeSummary, merge};
+pub use progress::ProgressMode;
+pub use score::Model;
+pub use sink::{OutputFormat, errors_path};
+
+use checkpoint::Checkpoint;
+use progress::{Counts, Progress};
+use score::ChunkScore;
+use sink::Sink;
+use source::{FileReader, Position};
+
+/// How often the checkpoint is saved, at most.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+
+/// What a finished job did.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    /// The file written (a shard's own).
+    pub output: PathBuf,
+    /// The errors file, when a row failed.
+    pub errors: Option<PathBuf>,
+    pub rows_read: u64,
+    pub rows_scored: u64,
+    pub rows_failed: u64,
+    /// Rows already done by an earlier run this one continued.
+    pub resumed_rows: u64,
+    pub elapsed: Duration,
+}
+
+/// A shard's record of its input, beside its output, for the merge.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Manifest {
+    pub shard: u32,
+    pub shards: u32,
+    pub batch_size: usize,
+    /// What every shard of the job shares (`checkpoint::identity` without
+    /// the shard).
+    pub job: String,
+    /// Each input file, as named, and its rows.
+    pub files: Vec<(String, u64)>,
+    pub rows_scored: u64,
+    pub rows_failed: u64,
+}
+
+/// A shard's manifest beside its output.
+pub(crate) fn manifest_path(output: &Path) -> PathBuf {
+    sink::suffixed(output, ".done.json")
+}
+
+/// Runs `job` with `model`; continues from the checkpoint a stopped run of
+/// the same job left. Rows that do not fit go to the errors file; the job
+/// stops with [`BatchError::Threshold`] once they pass its threshold.
+pub fn run(job: &Job, model: Model, mode: ProgressMode) -> Result<Summary, BatchError> {
+    let started = Instant::now();
+    if job.batch_size == 0 || job.in_flight == 0 {
+        return Err(BatchError::Usage(
+            "--batch-size and the chunks in flight must be at least 1".into(),
+        ));
+    }
+    let files = inputs::expand(&job.inputs)?;
+    let format = OutputFormat::of(&job.output)?;
+    let output = job.shard.output(&job.output);
+    for file in &files {
+        if same_file(&file.path, &output) {
+            return Err(BatchError::Usage(format!(
+                "--output {} is also an input",
+                output.display()
+            )));
+        }
+    }
+    let identity = checkpoint::identity(job, &files, &model, true)?;
+    let checkpoint_path = checkpoint::path(&output);
+    let state = match checkpoint::load(&checkpoint_path)? {
+        Some(saved) if saved.job == identity && saved.file_rows.len() == files.len() => {
+            tracing::info!(
+                rows = saved.read,
+                chunk = saved.next_chunk,
+                "continuing from the checkpoint"
+            );
+            saved
+        }
+        Some(_) => {
+            return Err(BatchError::Checkpoint {
+                path: checkpoint_path,
+                reason: "was left by a different job (other inputs, model, contract, batch size, id column or shard); \
+                         delete it (and the .partial files beside it) to start over"
+                    .into(),
+            });
+        }
+        None => Checkpoint::fresh(identity, files.len()),
+    };
+    let sink = Sink::open(
+        &output,
+        format,
+        job.id_column.clone(),
+        model.served.signature.outputs.clone(),
+        (state.output_bytes, state.errors_bytes),
+        state.columns.clone(),
+    )?;
+    let total_bytes = files
+        .iter()
+        .map(|f| std::fs::metadata(&f.path).map_or(0, |m| m.len()))
+        .sum();
+    let resumed_rows = state.read;
+    let mut pipeline = Pipeline {
+        job,
+        files: &files,
+        model,
+        sink,
+        progress: Progress::new(mode, total_bytes, resumed_rows),
+        checkpoint_path,
+        saved_at: Instant::now(),
+        state,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .map_err(|e| BatchError::Usage(format!("cannot start the job's runtime: {e}")))?;
+    let result = runtime.block_on(pipeline.run());
+    pipeline.progress.finish();
+    result?;
+    let Pipeline {
+        sink,
+        state,
+        checkpoint_path,
+        model,
+        ..
+    } = pipeline;
+    sink.finish(&output, job.shard.count > 1)?;
+    if job.shard.count > 1 {
+        let manifest = Manifest {
+            shard: job.shard.index,
+            shards: job.shard.count,
+            batch_size: job.batch_size,
+            job: checkpoint::identity(job, &files, &model, false)?,
+            files: files
+                .iter()
+                .zip(&state.file_rows)
+                .map(|(f, rows)| (f.path.display().to_string(), *rows))
+                .collect(),
+            rows_scored: state.scored,
+            rows_failed: state.failed,
+        };
+        let path = manifest_path(&output);
+        std::fs::write(
+            &path,
+            serde_json::to_vec_pretty(&manifest).expect("plain data"),
+        )
+        .map_err(BatchError::io(&path))?;
+    }
+    match std::fs::remove_file(&checkpoint_path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(BatchError::io(&checkpoint_path)(e));
+        }
+        _ => {}
+    }
+    let errors = errors_path(&output);
+    let summary = Summary {
+        errors: (state.failed > 0).then_some(errors),
+        output,
+        rows_read: state.read,
+        rows_scored: state.scored,
+        rows_failed: state.failed,
+        resumed_rows,
+        elapsed: started.elapsed(),
+    };
+    if job.error_threshold.passed(state.failed, state.read, true) {
+        return Err(BatchError::Threshold {
+            failed: state.failed,
+            read: state.read,
+            threshold: job.error_threshold.to_string(),
+        });
+    }
+    Ok(summary)
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// A chunk on its way: read, being scored (or another shard's), to be
+/// written in turn.
+struct Pending {
+    seq: u64,
+    file: usize,
+    /// Where its file's reader stood after it.
+    end: Position,
+    /// Input bytes read up to its end, for the progress.
+    bytes: u64,
+    numbers: Vec<u64>,
+    ids: Option<Vec<serde_json::Value>>,
+    unreadable: Vec<(u64, String)>,
+    /// `None` for another shard's chunk, or one with no readable row.
+    scoring: Option<tokio::task::JoinHandle<Result<ChunkScore, String>>>,
+}
+
+struct Pipeline<'a> {
+    job: &'a Job,
+    files: &'a [InputFile],
+    model: Model,
+    sink: Sink,
+    progress: Progress,
+    checkpoint_path: PathBuf,
+    saved_at: Instant,
+    /// What has been written, as the checkpoint records it.
+    state: Checkpoint,
+}
+
+impl Pipeline<'_> {
+    async fn run(&mut self) -> Result<(), BatchError> {
+        let mut pending: VecDeque<Pending> = VecDeque::new();
+        let mut seq = self.state.next_chunk;
+        let mut bytes_before: u64 = self.files[..self.state.file]
+            .iter()
+            .map(|f| std::fs::metadata(&f.path).map_or(0, |m| m.len()))
+            .sum();
+        for index in self.state.file..self.files.len() {
+            let file = &self.files[index];
+            let mut reader =
+                FileReader::open(file, &self.model.schema, self.job.id_column.as_deref())?;
+            if index == self.state.file && self.state.position != Position::default() {
+                reader.seek(self.state.position)?;
+            }
+            let name = Arc::new(file.path.display().to_string());
+            loop {
+                let keep = self.job.shard.takes(seq);
+                let Some(chunk) = reader.next_chunk(self.job.batch_size, keep)? else {
+                    break;
+                };
+                let end = reader.position();
+                let scoring = (keep && chunk.rows.len() > 0).then(|| {
+                    tokio::spawn(score::score_chunk(
+                        self.model.clone(),
+                        Arc::new(chunk.rows),
+                        self.job.retries,
+                    ))
+                });
+                pending.push_back(Pending {
+                    seq,
+                    file: index,
+                    end,
+                    bytes: bytes_before + end.byte,
+                    numbers: chunk.numbers,
+                    ids: chunk.ids,
+                    unreadable: chunk.unreadable,
+                    scoring,
+                });
+                seq += 1;
+                while pending.len() >= self.job.in_flight {
+                    let next = pending.pop_front().expect("not empty");
+                    self.commit(next, &name).await?;
+                }
+            }
+            // The rest of this file's chunks are written before the next
+            // file's: a chunk names its file.
+            while let Some(next) = pending.pop_front() {
+                self.commit(next, &name).await?;
+            }
+            bytes_before += std::fs::metadata(&file.path).map_or(0, |m| m.len());
+            tracing::debug!(file = %reader.path().display(), "file read");
+        }
+        self.save()?;
+        Ok(())
+    }
+
+    /// Writes a chunk's answers and failures (waiting for its scoring), and
+    /// records it as done.
+    async fn commit(&mut self, chunk: Pending, file: &str) -> Result<(), BatchError> {
+        let rows = (chunk.numbers.len() + chunk.unreadable.len()) as u64;
+        let source = sink::Source {
+            file,
+            numbers: &chunk.numbers,
+            ids: chunk.ids.as_deref(),
+            unreadable: &chunk.unreadable,
+        };
+        let mine = self.job.shard.takes(chunk.seq);
+        if mine {
+            let score = match chunk.scoring {
+                Some(handle) => handle
+                    .await
+                    .map_err(|e| BatchError::Outputs(format!("scoring a chunk failed: {e}")))?
+                    .map_err(BatchError::Outputs)?,
+                None => ChunkScore {
+                    parts: Vec::new(),
+                    failed: Vec::new(),
+                },
+            };
+            let (written, failed) = self.sink.write_chunk(&source, &score)?;
+            self.state.read += rows;
+            self.state.scored += written;
+            self.state.failed += failed;
+        }
+        self.state.next_chunk = chunk.seq + 1;
+        self.state.file = chunk.file;
+        self.state.position = chunk.end;
+        self.state.file_rows[chunk.file] = chunk.end.row;
+        self.progress.update(&Counts {
+            read: self.state.read,
+            scored: self.state.scored,
+            failed: self.state.failed,
+            bytes: chunk.bytes,
+        });
+        if self
+            .job
+            .error_threshold
+            .passed(self.state.failed, self.state.read, false)
+        {
+            self.save()?;
+            return Err(BatchError::Threshold {
+                failed: self.state.failed,
+                read: self.state.read,
+                threshold: self.job.error_threshold.to_string(),
+            });
+        }
+        if self.saved_at.elapsed() >= CHECKPOINT_EVERY {
+            self.save()?;
+        }
+        Ok(())
+    }
+
+    /// Syncs the partial files and saves the checkpoint naming their lengths.
+    fn save(&mut self) -> Result<(), BatchError> {
+        self.sink.sync()?;
+        (self.state.output_bytes, self.state.errors_bytes) = self.sink.lengths();
+        self.state.columns = self.sink.columns.clone();
+        checkpoint::save(&self.checkpoint_path, &self.state)?;
+        self.saved_at = Instant::now();
+        Ok(())
+    }
+}
