@@ -19,7 +19,7 @@ pub enum BatchError {
     #[error("{path}: {reason}")]
     Input { path: PathBuf, reason: String },
 
-    #[error("{path}: the header does not fit the model: {reason}")]
+    #[error("{path}: {reason}")]
     Header { path: PathBuf, reason: String },
 
     #[error("the model's outputs cannot be written row by row: {0}")]

@@ -224,6 +224,37 @@ impl<'b> Walk<'b> {
 /// past it the buffer grows as the data comes.
 const GUESSED_ELEMENTS: usize = 4096;
 
+/// Cells of a table read as one input's values by the fast path's rules:
+/// each cell one plain JSON number literal and nothing else, valued and
+/// range-checked as a body's element is (for a batch job's rows). Any doubt
+/// answers `false`, and the caller leaves the rows to the general path.
+pub(crate) struct CellValues(State);
+
+impl CellValues {
+    pub(crate) fn new(spec: &TensorSpec, capacity: usize) -> CellValues {
+        CellValues(State {
+            dtype: spec.dtype,
+            data: TensorData::with_capacity(spec.dtype, capacity),
+            lengths: Vec::new(),
+            rank: None,
+        })
+    }
+
+    /// One cell's text as the next value.
+    pub(crate) fn push(&mut self, text: &str) -> bool {
+        let bytes = text.as_bytes();
+        match read_number(bytes, 0) {
+            Some((Number::Int(x), end)) if end == bytes.len() => self.0.push_i128(x),
+            Some((Number::Float(x), end)) if end == bytes.len() => self.0.push_f64(x),
+            _ => false,
+        }
+    }
+
+    pub(crate) fn into_data(self) -> TensorData {
+        self.0.data
+    }
+}
+
 struct State {
     dtype: DType,
     data: TensorData,
