@@ -51,7 +51,7 @@ ROOT = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", ".."))
 VERSIONS = ["1.30.0", "1.37.0"]
 BUILT_IN = {
     "ConfigMap", "Secret", "Deployment", "Service", "HorizontalPodAutoscaler",
-    "PodDisruptionBudget",
+    "PodDisruptionBudget", "Job",
 }
 # The binary's bounded flush after the drain: collected data (10 s) and
 # the log (2 s).
@@ -142,6 +142,28 @@ def check_stream(label, text):
             for container in spec["containers"]:
                 check_container(where, container, spec.get("volumes", []), stream,
                                 spec.get("terminationGracePeriodSeconds", 30))
+        elif kind == "Job":
+            spec = doc["spec"]["template"]["spec"]
+            if spec["securityContext"].get("runAsNonRoot") is not True:
+                fail(where, "may run as root")
+            if spec.get("restartPolicy") != "Never":
+                fail(where, "an index's retry must be a new pod (restartPolicy Never)")
+            declared = {v["name"]: v for v in spec.get("volumes", [])}
+            for container in spec["containers"]:
+                security = container.get("securityContext", {})
+                if security.get("readOnlyRootFilesystem") is not True or security.get("allowPrivilegeEscalation") is not False:
+                    fail(where, "the container is not locked down")
+                for mount in container.get("volumeMounts", []):
+                    volume = declared.get(mount["name"])
+                    if volume is None:
+                        fail(where, f"mount {mount['name']} has no volume")
+                    elif "configMap" in volume and ("ConfigMap", volume["configMap"]["name"]) not in stream:
+                        fail(where, f"ConfigMap {volume['configMap']['name']} not rendered")
+            if doc["spec"].get("completionMode") == "Indexed":
+                args = spec["containers"][0]["args"]
+                shards = args[args.index("--shards") + 1]
+                if str(doc["spec"]["completions"]) != shards:
+                    fail(where, f"{doc['spec']['completions']} completions for {shards} shards")
         elif kind in ("Service", "PodDisruptionBudget"):
             selector = doc["spec"]["selector"]
             selector = selector.get("matchLabels", selector)
@@ -224,6 +246,8 @@ def boot_check(label, text, binary):
     by_kind = {}
     for doc in docs:
         by_kind.setdefault(doc["kind"], []).append(doc)
+    if "Job" in by_kind:
+        return  # job_check runs a Job's pods
     if "Deployment" in by_kind:
         pod = by_kind["Deployment"][0]["spec"]["template"]["spec"]
         container, volumes = pod["containers"][0], pod.get("volumes", [])
@@ -343,17 +367,87 @@ def boot_check(label, text, binary):
                 process.wait()
 
 
+def job_check(job_text, merge_text, binary):
+    """Runs the batch Job's pods as Kubernetes would, one per index, each
+    with its JOB_COMPLETION_INDEX, on a folder standing for the claim (the
+    example rows as the input), then the merge Job's pod; the merged
+    output must be byte for byte an unsharded run's."""
+    docs = [d for d in yaml.safe_load_all(job_text) if d is not None]
+    job = next(d for d in docs if d["kind"] == "Job")
+    config_maps = {d["metadata"]["name"]: d for d in docs if d["kind"] == "ConfigMap"}
+    merge = next(d for d in yaml.safe_load_all(merge_text) if d and d["kind"] == "Job")
+    with tempfile.TemporaryDirectory() as root:
+        def pod_of(doc):
+            spec = doc["spec"]["template"]["spec"]
+            container = spec["containers"][0]
+            declared = {v["name"]: v for v in spec.get("volumes", [])}
+            mounted = {}
+            for mount in container.get("volumeMounts", []):
+                folder = os.path.join(root, mount["name"])
+                os.makedirs(folder, exist_ok=True)
+                mounted[mount["mountPath"]] = folder
+                volume = declared[mount["name"]]
+                if "configMap" in volume:
+                    for name, content in config_maps[volume["configMap"]["name"]]["data"].items():
+                        with open(os.path.join(folder, name), "w") as f:
+                            f.write(content)
+
+            def local(value):
+                for path, folder in sorted(mounted.items(), key=lambda p: -len(p[0])):
+                    if value == path or value.startswith(path + "/"):
+                        return folder + value[len(path):]
+                return value
+            env = {k: local(v) for k, v in env_of(container).items()}
+            env.update(INFERD_REGISTRY=os.path.join(ROOT, "models"))
+            return [local(a) for a in container["args"]], env
+
+        args, env = pod_of(job)
+        data = os.path.join(root, "data")
+        os.makedirs(os.path.join(data, "in"))
+        os.makedirs(os.path.join(data, "out"))
+        shutil.copy(os.path.join(ROOT, "examples/batch/rows.csv"), os.path.join(data, "in", "rows.csv"))
+        for index in range(job["spec"]["completions"]):
+            pod = subprocess.run([binary] + args, env=dict(env, JOB_COMPLETION_INDEX=str(index)),
+                                 capture_output=True, text=True)
+            if pod.returncode != 0:
+                fail("batch Job", f"index {index} exited {pod.returncode}: {pod.stderr[-2000:]}")
+                return
+        merge_args, merge_env = pod_of(merge)
+        pod = subprocess.run([binary] + merge_args, env=merge_env, capture_output=True, text=True)
+        if pod.returncode != 0:
+            fail("batch merge Job", f"exited {pod.returncode}: {pod.stderr[-2000:]}")
+            return
+        output = args[args.index("--output") + 1]
+        whole = os.path.join(root, "whole.csv")
+        unsharded = list(args)
+        at = unsharded.index("--shards")
+        del unsharded[at:at + 2]
+        unsharded[unsharded.index("--output") + 1] = whole
+        subprocess.run([binary] + unsharded, env=env, check=True, capture_output=True)
+        with open(output, "rb") as merged, open(whole, "rb") as expected:
+            if merged.read() != expected.read():
+                fail("batch Job", "the merged shards differ from an unsharded run")
+                return
+        print(f"batch Job: {job['spec']['completions']} indexed pods and the merge Job ran from "
+              f"their manifests; the merged output equals an unsharded run's")
+
+
 def main():
     binary = os.path.abspath(sys.argv[1])
     checked = 0
     goldens = sorted(glob.glob(os.path.join(ROOT, "crates/inferd-deploy/tests/golden/*.yaml")))
-    if len(goldens) < 9:
+    if len(goldens) < 11:
         fail("golden files", f"only {len(goldens)} found")
     for path in goldens:
         with open(path) as f:
             text = f.read()
         checked += check_stream(os.path.basename(path), text)
         boot_check(os.path.basename(path), text, binary)
+    with open(os.path.join(ROOT, "crates/inferd-deploy/tests/golden/batch-job.yaml")) as f:
+        job_text = f.read()
+    with open(os.path.join(ROOT, "crates/inferd-deploy/tests/golden/batch-merge.yaml")) as f:
+        merge_text = f.read()
+    job_check(job_text, merge_text, binary)
     # The README's commands, run for real.
     readme = subprocess.run(
         [binary, "deploy", "kubernetes", "--deployment-config", "examples/deployment/aks.json",

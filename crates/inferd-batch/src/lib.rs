@@ -19,9 +19,11 @@
 //! - `checkpoint`: what has been finished, to continue from.
 //! - `merge`: the shards' outputs as one.
 //! - `progress`: the bar, or progress lines.
+//! - `ceiling`: the engine alone on the input's rows, what a job is measured against.
 //! - `error`: [`BatchError`].
 #![forbid(unsafe_code)]
 
+mod ceiling;
 mod checkpoint;
 mod error;
 mod inputs;
@@ -38,6 +40,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+pub use ceiling::{EngineRate, measure_engine};
 pub use error::BatchError;
 pub use inputs::{Format, InputFile};
 pub use job::{Job, Shard, Threshold};

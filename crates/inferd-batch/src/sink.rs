@@ -182,11 +182,12 @@ impl Sink {
         let (mut written, mut failed) = (0, 0);
         for (i, number) in source.numbers.iter().enumerate() {
             while let Some((row, reason)) = unreadable.next_if(|(row, _)| row < number) {
-                self.write_error(source.file, *row, reason)?;
+                self.write_error(source.file, *row, None, reason)?;
                 failed += 1;
             }
             if let Some((_, reason)) = failures.next_if(|(k, _)| *k == i) {
-                self.write_error(source.file, *number, reason)?;
+                let id = source.ids.map(|ids| &ids[i]);
+                self.write_error(source.file, *number, id, reason)?;
                 failed += 1;
                 continue;
             }
@@ -198,7 +199,7 @@ impl Sink {
             written += 1;
         }
         for (row, reason) in unreadable {
-            self.write_error(source.file, *row, reason)?;
+            self.write_error(source.file, *row, None, reason)?;
             failed += 1;
         }
         Ok((written, failed))
@@ -291,11 +292,24 @@ impl Sink {
         result
     }
 
-    fn write_error(&mut self, file: &str, row: u64, reason: &str) -> Result<(), BatchError> {
-        // Keys in this order (file, row, error): a reader's eye goes there.
+    /// One failed row: its file, row number, id (when it has one) and why.
+    fn write_error(
+        &mut self,
+        file: &str,
+        row: u64,
+        id: Option<&Value>,
+        reason: &str,
+    ) -> Result<(), BatchError> {
+        // Keys in this order (file, row, id, error): a reader's eye goes there.
         let mut text = b"{\"file\":".to_vec();
         serde_json::to_writer(&mut text, file).expect("to a Vec");
-        text.extend_from_slice(format!(",\"row\":{row},\"error\":").as_bytes());
+        text.extend_from_slice(format!(",\"row\":{row}").as_bytes());
+        if let (Some(id), Some(name)) = (id, &self.id_column) {
+            text.push(b',');
+            write_key(&mut text, name);
+            serde_json::to_writer(&mut text, id).expect("to a Vec");
+        }
+        text.extend_from_slice(b",\"error\":");
         serde_json::to_writer(&mut text, reason).expect("to a Vec");
         text.extend_from_slice(b"}\n");
         self.errors.write(&text)

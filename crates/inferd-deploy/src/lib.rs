@@ -1,5 +1,6 @@
 //! What runs inferd on a cluster, rendered from the deployment config:
-//! Kubernetes manifests ([`kubernetes`]) and a KServe runtime ([`kserve`]).
+//! Kubernetes manifests ([`kubernetes`]), a KServe runtime ([`kserve`]) and
+//! batch Jobs ([`batch_job`]).
 //! One door, [`render`]: a [`Request`] (the names, image and choices the
 //! deployer gives) and the [`Sources`] (the configs and files read) in,
 //! [`Rendered`] manifests and the notes on fields that have no Kubernetes
@@ -13,11 +14,14 @@
 //! - [`kubernetes`]: Deployment, Service, autoscaler, disruption budget,
 //!   ConfigMap and Secrets.
 //! - [`kserve`]: a `ServingRuntime` and an example `InferenceService`.
+//! - [`batch_job`]: an Indexed Job running `inferd batch` per shard, and
+//!   the Job that merges the shards.
 //! - [`sources`]: reading the configs, TLS files and keys.
 //! - [`names`]: names Kubernetes accepts.
 //! - [`yaml`]: the manifests as YAML.
 #![forbid(unsafe_code)]
 
+pub mod batch_job;
 pub mod error;
 pub mod kserve;
 pub mod kubernetes;
@@ -39,6 +43,8 @@ pub use timing::{Probes, Termination};
 pub enum Target {
     Kubernetes,
     Kserve,
+    /// `inferd batch` as an Indexed Job (or its merge Job).
+    BatchJob,
 }
 
 /// What scales the replicas when the config asks for autoscaling.
@@ -72,6 +78,8 @@ pub struct Request {
     pub shutdown_grace_s: u32,
     /// KServe only: where the model is (`storageUri`).
     pub storage_uri: Option<String>,
+    /// Batch jobs only: what the job runs.
+    pub batch: Option<batch_job::BatchJob>,
 }
 
 /// The TLS certificate chain and key, PEM.
@@ -159,6 +167,7 @@ pub fn render(
     match target {
         Target::Kubernetes => kubernetes::render(request, sources),
         Target::Kserve => kserve::render(request, sources),
+        Target::BatchJob => batch_job::render(request, sources),
     }
 }
 

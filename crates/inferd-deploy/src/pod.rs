@@ -283,7 +283,7 @@ fn pretty(value: &Value) -> String {
 /// Requests equal to limits (the Guaranteed class: a scoring pod is not
 /// the one the node evicts or throttles first). inferd sizes its threads
 /// from the CPU limit and its body budget from the memory limit.
-fn resources(
+pub(crate) fn resources(
     config: &DeploymentConfig,
     inference_wants_gpu: bool,
     notes: &mut Vec<String>,

@@ -1,13 +1,14 @@
 //! Every rendered case against its golden file in `tests/golden/`: the
 //! contract's aci, aks and local examples and the edge cases (fixed
 //! replicas, GPU, TLS with data collection, inline inference config, KEDA
-//! scaling, KServe). `scripts/deploy-check.sh` validates the same golden
+//! scaling, KServe, a batch Job and its merge). `scripts/deploy-check.sh` validates the same golden
 //! files against the Kubernetes API schemas, so a golden file that
 //! matches is also one a cluster accepts. After an intended change:
 //! `UPDATE_GOLDEN=1 cargo test -p inferd-deploy --test golden`.
 
 use std::path::{Path, PathBuf};
 
+use inferd_deploy::batch_job::BatchJob;
 use inferd_deploy::{Paths, Request, ScaleOn, Sources, Target, render};
 
 fn root() -> PathBuf {
@@ -21,6 +22,8 @@ struct Case {
     inference: Option<&'static str>,
     scale_on: ScaleOn,
     models: &'static [&'static str],
+    /// A batch Job case: `Some(merge)`, the scoring Job or the merge Job.
+    batch: Option<bool>,
 }
 
 const CASES: &[Case] = &[
@@ -31,6 +34,7 @@ const CASES: &[Case] = &[
         inference: None,
         scale_on: ScaleOn::Cpu,
         models: &["diabetes-ridge"],
+        batch: None,
     },
     Case {
         name: "aci",
@@ -39,6 +43,7 @@ const CASES: &[Case] = &[
         inference: None,
         scale_on: ScaleOn::Cpu,
         models: &[],
+        batch: None,
     },
     Case {
         name: "local",
@@ -47,6 +52,7 @@ const CASES: &[Case] = &[
         inference: None,
         scale_on: ScaleOn::Cpu,
         models: &[],
+        batch: None,
     },
     Case {
         name: "no-config",
@@ -55,6 +61,7 @@ const CASES: &[Case] = &[
         inference: Some("examples/inference/standard.json"),
         scale_on: ScaleOn::Cpu,
         models: &[],
+        batch: None,
     },
     Case {
         name: "replicas",
@@ -63,6 +70,7 @@ const CASES: &[Case] = &[
         inference: None,
         scale_on: ScaleOn::Cpu,
         models: &["mlp-784:1", "diabetes-ridge"],
+        batch: None,
     },
     Case {
         name: "gpu",
@@ -71,6 +79,7 @@ const CASES: &[Case] = &[
         inference: Some("crates/inferd-deploy/tests/cases/gpu-inference.json"),
         scale_on: ScaleOn::Cpu,
         models: &[],
+        batch: None,
     },
     Case {
         name: "tls",
@@ -79,6 +88,7 @@ const CASES: &[Case] = &[
         inference: None,
         scale_on: ScaleOn::Cpu,
         models: &[],
+        batch: None,
     },
     Case {
         name: "queue-wait",
@@ -87,6 +97,7 @@ const CASES: &[Case] = &[
         inference: None,
         scale_on: ScaleOn::QueueWait { target_s: 0.05 },
         models: &[],
+        batch: None,
     },
     Case {
         name: "kserve",
@@ -95,8 +106,44 @@ const CASES: &[Case] = &[
         inference: None,
         scale_on: ScaleOn::Cpu,
         models: &[],
+        batch: None,
+    },
+    Case {
+        name: "batch-job",
+        target: Target::BatchJob,
+        deployment: Some("examples/deployment/aks.json"),
+        inference: Some("examples/inference/pandas.json"),
+        scale_on: ScaleOn::Cpu,
+        models: &[],
+        batch: Some(false),
+    },
+    Case {
+        name: "batch-merge",
+        target: Target::BatchJob,
+        deployment: None,
+        inference: None,
+        scale_on: ScaleOn::Cpu,
+        models: &[],
+        batch: Some(true),
     },
 ];
+
+/// The batch job of the batch cases: the example rows (8, one bad) in
+/// chunks of 2 over 3 shards, so every shard has rows to score.
+fn batch_job(merge: bool) -> BatchJob {
+    BatchJob {
+        model: "diabetes-ridge".into(),
+        inputs: vec!["/data/in/rows.csv".into()],
+        output: "/data/out/preds.csv".into(),
+        shards: 3,
+        parallelism: 2,
+        claim: "batch-data".into(),
+        flags: ["--id-column", "id", "--batch-size", "2"]
+            .map(String::from)
+            .to_vec(),
+        merge,
+    }
+}
 
 /// The render as the command prints it, its notes first as comments.
 fn rendered(case: &Case) -> String {
@@ -121,6 +168,7 @@ fn rendered(case: &Case) -> String {
         pre_stop_s: 5,
         shutdown_grace_s: 5,
         storage_uri: Some("pvc://models/diabetes-ridge/1/files/model.onnx".into()),
+        batch: case.batch.map(batch_job),
     };
     let rendered = render(case.target, &request, &sources).expect("the case renders");
     let mut text: String = rendered
@@ -181,6 +229,7 @@ fn a_bad_config_names_the_field() {
         pre_stop_s: 5,
         shutdown_grace_s: 5,
         storage_uri: None,
+        batch: None,
     };
     let error = render(Target::Kubernetes, &request, &sources)
         .unwrap_err()

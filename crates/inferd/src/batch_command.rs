@@ -108,6 +108,12 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 600)]
     pub chunk_timeout_s: u64,
 
+    /// Instead of the job: score the input's first chunk over and over for
+    /// SECONDS on the job's workers, with no reading, decoding or writing,
+    /// and print rows/s: the engine's ceiling for this job.
+    #[arg(long, value_name = "SECONDS")]
+    pub measure_engine: Option<f64>,
+
     /// Progress: a bar on a terminal, JSON lines on stderr otherwise.
     #[arg(long, value_enum, default_value_t = ProgressArg::Auto)]
     pub progress: ProgressArg,
@@ -234,6 +240,20 @@ pub fn run(args: BatchArgs, registry: &std::path::Path) -> Result<()> {
         served: Arc::new(served),
         schema: Arc::new(schema),
     };
+    if let Some(seconds) = args.measure_engine {
+        let rate = inferd_batch::measure_engine(&job, &model, seconds)?;
+        println!(
+            "{}",
+            serde_json::json!({
+                "engine_rows": rate.rows,
+                "seconds": (rate.elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
+                "batch_size": rate.batch_size,
+                "workers": workers,
+                "rows_per_s": rate.rows_per_s().round(),
+            })
+        );
+        return Ok(());
+    }
     let summary = inferd_batch::run(&job, model, mode)?;
     let seconds = summary.elapsed.as_secs_f64();
     let this_run = summary.rows_read - summary.resumed_rows;

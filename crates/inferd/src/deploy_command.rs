@@ -1,4 +1,4 @@
-//! `inferd deploy kubernetes|kserve`: reads the deployment config (and the
+//! `inferd deploy kubernetes|kserve|batch-job`: reads the deployment config (and the
 //! inference config, the TLS files and the keys it names), checks the
 //! models against the registry, and has `inferd-deploy` render the
 //! manifests: printed as one YAML stream, or written as a kustomize base
@@ -28,6 +28,64 @@ pub enum DeployTarget {
     Kubernetes(CommonArgs),
     /// A KServe ServingRuntime for inferd and an InferenceService using it.
     Kserve(KserveArgs),
+    /// `inferd batch` across pods: an Indexed Job, one shard per index,
+    /// on a PersistentVolumeClaim at /data; with --merge, the Job that
+    /// joins the shards' outputs once it has completed.
+    BatchJob(BatchJobArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BatchJobArgs {
+    /// The Job's name (its pods, ConfigMap and merge Job are named after it).
+    #[arg(long)]
+    pub name: String,
+    /// The container image (built from docker/Dockerfile, holding the registry).
+    #[arg(long)]
+    pub image: String,
+    /// The deployment config: its containerResourceRequirements size each pod.
+    #[arg(long)]
+    pub deployment_config: Option<PathBuf>,
+    /// The inference config, put in a ConfigMap in one piece.
+    #[arg(long)]
+    pub inference_config: Option<PathBuf>,
+    /// The namespace; default: the deployment config's, else none.
+    #[arg(long)]
+    pub namespace: Option<String>,
+    /// The model, NAME or NAME:VERSION, checked against the registry.
+    #[arg(long, short = 'm')]
+    pub model: ModelRef,
+    /// Input paths as the pods see them, under /data; repeatable.
+    #[arg(long = "input", short = 'i', required = true)]
+    pub inputs: Vec<String>,
+    /// The output as the pods see it, under /data.
+    #[arg(long)]
+    pub output: String,
+    /// Shards (the Job's completions).
+    #[arg(long, default_value_t = 4)]
+    pub shards: u32,
+    /// Pods at once; default: every shard at once.
+    #[arg(long)]
+    pub parallelism: Option<u32>,
+    /// The PersistentVolumeClaim holding the inputs and outputs (mounted
+    /// read-write at /data by every pod).
+    #[arg(long)]
+    pub claim: String,
+    /// Rows per engine run (inferd batch --batch-size).
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// inferd batch --id-column.
+    #[arg(long)]
+    pub id_column: Option<String>,
+    /// inferd batch --error-threshold.
+    #[arg(long, allow_hyphen_values = true)]
+    pub error_threshold: Option<String>,
+    /// Render the merge Job instead (apply it once the Job has completed).
+    #[arg(long)]
+    pub merge: bool,
+    /// Write each manifest and a kustomization.yaml into this folder
+    /// instead of printing them.
+    #[arg(long = "manifests-dir")]
+    pub manifests_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -105,6 +163,7 @@ pub fn run(args: DeployArgs, registry: &Path, matches: &ArgMatches) -> Result<()
     let (target, common, storage_uri) = match args.target {
         DeployTarget::Kubernetes(common) => (Target::Kubernetes, common, None),
         DeployTarget::Kserve(k) => (Target::Kserve, k.common, Some(k.storage_uri)),
+        DeployTarget::BatchJob(job) => return batch_job(job, registry),
     };
     let paths = Paths {
         deployment: common.deployment_config.clone(),
@@ -140,6 +199,7 @@ pub fn run(args: DeployArgs, registry: &Path, matches: &ArgMatches) -> Result<()
         pre_stop_s: common.pre_stop_s,
         shutdown_grace_s: common.shutdown_grace_s,
         storage_uri,
+        batch: None,
     };
     let rendered = inferd_deploy::render(target, &request, &sources)?;
     for note in &rendered.notes {
@@ -151,7 +211,12 @@ pub fn run(args: DeployArgs, registry: &Path, matches: &ArgMatches) -> Result<()
             request.name, request.name
         );
     }
-    match &common.output {
+    write(&rendered, common.output.as_deref())
+}
+
+/// The manifests printed as one stream, or written as a kustomize base.
+fn write(rendered: &inferd_deploy::Rendered, dir: Option<&Path>) -> Result<()> {
+    match dir {
         Some(dir) => {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;
@@ -170,6 +235,55 @@ pub fn run(args: DeployArgs, registry: &Path, matches: &ArgMatches) -> Result<()
         None => print!("{}", rendered.to_stream()),
     }
     Ok(())
+}
+
+/// `inferd deploy batch-job`: the Indexed Job (or its merge Job).
+fn batch_job(args: BatchJobArgs, registry: &Path) -> Result<()> {
+    let paths = Paths {
+        deployment: args.deployment_config.clone(),
+        inference: args.inference_config.clone(),
+    };
+    let (sources, _) = Sources::read(&paths, &mut inferd_auth::random_key)?;
+    check_registered(registry, std::slice::from_ref(&args.model))?;
+    let mut flags = Vec::new();
+    if let Some(size) = args.batch_size {
+        flags.extend(["--batch-size".to_owned(), size.to_string()]);
+    }
+    if let Some(id) = &args.id_column {
+        flags.extend(["--id-column".to_owned(), id.clone()]);
+    }
+    if let Some(threshold) = &args.error_threshold {
+        threshold
+            .parse::<inferd_batch::Threshold>()
+            .map_err(|e| anyhow::anyhow!("--error-threshold: {e}"))?;
+        flags.extend(["--error-threshold".to_owned(), threshold.clone()]);
+    }
+    let request = Request {
+        name: args.name,
+        image: args.image,
+        namespace: args.namespace,
+        models: vec![args.model.to_string()],
+        scale_on: ScaleOn::Cpu,
+        prometheus_url: String::new(),
+        pre_stop_s: 0,
+        shutdown_grace_s: 0,
+        storage_uri: None,
+        batch: Some(inferd_deploy::batch_job::BatchJob {
+            model: args.model.to_string(),
+            inputs: args.inputs,
+            output: args.output,
+            shards: args.shards,
+            parallelism: args.parallelism.unwrap_or(args.shards),
+            claim: args.claim,
+            flags,
+            merge: args.merge,
+        }),
+    };
+    let rendered = inferd_deploy::render(Target::BatchJob, &request, &sources)?;
+    for note in &rendered.notes {
+        eprintln!("note: {note}");
+    }
+    write(&rendered, args.manifests_dir.as_deref())
 }
 
 fn scale_on(common: &CommonArgs, config: &DeploymentConfig) -> ScaleOn {
