@@ -10,7 +10,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::pod::{self, CONFIG_DIR, INFERENCE_FILE, USER_ID};
+use crate::pod::{self, CONFIG_DIR, INFERENCE_FILE};
 use crate::{DeployError, Manifest, Rendered, Request, Sources};
 
 /// Where the claim holding the inputs and outputs is mounted.
@@ -147,12 +147,7 @@ pub(crate) fn render(request: &Request, sources: &Sources) -> Result<Rendered, D
         "args": args,
         "env": env,
         "resources": resources,
-        "securityContext": {
-            "allowPrivilegeEscalation": false,
-            "readOnlyRootFilesystem": true,
-            "runAsNonRoot": true,
-            "capabilities": {"drop": ["ALL"]},
-        },
+        "securityContext": pod::container_security(),
         "volumeMounts": mounts,
     });
     let mut spec = spec;
@@ -161,13 +156,7 @@ pub(crate) fn render(request: &Request, sources: &Sources) -> Result<Rendered, D
         "spec": {
             "restartPolicy": "Never",
             "automountServiceAccountToken": false,
-            "securityContext": {
-                "runAsNonRoot": true,
-                "runAsUser": USER_ID,
-                "runAsGroup": USER_ID,
-                "fsGroup": USER_ID,
-                "seccompProfile": {"type": "RuntimeDefault"},
-            },
+            "securityContext": pod::pod_security(),
             "containers": [container],
             "volumes": volumes,
         },

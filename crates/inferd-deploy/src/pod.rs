@@ -219,12 +219,7 @@ pub fn build(request: &Request, sources: &Sources, shape: Shape) -> Result<PodPa
             "failureThreshold": probes.failure_threshold,
         },
         "lifecycle": {"preStop": {"sleep": {"seconds": termination.pre_stop_s}}},
-        "securityContext": {
-            "allowPrivilegeEscalation": false,
-            "readOnlyRootFilesystem": true,
-            "runAsNonRoot": true,
-            "capabilities": {"drop": ["ALL"]},
-        },
+        "securityContext": container_security(),
         "volumeMounts": mounts,
     });
     notes.push(format!(
@@ -253,20 +248,36 @@ pub fn build(request: &Request, sources: &Sources, shape: Shape) -> Result<PodPa
     if let Some(inference) = &sources.inference {
         config_data.insert(INFERENCE_FILE.to_owned(), Value::String(pretty(inference)));
     }
-    let security_context = json!({
+    Ok(PodParts {
+        container,
+        volumes,
+        config_data,
+        security_context: pod_security(),
+        termination,
+        notes,
+    })
+}
+
+/// An inferd container's lock-down: no privilege escalation, a read-only
+/// root, not root, no capabilities.
+pub(crate) fn container_security() -> Value {
+    json!({
+        "allowPrivilegeEscalation": false,
+        "readOnlyRootFilesystem": true,
+        "runAsNonRoot": true,
+        "capabilities": {"drop": ["ALL"]},
+    })
+}
+
+/// An inferd pod's own security settings: the images' user and group,
+/// the runtime's default seccomp profile.
+pub(crate) fn pod_security() -> Value {
+    json!({
         "runAsNonRoot": true,
         "runAsUser": USER_ID,
         "runAsGroup": USER_ID,
         "fsGroup": USER_ID,
         "seccompProfile": {"type": "RuntimeDefault"},
-    });
-    Ok(PodParts {
-        container,
-        volumes,
-        config_data,
-        security_context,
-        termination,
-        notes,
     })
 }
 

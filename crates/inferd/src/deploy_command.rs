@@ -36,21 +36,8 @@ pub enum DeployTarget {
 
 #[derive(Debug, Args)]
 pub struct BatchJobArgs {
-    /// The Job's name (its pods, ConfigMap and merge Job are named after it).
-    #[arg(long)]
-    pub name: String,
-    /// The container image (built from docker/Dockerfile, holding the registry).
-    #[arg(long)]
-    pub image: String,
-    /// The deployment config: its containerResourceRequirements size each pod.
-    #[arg(long)]
-    pub deployment_config: Option<PathBuf>,
-    /// The inference config, put in a ConfigMap in one piece.
-    #[arg(long)]
-    pub inference_config: Option<PathBuf>,
-    /// The namespace; default: the deployment config's, else none.
-    #[arg(long)]
-    pub namespace: Option<String>,
+    #[command(flatten)]
+    pub object: ObjectArgs,
     /// The model, NAME or NAME:VERSION, checked against the registry.
     #[arg(long, short = 'm')]
     pub model: ModelRef,
@@ -98,16 +85,17 @@ pub struct KserveArgs {
     pub storage_uri: String,
 }
 
+/// What every target names and reads.
 #[derive(Debug, Args)]
-pub struct CommonArgs {
-    /// The service's name: every object is named after it.
+pub struct ObjectArgs {
+    /// The name every object is named after: the service's, or the Job's.
     #[arg(long)]
     pub name: String,
     /// The container image (built from docker/Dockerfile, holding the registry).
     #[arg(long)]
     pub image: String,
     /// The deployment config (`deploymentconfig.json`); without one, the
-    /// contract's defaults.
+    /// contract's defaults. A Job takes its containerResourceRequirements.
     #[arg(long)]
     pub deployment_config: Option<PathBuf>,
     /// The inference config, put in the ConfigMap in one piece.
@@ -117,6 +105,12 @@ pub struct CommonArgs {
     /// none (kubectl's current one).
     #[arg(long)]
     pub namespace: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CommonArgs {
+    #[command(flatten)]
+    pub object: ObjectArgs,
     /// A model to serve, NAME or NAME:VERSION; repeat for several (not
     /// with an inference config, which names its own). Checked against
     /// the registry the image is built from.
@@ -166,8 +160,8 @@ pub fn run(args: DeployArgs, registry: &Path, matches: &ArgMatches) -> Result<()
         DeployTarget::BatchJob(job) => return batch_job(job, registry),
     };
     let paths = Paths {
-        deployment: common.deployment_config.clone(),
-        inference: common.inference_config.clone(),
+        deployment: common.object.deployment_config.clone(),
+        inference: common.object.inference_config.clone(),
     };
     let (sources, inference) = Sources::read(&paths, &mut inferd_auth::random_key)?;
     let inference = inference.map(|config| Inference {
@@ -190,9 +184,9 @@ pub fn run(args: DeployArgs, registry: &Path, matches: &ArgMatches) -> Result<()
         check_registered(registry, &named)?;
     }
     let request = Request {
-        name: common.name.clone(),
-        image: common.image.clone(),
-        namespace: common.namespace.clone(),
+        name: common.object.name.clone(),
+        image: common.object.image.clone(),
+        namespace: common.object.namespace.clone(),
         models: common.models.iter().map(ToString::to_string).collect(),
         scale_on: scale_on(&common, &sources.deployment),
         prometheus_url: common.prometheus_url.clone(),
@@ -240,8 +234,8 @@ fn write(rendered: &inferd_deploy::Rendered, dir: Option<&Path>) -> Result<()> {
 /// `inferd deploy batch-job`: the Indexed Job (or its merge Job).
 fn batch_job(args: BatchJobArgs, registry: &Path) -> Result<()> {
     let paths = Paths {
-        deployment: args.deployment_config.clone(),
-        inference: args.inference_config.clone(),
+        deployment: args.object.deployment_config.clone(),
+        inference: args.object.inference_config.clone(),
     };
     let (sources, _) = Sources::read(&paths, &mut inferd_auth::random_key)?;
     check_registered(registry, std::slice::from_ref(&args.model))?;
@@ -259,9 +253,9 @@ fn batch_job(args: BatchJobArgs, registry: &Path) -> Result<()> {
         flags.extend(["--error-threshold".to_owned(), threshold.clone()]);
     }
     let request = Request {
-        name: args.name,
-        image: args.image,
-        namespace: args.namespace,
+        name: args.object.name,
+        image: args.object.image,
+        namespace: args.object.namespace,
         models: vec![args.model.to_string()],
         scale_on: ScaleOn::Cpu,
         prometheus_url: String::new(),
