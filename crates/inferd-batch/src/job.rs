@@ -28,6 +28,9 @@ pub struct Job {
     /// Chunks read ahead of the writer; with the chunk size, this bounds
     /// the job's memory whatever the input's size.
     pub in_flight: usize,
+    /// Replace an output that already exists (else the job refuses to
+    /// start: a finished job's output is never replaced silently).
+    pub overwrite: bool,
 }
 
 /// How many failed rows stop the job (`--error-threshold`).

@@ -133,7 +133,10 @@ pub fn run(job: &Job, model: Model, mode: ProgressMode) -> Result<Summary, Batch
                     .into(),
             });
         }
-        None => Checkpoint::fresh(identity, files.len()),
+        None => {
+            refuse_existing(&output, job.overwrite)?;
+            Checkpoint::fresh(identity, files.len())
+        }
     };
     let sink = Sink::open(
         &output,
@@ -218,6 +221,17 @@ pub fn run(job: &Job, model: Model, mode: ProgressMode) -> Result<Summary, Batch
         });
     }
     Ok(summary)
+}
+
+/// An output that exists is replaced only when asked (`--overwrite`).
+pub(crate) fn refuse_existing(output: &Path, overwrite: bool) -> Result<(), BatchError> {
+    if !overwrite && output.exists() {
+        return Err(BatchError::Usage(format!(
+            "--output {} already exists; give --overwrite to replace it",
+            output.display()
+        )));
+    }
+    Ok(())
 }
 
 fn same_file(a: &Path, b: &Path) -> bool {

@@ -26,8 +26,10 @@ pub struct MergeSummary {
 /// Merges the shards of the job whose `--output` was `output` (their files
 /// are `out.shard-I-of-N.csv`, each with its `.done.json`) into `output`.
 /// Every shard must have finished, with the same inputs and chunk size.
-pub fn merge(output: &Path) -> Result<MergeSummary, BatchError> {
+/// An `output` that exists is replaced only with `overwrite`.
+pub fn merge(output: &Path, overwrite: bool) -> Result<MergeSummary, BatchError> {
     let format = OutputFormat::of(output)?;
+    crate::refuse_existing(output, overwrite)?;
     let manifests = find_shards(output)?;
     let first = &manifests[0].1;
     for (path, manifest) in &manifests[1..] {

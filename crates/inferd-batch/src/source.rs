@@ -187,6 +187,7 @@ impl FileReader {
                 let mut reader = BufReader::with_capacity(1 << 20, handle);
                 let header = npy::read_header(&mut reader).map_err(|e| input(e.to_string()))?;
                 npy::check_length(&header, length).map_err(|e| input(e.to_string()))?;
+                npy_fits(schema, &header).map_err(input)?;
                 if id_column.is_some() {
                     return Err(input(
                         "a .npy file has no columns, so no --id-column; rows are named by number"
@@ -394,6 +395,60 @@ impl FileReader {
             unreadable,
         }))
     }
+}
+
+/// Refuses, at open, a `.npy` file whose rows can never be the model's
+/// input: a pandas contract (records by name; an array's rows have no
+/// names), a model of several inputs, rows of another shape, or elements
+/// of a kind the input never takes (booleans for numbers, floats for
+/// integers, numbers for booleans). Values are still checked one by one.
+fn npy_fits(schema: &ModelSchema, header: &npy::NpyHeader) -> Result<(), String> {
+    let InputLayout::Tensors = schema.input else {
+        return Err(
+            "the model takes records by column name (a pandas sample); a .npy row has no names"
+                .into(),
+        );
+    };
+    let [input] = schema.signature.inputs.as_slice() else {
+        return Err(format!(
+            "the model has {} inputs; a .npy file's rows feed one",
+            schema.signature.inputs.len()
+        ));
+    };
+    let row = header.shape.get(1..).unwrap_or_default();
+    if let Some([_, rest @ ..]) = input.shape.as_deref()
+        && !(rest.len() == row.len() && rest.iter().zip(row).all(|(d, n)| d.accepts(*n)))
+    {
+        return Err(format!(
+            "rows of shape {row:?} do not fit input '{}' of shape {}",
+            input.name,
+            input.shape_text()
+        ));
+    }
+    let elements = header.dtype;
+    let float = matches!(elements, npy::NpyDType::F32 | npy::NpyDType::F64);
+    let boolean = elements == npy::NpyDType::Bool;
+    let fits = match input.dtype {
+        DType::Bool => boolean,
+        dtype if dtype.is_float() => !boolean,
+        _ => !boolean && !float,
+    };
+    if !fits {
+        return Err(format!(
+            "the array holds {} ('{}'), and input '{}' takes {}",
+            if boolean {
+                "booleans"
+            } else if float {
+                "floats"
+            } else {
+                "integers"
+            },
+            elements.descr(),
+            input.name,
+            input.dtype
+        ));
+    }
+    Ok(())
 }
 
 /// A `.npy` chunk as the input tensor as it is, when the array is what a

@@ -45,6 +45,9 @@ pub struct MergeArgs {
     /// The --output the shards were given (they wrote NAME.shard-I-of-N.EXT).
     #[arg(long, short = 'o')]
     pub output: PathBuf,
+    /// Replace the output if it exists.
+    #[arg(long)]
+    pub overwrite: bool,
 }
 
 #[derive(Debug, Args)]
@@ -68,6 +71,11 @@ pub struct RunArgs {
     /// the columns), data field and engine (`runtime`, `enableGpu`).
     #[arg(long, env = "INFERD_INFERENCE_CONFIG")]
     pub inference_config: Option<PathBuf>,
+
+    /// Replace the output if it exists (a finished job's output is never
+    /// replaced otherwise; a stopped job's checkpoint is continued).
+    #[arg(long)]
+    pub overwrite: bool,
 
     /// A column (a JSON record's key) written beside each answer instead
     /// of the source file and row number.
@@ -133,7 +141,7 @@ pub enum ProgressArg {
 pub fn run(args: BatchArgs, registry: &std::path::Path) -> Result<()> {
     inferd_log::init(None);
     if let Some(BatchCommand::Merge(merge)) = args.command {
-        let summary = inferd_batch::merge(&merge.output)?;
+        let summary = inferd_batch::merge(&merge.output, merge.overwrite)?;
         println!(
             "{}",
             serde_json::json!({
@@ -229,6 +237,7 @@ pub fn run(args: BatchArgs, registry: &std::path::Path) -> Result<()> {
         retries: args.retries,
         shard,
         in_flight: workers * 2,
+        overwrite: args.overwrite,
     };
     let mode = match args.progress {
         ProgressArg::Auto if std::io::stderr().is_terminal() => ProgressMode::Bar,

@@ -290,7 +290,13 @@ fn shards_merge_into_the_unsharded_output() {
     // A missing shard is named.
     std::fs::remove_file(dir.path().join("out/merged.shard-2-of-3.jsonl.done.json")).unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_inferd"))
-        .args(["batch", "merge", "--output", merged.to_str().unwrap()])
+        .args([
+            "batch",
+            "merge",
+            "--overwrite",
+            "--output",
+            merged.to_str().unwrap(),
+        ])
         .output()
         .unwrap();
     assert!(!output.status.success());
@@ -303,7 +309,13 @@ fn shards_merge_into_the_unsharded_output() {
 
 /// A `.npy` file of `values` as float32 rows of 10, written as NumPy does.
 fn npy_f32(path: &Path, rows: usize, values: &[f32]) {
-    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, 10), }}");
+    npy_f32_shaped(path, rows, 10, values);
+}
+
+/// A `.npy` file of `values` as float32 rows of `width`.
+fn npy_f32_shaped(path: &Path, rows: usize, width: usize, values: &[f32]) {
+    let mut header =
+        format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {width}), }}");
     while (10 + header.len() + 1) % 64 != 0 {
         header.push(' ');
     }
@@ -441,6 +453,7 @@ fn past_the_error_threshold_the_job_stops_and_exits_non_zero() {
             "10",
             "--error-threshold",
             threshold,
+            "--overwrite",
         ])
     };
     let stopped = run("5");
@@ -453,8 +466,7 @@ fn past_the_error_threshold_the_job_stops_and_exits_non_zero() {
     // A higher threshold continues the same job to its end.
     ok(&run("7"));
     assert_eq!(lines(&dir.path().join("out.csv.errors.jsonl")).len(), 7);
-    // 7 of 200 is 3.5%.
-    std::fs::remove_file(&output).unwrap();
+    // 7 of 200 is 3.5%: judged at the end, over every row.
     assert!(!run("3%").status.success());
     ok(&run("4%"));
 }
@@ -507,7 +519,49 @@ fn bad_jobs_are_refused_with_what_is_wrong() {
         &[&model[..], &["--input", i, "--output", o, "--shards", "2"]].concat(),
         "JOB_COMPLETION_INDEX",
     );
+    // A finished job's output is replaced only when asked.
+    ok(&batch(
+        &[&model[..], &["--input", i, "--output", o]].concat(),
+    ));
+    refused(
+        &[&model[..], &["--input", i, "--output", o]].concat(),
+        "already exists; give --overwrite to replace it",
+    );
+    ok(&batch(
+        &[&model[..], &["--input", i, "--output", o, "--overwrite"]].concat(),
+    ));
+    // An empty file; a file that is not what its name says; an output
+    // folder that does not exist.
+    let empty = dir.path().join("empty.csv");
+    std::fs::write(&empty, "").unwrap();
+    refused(
+        &[
+            &model[..],
+            &["--input", empty.to_str().unwrap(), "--output", "x.csv"],
+        ]
+        .concat(),
+        "empty.csv: the file is empty: no header row",
+    );
+    let fake = dir.path().join("fake.npy");
+    std::fs::write(&fake, "a,b\n1,2\n").unwrap();
+    refused(
+        &[
+            &model[..],
+            &["--input", fake.to_str().unwrap(), "--output", "x.csv"],
+        ]
+        .concat(),
+        "fake.npy: not a .npy file",
+    );
+    refused(
+        &[
+            &model[..],
+            &["--input", i, "--output", "/no/such/folder/out.csv"],
+        ]
+        .concat(),
+        "/no/such/folder/out.csv.partial",
+    );
     // Another job's checkpoint is never continued.
+    std::fs::remove_file(&out).unwrap();
     std::fs::write(
         dir.path().join("out.csv.checkpoint"),
         r#"{"version":1,"job":"another","next_chunk":3,"file":0,"position":{"byte":10,"line":2,"row":1},"output_bytes":0,"errors_bytes":0,"read":1,"scored":1,"failed":0,"columns":null,"file_rows":[1]}"#,
@@ -517,4 +571,115 @@ fn bad_jobs_are_refused_with_what_is_wrong() {
         &[&model[..], &["--input", i, "--output", o]].concat(),
         "was left by a different job",
     );
+}
+
+#[test]
+fn quoted_fields_header_only_files_and_arrays_that_cannot_fit() {
+    let dir = tempfile::tempdir().unwrap();
+    // A quoted id holding a comma and a newline, a quoted number: one
+    // record each, numbered as records, not lines.
+    let quoted = dir.path().join("quoted.csv");
+    let row = "1,2,3,4,5,6,7,8,9";
+    std::fs::write(
+        &quoted,
+        format!(
+            "id,a,b,c,d,e,f,g,h,i,j\n\"x, \"\"1\"\"\nsecond line\",\"0.5\",{row}\nplain,0.5,{row}\n"
+        ),
+    )
+    .unwrap();
+    let output = dir.path().join("quoted-out.csv");
+    let summary = ok(&batch(&[
+        "--model",
+        "diabetes-ridge",
+        "--input",
+        quoted.to_str().unwrap(),
+        "--output",
+        output.to_str().unwrap(),
+        "--id-column",
+        "id",
+    ]));
+    assert_eq!(summary["rows_scored"], 2);
+    let text = std::fs::read_to_string(&output).unwrap();
+    let mut reader = csv_records(&text);
+    assert_eq!(reader.remove(0), ["id", "predictions"]);
+    assert_eq!(reader[0][0], "x, \"1\"\nsecond line");
+    assert_eq!(reader[1][0], "plain");
+    assert_eq!(
+        reader[0][1], reader[1][1],
+        "the same values, the same answer"
+    );
+
+    // A header and no rows: an empty output, exit 0.
+    let header_only = dir.path().join("header.csv");
+    std::fs::write(&header_only, "a,b,c,d,e,f,g,h,i,j\n").unwrap();
+    let summary = ok(&batch(&[
+        "--model",
+        "diabetes-ridge",
+        "--input",
+        header_only.to_str().unwrap(),
+        "--output",
+        dir.path().join("none.csv").to_str().unwrap(),
+    ]));
+    assert_eq!(summary["rows_read"], 0);
+
+    // Arrays refused at open, naming the file: booleans for a float
+    // input, and rows of 3 for rows of 10.
+    let booleans = dir.path().join("flags.npy");
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    let header = "{'descr': '|b1', 'fortran_order': False, 'shape': (2, 10), }";
+    let header = format!("{header:<117}\n");
+    bytes.extend((header.len() as u16).to_le_bytes());
+    bytes.extend(header.as_bytes());
+    bytes.extend([1u8; 20]);
+    std::fs::write(&booleans, bytes).unwrap();
+    let narrow = dir.path().join("narrow.npy");
+    npy_f32_shaped(&narrow, 2, 3, &[0.5; 6]);
+    for (file, says) in [
+        (
+            &booleans,
+            "the array holds booleans ('|b1'), and input 'input' takes float32",
+        ),
+        (
+            &narrow,
+            "rows of shape [3] do not fit input 'input' of shape [N, 10]",
+        ),
+    ] {
+        let output = batch(&[
+            "--model",
+            "diabetes-ridge",
+            "--input",
+            file.to_str().unwrap(),
+            "--output",
+            dir.path().join("x.csv").to_str().unwrap(),
+        ]);
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains(file.to_str().unwrap()) && stderr.contains(says),
+            "{stderr}"
+        );
+    }
+}
+
+/// A CSV text's records, as a reader would see them (quotes undone).
+fn csv_records(text: &str) -> Vec<Vec<String>> {
+    let mut records = Vec::new();
+    let (mut record, mut field, mut quoted, mut chars) =
+        (Vec::new(), String::new(), false, text.chars().peekable());
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                chars.next();
+                field.push('"');
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => record.push(std::mem::take(&mut field)),
+            ('\n', false) => {
+                record.push(std::mem::take(&mut field));
+                records.push(std::mem::take(&mut record));
+            }
+            (c, _) => field.push(c),
+        }
+    }
+    records
 }
