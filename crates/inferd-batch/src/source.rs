@@ -48,10 +48,9 @@ pub(crate) struct Chunk {
 
 /// The readable rows of a chunk.
 pub(crate) enum Rows {
-    /// CSV records, each checked to be UTF-8 when read.
     Cells {
         plan: Arc<ColumnPlan>,
-        records: Vec<csv::ByteRecord>,
+        records: Vec<csv::StringRecord>,
     },
     Json(Vec<Value>),
     Npy(NpyChunk),
@@ -71,18 +70,10 @@ impl Rows {
     pub fn decode(&self, schema: &ModelSchema) -> DecodedRows {
         match self {
             Rows::Cells { plan, records } => {
-                // Plain numbers straight from the fields; anything else as
-                // cells, which says what does not fit.
-                if let Some(inputs) =
-                    schema.decode_plain_rows(plan, records.iter().map(|record| record.iter()))
-                {
-                    return DecodedRows {
-                        inputs: Some(inputs),
-                        kept: (0..records.len()).collect(),
-                        failed: Vec::new(),
-                    };
-                }
-                let cells: Vec<Vec<Cell<'_>>> = records.iter().map(cells).collect();
+                let cells: Vec<Vec<Cell<'_>>> = records
+                    .iter()
+                    .map(|record| record.iter().map(Cell::Text).collect())
+                    .collect();
                 let rows: Vec<&[Cell<'_>]> = cells.iter().map(Vec::as_slice).collect();
                 schema.decode_rows(plan, &rows)
             }
@@ -103,7 +94,10 @@ impl Rows {
     /// Row `i` as a client would send it in `data`.
     pub fn row_json(&self, schema: &ModelSchema, i: usize) -> Value {
         match self {
-            Rows::Cells { plan, records } => schema.row_json(plan, &cells(&records[i])),
+            Rows::Cells { plan, records } => {
+                let cells: Vec<Cell<'_>> = records[i].iter().map(Cell::Text).collect();
+                schema.row_json(plan, &cells)
+            }
             Rows::Json(rows) => rows[i].clone(),
             Rows::Npy(chunk) => chunk.row_json(i),
         }
@@ -123,7 +117,7 @@ enum Kind {
         plan: Arc<ColumnPlan>,
         /// The id column's index in a record.
         id: Option<usize>,
-        record: csv::ByteRecord,
+        record: csv::StringRecord,
         row: u64,
     },
     Jsonl {
@@ -173,7 +167,7 @@ impl FileReader {
                     reader,
                     plan: Arc::new(plan),
                     id,
-                    record: csv::ByteRecord::new(),
+                    record: csv::StringRecord::new(),
                     row: 0,
                 }
             }
@@ -287,27 +281,19 @@ impl FileReader {
             } => {
                 let mut records = Vec::new();
                 while numbers.len() + unreadable.len() < max {
-                    match reader.read_byte_record(record) {
+                    match reader.read_record(record) {
                         Ok(false) => break,
-                        Ok(true) if !keep => numbers.push(*row),
-                        Ok(true) => match utf8_error(record) {
-                            Some(reason) => unreadable.push((*row, reason)),
-                            None => {
+                        Ok(true) => {
+                            if keep {
                                 if let (Some(ids), Some(id)) = (ids.as_mut(), *id) {
-                                    let text = record.get(id).unwrap_or_default();
                                     ids.push(Value::String(
-                                        String::from_utf8_lossy(text).into_owned(),
+                                        record.get(id).unwrap_or_default().to_owned(),
                                     ));
                                 }
-                                // The next record gets a buffer as big.
-                                let next = csv::ByteRecord::with_capacity(
-                                    record.as_slice().len(),
-                                    record.len(),
-                                );
-                                records.push(std::mem::replace(record, next));
-                                numbers.push(*row);
+                                records.push(record.clone());
                             }
-                        },
+                            numbers.push(*row);
+                        }
                         Err(error) if error.is_io_error() => {
                             return Err(BatchError::Input {
                                 path,
@@ -485,30 +471,6 @@ fn npy_tensor(schema: &ModelSchema, chunk: &NpyChunk) -> Option<Tensor> {
     Tensor::new(shape, data).ok()
 }
 
-/// A CSV record's fields as cells (checked to be UTF-8 when read).
-fn cells(record: &csv::ByteRecord) -> Vec<Cell<'_>> {
-    record
-        .iter()
-        .map(|field| Cell::Text(std::str::from_utf8(field).unwrap_or_default()))
-        .collect()
-}
-
-/// Why a record's fields are not text, naming the first that is not.
-fn utf8_error(record: &csv::ByteRecord) -> Option<String> {
-    // The record's bytes in one pass, and no field starting inside a
-    // character (then each field is text too): one call per field instead
-    // took a tenth of a 784-column job's time.
-    let whole = std::str::from_utf8(record.as_slice()).is_ok();
-    let continuation = |field: &[u8]| field.first().is_some_and(|b| b & 0xC0 == 0x80);
-    if whole && !record.iter().any(continuation) {
-        return None;
-    }
-    let field = record
-        .iter()
-        .position(|f| std::str::from_utf8(f).is_err())?;
-    Some(format!("field {} is not valid UTF-8", field + 1))
-}
-
 /// A CSV record that cannot be read, said for its row.
 fn csv_error(error: &csv::Error) -> String {
     match error.kind() {
@@ -535,26 +497,4 @@ fn json_row(line: &[u8], id_column: Option<&str>) -> Result<(Value, Option<Value
         .remove(id_column)
         .ok_or_else(|| format!("the record has no '{id_column}' (--id-column)"))?;
     Ok((value, Some(id)))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_field_that_is_not_text_is_named() {
-        let text = csv::ByteRecord::from(vec!["1", "é", "3"]);
-        assert_eq!(utf8_error(&text), None);
-        let bad = csv::ByteRecord::from(vec![&b"1"[..], &b"\xff"[..]]);
-        assert_eq!(
-            utf8_error(&bad).as_deref(),
-            Some("field 2 is not valid UTF-8")
-        );
-        // Valid as a whole, but 'é' split between two fields.
-        let split = csv::ByteRecord::from(vec![&b"a\xc3"[..], &b"\xa9b"[..]]);
-        assert_eq!(
-            utf8_error(&split).as_deref(),
-            Some("field 1 is not valid UTF-8")
-        );
-    }
 }

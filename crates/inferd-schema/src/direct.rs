@@ -241,7 +241,8 @@ impl CellValues {
     }
 
     /// One cell's text as the next value.
-    pub(crate) fn push(&mut self, bytes: &[u8]) -> bool {
+    pub(crate) fn push(&mut self, text: &str) -> bool {
+        let bytes = text.as_bytes();
         match read_number(bytes, 0) {
             Some((Number::Int(x), end)) if end == bytes.len() => self.0.push_i128(x),
             Some((Number::Float(x), end)) if end == bytes.len() => self.0.push_f64(x),

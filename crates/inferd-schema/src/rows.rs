@@ -221,50 +221,32 @@ impl ModelSchema {
     /// the tensor (no JSON value per cell; for mlp-784's 784 columns that
     /// was most of a chunk's cost). Answers what the general path would,
     /// or `None` to leave the rows to it.
-    fn cells_fast<'c>(&self, plan: &ColumnPlan, rows: &[&[Cell<'c>]]) -> Option<Vec<Tensor>> {
-        // A null is no number: the empty text fails as one.
-        fn text<'c>(cell: &Cell<'c>) -> &'c [u8] {
-            match *cell {
-                Cell::Text(text) => text.as_bytes(),
-                Cell::Null => b"",
-            }
-        }
-        self.decode_plain_rows(plan, rows.iter().map(|row| row.iter().map(text)))
-    }
-
-    /// [`ModelSchema::decode_rows`]'s fast path over raw fields (a CSV
-    /// reader's byte records, with no cell built per field): the input
-    /// tensors when every row takes it, else `None`, and the caller
-    /// decodes the rows as cells, which says what does not fit.
-    pub fn decode_plain_rows<'f, R, F>(&self, plan: &ColumnPlan, rows: R) -> Option<Vec<Tensor>>
-    where
-        R: ExactSizeIterator<Item = F>,
-        F: ExactSizeIterator<Item = &'f [u8]>,
-    {
+    fn cells_fast(&self, plan: &ColumnPlan, rows: &[&[Cell<'_>]]) -> Option<Vec<Tensor>> {
         let [input] = self.signature.inputs.as_slice() else {
             return None;
         };
-        let count = rows.len();
-        if plan.records || count == 0 {
+        if plan.records || rows.is_empty() {
             return None;
         }
         let width = plan.uses.iter().flatten().count();
-        let shape = match input.shape.as_deref() {
-            Some([first]) if first.accepts(count) => vec![count],
-            Some([first, _]) if first.accepts(count) => vec![count, width],
-            _ => return None,
-        };
-        let mut values = CellValues::new(input, count * width);
+        let mut values = CellValues::new(input, rows.len() * width);
         for row in rows {
             if row.len() != plan.uses.len() {
                 return None;
             }
-            for (field, used) in row.zip(&plan.uses) {
-                if used.is_some() && !values.push(field) {
-                    return None;
+            for (cell, used) in row.iter().zip(&plan.uses) {
+                match (cell, used) {
+                    (_, None) => {}
+                    (Cell::Text(text), Some(_)) if values.push(text) => {}
+                    _ => return None,
                 }
             }
         }
+        let shape = match input.shape.as_deref() {
+            Some([first]) if first.accepts(rows.len()) => vec![rows.len()],
+            Some([first, _]) if first.accepts(rows.len()) => vec![rows.len(), width],
+            _ => return None,
+        };
         Tensor::new(shape, values.into_data()).ok().map(|t| vec![t])
     }
 
