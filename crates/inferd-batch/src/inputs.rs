@@ -20,11 +20,7 @@ pub enum Format {
 impl Format {
     /// The format of `path`, or why it has none.
     pub fn of(path: &Path) -> Result<Format, String> {
-        let ext = path
-            .extension()
-            .map(|e| e.to_string_lossy().to_ascii_lowercase())
-            .unwrap_or_default();
-        match ext.as_str() {
+        match extension(path).as_str() {
             "csv" => Ok(Format::Csv),
             "jsonl" | "ndjson" => Ok(Format::Jsonl),
             "npy" => Ok(Format::Npy),
@@ -37,11 +33,21 @@ impl Format {
     }
 }
 
+/// A file's extension, lower-cased (empty when none): what says a file's
+/// format, input or output.
+pub(crate) fn extension(path: &Path) -> String {
+    path.extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
 /// One input file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InputFile {
     pub path: PathBuf,
     pub format: Format,
+    /// Its size when the job started (the progress counts bytes).
+    pub bytes: u64,
 }
 
 /// Every file the inputs name, in order; an input that names nothing, or
@@ -72,15 +78,17 @@ pub fn expand(inputs: &[PathBuf]) -> Result<Vec<InputFile>, BatchError> {
                 path: input.clone(),
                 reason,
             })?;
-            if !input.is_file() {
+            let meta = std::fs::metadata(input).ok().filter(|m| m.is_file());
+            let Some(meta) = meta else {
                 return Err(BatchError::Input {
                     path: input.clone(),
                     reason: "no such file".into(),
                 });
-            }
+            };
             vec![InputFile {
                 path: input.clone(),
                 format,
+                bytes: meta.len(),
             }]
         };
         if found.is_empty() {
@@ -103,11 +111,17 @@ fn known_files(folder: &Path, keep: impl Fn(&str) -> bool) -> Result<Vec<InputFi
         let entry = entry.map_err(BatchError::io(folder))?;
         let path = entry.path();
         let name = entry.file_name().to_string_lossy().into_owned();
-        if !path.is_file() || !keep(&name) {
+        // Followed through a link, as `is_file` would.
+        let meta = std::fs::metadata(&path).ok().filter(|m| m.is_file());
+        let (Some(meta), true) = (meta, keep(&name)) else {
             continue;
-        }
+        };
         if let Ok(format) = Format::of(&path) {
-            files.push(InputFile { path, format });
+            files.push(InputFile {
+                path,
+                format,
+                bytes: meta.len(),
+            });
         }
     }
     files.sort_by(|a, b| a.path.cmp(&b.path));

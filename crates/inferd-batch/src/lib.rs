@@ -146,10 +146,7 @@ pub fn run(job: &Job, model: Model, mode: ProgressMode) -> Result<Summary, Batch
         (state.output_bytes, state.errors_bytes),
         state.columns.clone(),
     )?;
-    let total_bytes = files
-        .iter()
-        .map(|f| std::fs::metadata(&f.path).map_or(0, |m| m.len()))
-        .sum();
+    let total_bytes = files.iter().map(|f| f.bytes).sum();
     let resumed_rows = state.read;
     let mut pipeline = Pipeline {
         job,
@@ -245,6 +242,8 @@ fn same_file(a: &Path, b: &Path) -> bool {
 /// written in turn.
 struct Pending {
     seq: u64,
+    /// This shard's to write (else only counted past).
+    mine: bool,
     file: usize,
     /// Where its file's reader stood after it.
     end: Position,
@@ -273,10 +272,7 @@ impl Pipeline<'_> {
     async fn run(&mut self) -> Result<(), BatchError> {
         let mut pending: VecDeque<Pending> = VecDeque::new();
         let mut seq = self.state.next_chunk;
-        let mut bytes_before: u64 = self.files[..self.state.file]
-            .iter()
-            .map(|f| std::fs::metadata(&f.path).map_or(0, |m| m.len()))
-            .sum();
+        let mut bytes_before: u64 = self.files[..self.state.file].iter().map(|f| f.bytes).sum();
         for index in self.state.file..self.files.len() {
             let file = &self.files[index];
             let mut reader =
@@ -284,7 +280,7 @@ impl Pipeline<'_> {
             if index == self.state.file && self.state.position != Position::default() {
                 reader.seek(self.state.position)?;
             }
-            let name = Arc::new(file.path.display().to_string());
+            let name = file.path.display().to_string();
             loop {
                 let keep = self.job.shard.takes(seq);
                 let Some(chunk) = reader.next_chunk(self.job.batch_size, keep)? else {
@@ -300,6 +296,7 @@ impl Pipeline<'_> {
                 });
                 pending.push_back(Pending {
                     seq,
+                    mine: keep,
                     file: index,
                     end,
                     bytes: bytes_before + end.byte,
@@ -319,7 +316,7 @@ impl Pipeline<'_> {
             while let Some(next) = pending.pop_front() {
                 self.commit(next, &name).await?;
             }
-            bytes_before += std::fs::metadata(&file.path).map_or(0, |m| m.len());
+            bytes_before += file.bytes;
             tracing::debug!(file = %reader.path().display(), "file read");
         }
         self.save()?;
@@ -336,8 +333,7 @@ impl Pipeline<'_> {
             ids: chunk.ids.as_deref(),
             unreadable: &chunk.unreadable,
         };
-        let mine = self.job.shard.takes(chunk.seq);
-        if mine {
+        if chunk.mine {
             let score = match chunk.scoring {
                 Some(handle) => handle
                     .await

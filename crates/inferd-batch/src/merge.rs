@@ -10,7 +10,9 @@ use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
-use crate::sink::{OutputFormat, errors_path, suffixed, write_csv_record};
+use crate::sink::{
+    Counted, OutputFormat, errors_path, finish_pair, partial_errors, suffixed, write_csv_record,
+};
 use crate::{BatchError, Manifest, Shard, manifest_path};
 
 /// What a merge wrote.
@@ -48,11 +50,8 @@ pub fn merge(output: &Path, overwrite: bool) -> Result<MergeSummary, BatchError>
         .iter()
         .map(|(path, _)| ShardReader::open(path, format))
         .collect::<Result<Vec<_>, _>>()?;
-    let partial = suffixed(output, ".partial");
-    let errors = errors_path(output);
-    let errors_partial = suffixed(&errors, ".partial");
-    let mut out = Writer::create(&partial)?;
-    let mut errors_out = Writer::create(&errors_partial)?;
+    let mut out = Counted::open(suffixed(output, ".partial"), 0)?;
+    let mut errors_out = Counted::open(partial_errors(output), 0)?;
     // The header: every shard that wrote rows wrote the same one.
     let mut header: Option<Vec<u8>> = None;
     for reader in &readers {
@@ -113,15 +112,7 @@ pub fn merge(output: &Path, overwrite: bool) -> Result<MergeSummary, BatchError>
             )));
         }
     }
-    out.finish(output)?;
-    let errors = if failed > 0 {
-        errors_out.finish(&errors)?;
-        Some(errors)
-    } else {
-        drop(errors_out);
-        std::fs::remove_file(&errors_partial).map_err(BatchError::io(&errors_partial))?;
-        None
-    };
+    let errors = finish_pair(out, errors_out, output, false)?;
     Ok(MergeSummary {
         output: output.to_path_buf(),
         errors,
@@ -308,34 +299,5 @@ impl ShardReader {
             }
             taken.push(self.errors.pop_front().expect("not empty").2);
         }
-    }
-}
-
-/// A file written whole, then renamed into place.
-struct Writer {
-    path: PathBuf,
-    file: std::io::BufWriter<File>,
-}
-
-impl Writer {
-    fn create(path: &Path) -> Result<Writer, BatchError> {
-        let file = File::create(path).map_err(BatchError::io(path))?;
-        Ok(Writer {
-            path: path.to_path_buf(),
-            file: std::io::BufWriter::with_capacity(1 << 20, file),
-        })
-    }
-
-    fn write(&mut self, data: &[u8]) -> Result<(), BatchError> {
-        std::io::Write::write_all(&mut self.file, data).map_err(BatchError::io(&self.path))
-    }
-
-    fn finish(mut self, to: &Path) -> Result<(), BatchError> {
-        std::io::Write::flush(&mut self.file).map_err(BatchError::io(&self.path))?;
-        self.file
-            .get_ref()
-            .sync_data()
-            .map_err(BatchError::io(&self.path))?;
-        std::fs::rename(&self.path, to).map_err(BatchError::io(to))
     }
 }

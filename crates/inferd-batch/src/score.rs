@@ -51,7 +51,7 @@ pub(crate) async fn score_chunk(
         let (rows, schema) = (rows.clone(), model.schema.clone());
         Arc::new(move || rows.decode(&schema)) as Decode
     };
-    let mut last_error = None;
+    let (mut last_error, mut last_decoded) = (None, None);
     for attempt in 0..=retries {
         if attempt > 0 {
             tokio::time::sleep(backoff(attempt)).await;
@@ -70,14 +70,16 @@ pub(crate) async fn score_chunk(
                     failed: messages(failed),
                 });
             }
-            Run::Failed(error) => {
+            Run::Failed(error, decoded) => {
                 tracing::warn!(attempt, retries, %error, "engine error on a chunk");
                 last_error = Some(error);
+                last_decoded = decoded.or(last_decoded);
             }
         }
     }
-    // Past the retries: find the rows at fault.
-    let decoded = rows.decode(&model.schema);
+    // Past the retries: find the rows at fault, from what a worker decoded
+    // (decoded here only when no run got as far as a worker).
+    let decoded = last_decoded.unwrap_or_else(|| rows.decode(&model.schema));
     let kept: Vec<(usize, Value)> = decoded
         .kept
         .iter()
@@ -99,14 +101,15 @@ enum Run {
     Scored(DecodedRows, Vec<Tensor>),
     /// No row fits the contract: nothing was run.
     NothingFits(Vec<(usize, inferd_schema::SchemaError)>),
-    Failed(EngineError),
+    /// With the rows as decoded, when the run got as far as a worker.
+    Failed(EngineError, Option<DecodedRows>),
 }
 
 /// One run: `decode` on the worker, then the engine.
 async fn run(model: &Model, decode: Decode) -> Run {
     let ticket = match model.served.enter() {
         Ok(ticket) => ticket,
-        Err(error) => return Run::Failed(error),
+        Err(error) => return Run::Failed(error, None),
     };
     let decoded: Arc<Mutex<Option<DecodedRows>>> = Arc::default();
     let slot = decoded.clone();
@@ -121,8 +124,8 @@ async fn run(model: &Model, decode: Decode) -> Run {
     match (result, decoded) {
         (Ok(scored), Some(rows)) => Run::Scored(rows, scored.outputs),
         (Err(_), Some(rows)) if rows.kept.is_empty() => Run::NothingFits(rows.failed),
-        (Err(error), _) => Run::Failed(error),
-        (Ok(_), None) => Run::Failed(EngineError::Stopped),
+        (Err(error), rows) => Run::Failed(error, rows),
+        (Ok(_), None) => Run::Failed(EngineError::Stopped, None),
     }
 }
 
@@ -158,7 +161,7 @@ fn split<'a>(
                 Run::NothingFits(failed) => score
                     .failed
                     .extend(failed.into_iter().map(|(k, e)| (indexes[k], e.to_string()))),
-                Run::Failed(error) => split(model, half, error.to_string(), score).await?,
+                Run::Failed(error, _) => split(model, half, error.to_string(), score).await?,
             }
         }
         Ok(())

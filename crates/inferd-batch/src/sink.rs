@@ -27,11 +27,7 @@ pub enum OutputFormat {
 
 impl OutputFormat {
     pub fn of(path: &Path) -> Result<OutputFormat, BatchError> {
-        let ext = path
-            .extension()
-            .map(|e| e.to_string_lossy().to_ascii_lowercase())
-            .unwrap_or_default();
-        match ext.as_str() {
+        match crate::inputs::extension(path).as_str() {
             "csv" => Ok(OutputFormat::Csv),
             "jsonl" | "ndjson" => Ok(OutputFormat::Jsonl),
             "parquet" => Err(BatchError::Usage(format!(
@@ -90,7 +86,7 @@ pub(crate) struct Counted {
 
 impl Counted {
     /// Opens `path` for writing from `bytes` on (the rest cut off).
-    fn open(path: PathBuf, bytes: u64) -> Result<Counted, BatchError> {
+    pub(crate) fn open(path: PathBuf, bytes: u64) -> Result<Counted, BatchError> {
         let file = OpenOptions::new()
             .create(true)
             .write(true)
@@ -104,7 +100,7 @@ impl Counted {
         Ok(Counted { path, file, bytes })
     }
 
-    fn write(&mut self, data: &[u8]) -> Result<(), BatchError> {
+    pub(crate) fn write(&mut self, data: &[u8]) -> Result<(), BatchError> {
         self.file
             .write_all(data)
             .map_err(BatchError::io(&self.path))?;
@@ -321,29 +317,38 @@ impl Sink {
         self.errors.sync()
     }
 
-    /// Flushes, syncs and moves both files to their final names. An empty
-    /// errors file is removed, unless `keep_empty_errors` (a shard's, which
-    /// the merge reads).
-    pub fn finish(mut self, output: &Path, keep_empty_errors: bool) -> Result<(), BatchError> {
-        self.sync()?;
-        let (partial, errors_partial) = (self.output.path.clone(), self.errors.path.clone());
-        let errors_bytes = self.errors.bytes;
-        drop(self);
-        std::fs::rename(&partial, output).map_err(BatchError::io(output))?;
-        let errors = errors_path(output);
-        if errors_bytes == 0 && !keep_empty_errors {
-            std::fs::remove_file(&errors_partial).map_err(BatchError::io(&errors_partial))?;
-            match std::fs::remove_file(&errors) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    return Err(BatchError::io(&errors)(e));
-                }
-                _ => {}
-            }
-        } else {
-            std::fs::rename(&errors_partial, &errors).map_err(BatchError::io(&errors))?;
-        }
-        Ok(())
+    /// Flushes, syncs and moves both files to their final names (see
+    /// [`finish_pair`]).
+    pub fn finish(self, output: &Path, keep_empty_errors: bool) -> Result<(), BatchError> {
+        finish_pair(self.output, self.errors, output, keep_empty_errors).map(drop)
     }
+}
+
+/// Syncs `output` and `errors` (partial files) and moves them to `to` and
+/// its errors file; an empty errors file is removed, with any older one
+/// of that name, unless `keep_empty_errors` (a shard's, which the merge
+/// reads). Answers the errors file when there is one.
+pub(crate) fn finish_pair(
+    mut output: Counted,
+    mut errors: Counted,
+    to: &Path,
+    keep_empty_errors: bool,
+) -> Result<Option<PathBuf>, BatchError> {
+    output.sync()?;
+    errors.sync()?;
+    std::fs::rename(&output.path, to).map_err(BatchError::io(to))?;
+    let final_errors = errors_path(to);
+    if errors.bytes == 0 && !keep_empty_errors {
+        std::fs::remove_file(&errors.path).map_err(BatchError::io(&errors.path))?;
+        match std::fs::remove_file(&final_errors) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(BatchError::io(&final_errors)(e));
+            }
+            _ => return Ok(None),
+        }
+    }
+    std::fs::rename(&errors.path, &final_errors).map_err(BatchError::io(&final_errors))?;
+    Ok(Some(final_errors))
 }
 
 /// The errors file being written.
