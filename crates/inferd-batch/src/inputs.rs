@@ -15,6 +15,8 @@ pub enum Format {
     Jsonl,
     /// A NumPy array; its first axis is rows.
     Npy,
+    /// Apache Parquet: its columns are the header.
+    Parquet,
 }
 
 impl Format {
@@ -24,10 +26,10 @@ impl Format {
             "csv" => Ok(Format::Csv),
             "jsonl" | "ndjson" => Ok(Format::Jsonl),
             "npy" => Ok(Format::Npy),
-            "parquet" => Err("Parquet is not read yet; convert it to CSV or JSON Lines".into()),
-            "" => Err("the file has no extension; name it .csv, .jsonl or .npy".into()),
+            "parquet" | "pq" => Ok(Format::Parquet),
+            "" => Err("the file has no extension; name it .csv, .jsonl, .npy or .parquet".into()),
             other => Err(format!(
-                "'.{other}' is not a format inferd batch reads (.csv, .jsonl, .ndjson, .npy)"
+                "'.{other}' is not a format inferd batch reads (.csv, .jsonl, .ndjson, .npy, .parquet)"
             )),
         }
     }

@@ -12,10 +12,13 @@
 //! # Layout
 //! - `job`: what a job is asked ([`Job`], [`Threshold`], [`Shard`]).
 //! - `inputs`: the input paths (files, folders, globs) as files with formats.
-//! - `source`: one file's rows, a chunk at a time (CSV, JSON Lines, `.npy`).
+//! - `source`: one file's rows, a chunk at a time (CSV, JSON Lines, `.npy`,
+//!   Parquet).
 //! - `npy`: the NumPy `.npy` reader.
+//! - `parquet_source`: the Parquet reader; `arrow_rows`: its rows as the
+//!   model's input.
 //! - `score`: one chunk on the engine workers, with retries and splitting.
-//! - `sink`: the output and errors files.
+//! - `sink`: the output and errors files; `parquet_sink`: a Parquet output.
 //! - `checkpoint`: what has been finished, to continue from.
 //! - `merge`: the shards' outputs as one.
 //! - `progress`: the bar, or progress lines.
@@ -23,6 +26,7 @@
 //! - `error`: [`BatchError`].
 #![forbid(unsafe_code)]
 
+mod arrow_rows;
 mod ceiling;
 mod checkpoint;
 mod error;
@@ -30,6 +34,8 @@ mod inputs;
 mod job;
 mod merge;
 mod npy;
+mod parquet_sink;
+mod parquet_source;
 mod progress;
 mod score;
 mod sink;

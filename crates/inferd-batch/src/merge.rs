@@ -4,14 +4,21 @@
 //! the shards' manifests: each input file's rows and the chunk size) and
 //! takes each chunk's rows from its shard, its failed rows (named in the
 //! shard's errors file) left out of the output and put in the errors file.
+//! A Parquet merge holds the same rows as the unsharded run's file (its
+//! row groups may fall elsewhere).
 
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
+use arrow_array::RecordBatch;
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+
 use crate::sink::{
-    Counted, OutputFormat, errors_path, finish_pair, partial_errors, suffixed, write_csv_record,
+    Counted, OutputFormat, errors_path, finish_errors, finish_pair, partial_errors, suffixed,
+    write_csv_record,
 };
 use crate::{BatchError, Manifest, Shard, manifest_path};
 
@@ -50,7 +57,10 @@ pub fn merge(output: &Path, overwrite: bool) -> Result<MergeSummary, BatchError>
         .iter()
         .map(|(path, _)| ShardReader::open(path, format))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut out = Counted::open(suffixed(output, ".partial"), 0)?;
+    let mut out = match format {
+        OutputFormat::Parquet => Out::Parquet(None),
+        _ => Out::Text(Counted::open(suffixed(output, ".partial"), 0)?),
+    };
     let mut errors_out = Counted::open(partial_errors(output), 0)?;
     // The header: every shard that wrote rows wrote the same one.
     let mut header: Option<Vec<u8>> = None;
@@ -67,7 +77,7 @@ pub fn merge(output: &Path, overwrite: bool) -> Result<MergeSummary, BatchError>
             }
         }
     }
-    if let Some(header) = &header {
+    if let (Some(header), Out::Text(out)) = (&header, &mut out) {
         out.write(header)?;
     }
     let (mut scored, mut failed) = (0u64, 0u64);
@@ -90,14 +100,11 @@ pub fn merge(output: &Path, overwrite: bool) -> Result<MergeSummary, BatchError>
                         reader.errors_path.display()
                     ))
                 })?;
-            for _ in 0..answers {
-                let record = reader.next_record()?.ok_or_else(|| {
-                    BatchError::Merge(format!(
-                        "{} ends before the rows of {file} from row {low} (a shard's output was cut short?)",
-                        reader.path.display()
-                    ))
-                })?;
-                out.write(&record)?;
+            if !reader.copy(answers, &mut out, output)? {
+                return Err(BatchError::Merge(format!(
+                    "{} ends before the rows of {file} from row {low} (a shard's output was cut short?)",
+                    reader.path.display()
+                )));
             }
             scored += answers;
             low = high;
@@ -105,14 +112,31 @@ pub fn merge(output: &Path, overwrite: bool) -> Result<MergeSummary, BatchError>
         }
     }
     for reader in &mut readers {
-        if reader.next_record()?.is_some() || !reader.errors.is_empty() || reader.more_errors()? {
+        if reader.has_more()? || !reader.errors.is_empty() || reader.more_errors()? {
             return Err(BatchError::Merge(format!(
                 "{} holds rows past the input its manifest names",
                 reader.path.display()
             )));
         }
     }
-    let errors = finish_pair(out, errors_out, output, false)?;
+    let errors = match out {
+        Out::Text(out) => finish_pair(out, errors_out, output, false)?,
+        Out::Parquet(writer) => {
+            let partial = suffixed(output, ".partial");
+            let writer = match writer {
+                Some(writer) => *writer,
+                // No shard answered a row: any shard's file has the columns.
+                None => parquet_writer(&partial, readers[0].schema()?)?,
+            };
+            let file = writer.into_inner().map_err(|e| BatchError::Input {
+                path: partial.clone(),
+                reason: format!("cannot write Parquet: {e}"),
+            })?;
+            file.sync_all().map_err(BatchError::io(&partial))?;
+            std::fs::rename(&partial, output).map_err(BatchError::io(output))?;
+            finish_errors(errors_out, output, false)?
+        }
+    };
     Ok(MergeSummary {
         output: output.to_path_buf(),
         errors,
@@ -182,12 +206,42 @@ fn find_shards(output: &Path) -> Result<Vec<(PathBuf, Manifest)>, BatchError> {
     Ok(found)
 }
 
+/// The merged output being written.
+enum Out {
+    Text(Counted),
+    /// Made when the first rows come (their columns are its schema).
+    Parquet(Option<Box<ArrowWriter<File>>>),
+}
+
+/// A Parquet writer to `path`, as a job writes its output.
+fn parquet_writer(
+    path: &Path,
+    schema: arrow_schema::SchemaRef,
+) -> Result<ArrowWriter<File>, BatchError> {
+    let file = File::create(path).map_err(BatchError::io(path))?;
+    ArrowWriter::try_new(file, schema, Some(crate::parquet_sink::properties())).map_err(|e| {
+        BatchError::Input {
+            path: path.to_path_buf(),
+            reason: format!("cannot write Parquet: {e}"),
+        }
+    })
+}
+
+/// A shard's Parquet output, a batch at a time.
+struct ParquetRows {
+    reader: ParquetRecordBatchReader,
+    schema: arrow_schema::SchemaRef,
+    /// Rows read and not yet copied.
+    held: Option<RecordBatch>,
+}
+
 /// One shard's output and errors, read in order.
 struct ShardReader {
     path: PathBuf,
     format: OutputFormat,
     csv: Option<csv::Reader<File>>,
     lines: Option<BufReader<File>>,
+    parquet: Option<ParquetRows>,
     header: Option<Vec<u8>>,
     record: csv::StringRecord,
     errors_path: PathBuf,
@@ -199,6 +253,7 @@ struct ShardReader {
 impl ShardReader {
     fn open(path: &Path, format: OutputFormat) -> Result<ShardReader, BatchError> {
         let file = File::open(path).map_err(BatchError::io(path))?;
+        let mut parquet = None;
         let (csv, lines, header) = match format {
             OutputFormat::Csv => {
                 let empty = file.metadata().map_err(BatchError::io(path))?.len() == 0;
@@ -216,6 +271,25 @@ impl ShardReader {
                 (Some(reader), None, header)
             }
             OutputFormat::Jsonl => (None, Some(BufReader::new(file)), None),
+            OutputFormat::Parquet => {
+                let unreadable = |e: parquet::errors::ParquetError| {
+                    BatchError::Merge(format!("{}: {e}", path.display()))
+                };
+                let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(unreadable)?;
+                let schema = builder.schema().clone();
+                let rows = builder.metadata().file_metadata().num_rows();
+                let header = (rows > 0).then(|| {
+                    crate::parquet_sink::describe(&schema)
+                        .join(", ")
+                        .into_bytes()
+                });
+                parquet = Some(ParquetRows {
+                    reader: builder.build().map_err(unreadable)?,
+                    schema,
+                    held: None,
+                });
+                (None, None, header)
+            }
         };
         let errors_path = errors_path(path);
         let errors_file = match File::open(&errors_path) {
@@ -228,12 +302,83 @@ impl ShardReader {
             format,
             csv,
             lines,
+            parquet,
             header,
             record: csv::StringRecord::new(),
             errors_path,
             errors_file,
             errors: VecDeque::new(),
         })
+    }
+
+    /// Copies the next `rows` rows to `out`; false when the shard's output
+    /// ends first.
+    fn copy(&mut self, rows: u64, out: &mut Out, output: &Path) -> Result<bool, BatchError> {
+        match out {
+            Out::Text(out) => {
+                for _ in 0..rows {
+                    let Some(record) = self.next_record()? else {
+                        return Ok(false);
+                    };
+                    out.write(&record)?;
+                }
+                Ok(true)
+            }
+            Out::Parquet(writer) => {
+                let mut left = rows as usize;
+                while left > 0 {
+                    let Some(batch) = self.next_batch()? else {
+                        return Ok(false);
+                    };
+                    let take = batch.num_rows().min(left);
+                    if take < batch.num_rows() {
+                        let rest = batch.slice(take, batch.num_rows() - take);
+                        self.parquet.as_mut().expect("a Parquet shard").held = Some(rest);
+                    }
+                    let batch = batch.slice(0, take);
+                    if writer.is_none() {
+                        *writer = Some(Box::new(parquet_writer(
+                            &suffixed(output, ".partial"),
+                            batch.schema(),
+                        )?));
+                    }
+                    let writer = writer.as_mut().expect("made above");
+                    writer
+                        .write(&batch)
+                        .map_err(|e| BatchError::Merge(format!("{}: {e}", self.path.display())))?;
+                    left -= take;
+                }
+                Ok(true)
+            }
+        }
+    }
+
+    /// Rows past those copied.
+    fn has_more(&mut self) -> Result<bool, BatchError> {
+        match self.format {
+            OutputFormat::Parquet => Ok(self.next_batch()?.is_some_and(|b| b.num_rows() > 0)),
+            _ => Ok(self.next_record()?.is_some()),
+        }
+    }
+
+    /// The columns of a Parquet shard.
+    fn schema(&self) -> Result<arrow_schema::SchemaRef, BatchError> {
+        self.parquet
+            .as_ref()
+            .map(|p| p.schema.clone())
+            .ok_or_else(|| BatchError::Merge(format!("{} is not Parquet", self.path.display())))
+    }
+
+    /// A Parquet shard's next rows.
+    fn next_batch(&mut self) -> Result<Option<RecordBatch>, BatchError> {
+        let rows = self.parquet.as_mut().expect("a Parquet shard");
+        if let Some(held) = rows.held.take() {
+            return Ok(Some(held));
+        }
+        rows.reader
+            .next()
+            .transpose()
+            .map_err(|e| BatchError::Merge(format!("{}: {e}", self.path.display())))
     }
 
     /// The next output row, as its line.
@@ -250,6 +395,7 @@ impl ShardReader {
                     line
                 }))
             }
+            OutputFormat::Parquet => unreachable!("Parquet rows are copied by batch"),
             OutputFormat::Jsonl => {
                 let mut line = Vec::new();
                 let reader = self.lines.as_mut().expect("a line reader");

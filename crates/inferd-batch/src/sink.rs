@@ -1,8 +1,9 @@
 //! Writing a job's answers and its failed rows, a chunk at a time, in
 //! input order. The output is CSV (one column per output value: `y` for
-//! one value a row, `y[0]`, `y[1]` ... for several) or JSON Lines (one
-//! object a row, each output as the server answers it); each row starts
-//! with its source file and row number, or with its id (`--id-column`).
+//! one value a row, `y[0]`, `y[1]` ... for several), JSON Lines (one
+//! object a row, each output as the server answers it) or Parquet
+//! (`parquet_sink`); each row starts with its source file and row number,
+//! or with its id (`--id-column`).
 //! Failed rows go to a JSON Lines errors file: file, row, and why.
 //!
 //! Writes go to `.partial` files; their lengths after each chunk are what
@@ -16,6 +17,7 @@ use inferd_tensor::{Tensor, TensorSpec};
 use serde_json::Value;
 
 use crate::BatchError;
+use crate::parquet_sink::{self, Keys};
 use crate::score::ChunkScore;
 
 /// The output's format, from its extension.
@@ -23,6 +25,7 @@ use crate::score::ChunkScore;
 pub enum OutputFormat {
     Csv,
     Jsonl,
+    Parquet,
 }
 
 impl OutputFormat {
@@ -30,12 +33,9 @@ impl OutputFormat {
         match crate::inputs::extension(path).as_str() {
             "csv" => Ok(OutputFormat::Csv),
             "jsonl" | "ndjson" => Ok(OutputFormat::Jsonl),
-            "parquet" => Err(BatchError::Usage(format!(
-                "--output {}: Parquet is not written yet; name the output .csv or .jsonl",
-                path.display()
-            ))),
+            "parquet" | "pq" => Ok(OutputFormat::Parquet),
             _ => Err(BatchError::Usage(format!(
-                "--output {}: name the output .csv or .jsonl (the extension says the format)",
+                "--output {}: name the output .csv, .jsonl or .parquet (the extension says the format)",
                 path.display()
             ))),
         }
@@ -72,7 +72,8 @@ pub(crate) struct Sink {
     specs: Vec<TensorSpec>,
     output: Counted,
     errors: Counted,
-    /// The CSV header, once the first answers say each output's width.
+    /// The CSV header (Parquet's columns and their types), once the
+    /// first answers say each output's width.
     pub columns: Option<Vec<String>>,
     line: Vec<u8>,
 }
@@ -85,7 +86,8 @@ pub(crate) struct Counted {
 }
 
 impl Counted {
-    /// Opens `path` for writing from `bytes` on (the rest cut off).
+    /// Opens `path` for writing from `bytes` on (the rest cut off). A
+    /// file shorter than `bytes` is not the one a checkpoint named.
     pub(crate) fn open(path: PathBuf, bytes: u64) -> Result<Counted, BatchError> {
         let file = OpenOptions::new()
             .create(true)
@@ -93,6 +95,15 @@ impl Counted {
             .truncate(bytes == 0)
             .open(&path)
             .map_err(BatchError::io(&path))?;
+        let length = file.metadata().map_err(BatchError::io(&path))?.len();
+        if length < bytes {
+            return Err(BatchError::Checkpoint {
+                path,
+                reason: format!(
+                    "the checkpoint counts {bytes} bytes written to it, and it holds {length}; delete the checkpoint and the .partial files to start over"
+                ),
+            });
+        }
         file.set_len(bytes).map_err(BatchError::io(&path))?;
         let mut file = BufWriter::with_capacity(1 << 20, file);
         std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(bytes))
@@ -106,6 +117,16 @@ impl Counted {
             .map_err(BatchError::io(&self.path))?;
         self.bytes += data.len() as u64;
         Ok(())
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Synced and closed: answers its length.
+    pub(crate) fn finish(mut self) -> Result<u64, BatchError> {
+        self.sync()?;
+        Ok(self.bytes)
     }
 
     /// Everything written so far on disk (to survive the machine, not only
@@ -161,6 +182,7 @@ impl Sink {
             }
         }
         if self.columns.is_none()
+            && self.format != OutputFormat::Parquet
             && let Some(part) = score.parts.first()
         {
             let columns = self.columns_for(&part.outputs);
@@ -176,6 +198,8 @@ impl Sink {
         let mut failures = score.failed.iter().peekable();
         let mut unreadable = source.unreadable.iter().peekable();
         let (mut written, mut failed) = (0, 0);
+        // Parquet's answered rows, written as one batch after the loop.
+        let mut batch_rows: Vec<(usize, &[Tensor], usize)> = Vec::new();
         for (i, number) in source.numbers.iter().enumerate() {
             while let Some((row, reason)) = unreadable.next_if(|(row, _)| row < number) {
                 self.write_error(source.file, *row, None, reason)?;
@@ -190,15 +214,59 @@ impl Sink {
             let Some((p, k)) = answer[i] else {
                 continue;
             };
+            written += 1;
+            if self.format == OutputFormat::Parquet {
+                batch_rows.push((i, &score.parts[p].outputs, k));
+                continue;
+            }
             let id = source.ids.map(|ids| &ids[i]);
             self.write_answer(source.file, *number, id, &score.parts[p].outputs, k)?;
-            written += 1;
         }
         for (row, reason) in unreadable {
             self.write_error(source.file, *row, None, reason)?;
             failed += 1;
         }
+        if !batch_rows.is_empty() {
+            self.write_batch(source, &batch_rows)?;
+        }
         Ok((written, failed))
+    }
+
+    /// A chunk's answered rows (index in the chunk, the part's outputs,
+    /// the row in them) as one spooled batch of the Parquet output.
+    fn write_batch(
+        &mut self,
+        source: &Source<'_>,
+        rows: &[(usize, &[Tensor], usize)],
+    ) -> Result<(), BatchError> {
+        let keys = match (source.ids, &self.id_column) {
+            (Some(ids), Some(name)) => Keys::Id {
+                name,
+                ids: rows.iter().map(|(i, _, _)| &ids[*i]).collect(),
+            },
+            _ => Keys::FileRow {
+                file: source.file,
+                numbers: rows.iter().map(|(i, _, _)| source.numbers[*i]).collect(),
+            },
+        };
+        let outputs: Vec<(&[Tensor], usize)> = rows.iter().map(|(_, t, k)| (*t, *k)).collect();
+        let batch = parquet_sink::answers_batch(keys, &self.specs, &outputs)?;
+        let columns = parquet_sink::describe(&batch.schema());
+        match &self.columns {
+            Some(seen) if *seen != columns => {
+                return Err(BatchError::Outputs(format!(
+                    "the answers for rows from row {} of {} have the columns [{}], and earlier ones [{}] (an output's width or the id's type changed between chunks; write JSON Lines instead)",
+                    source.numbers[rows[0].0],
+                    source.file,
+                    columns.join(", "),
+                    seen.join(", ")
+                )));
+            }
+            Some(_) => {}
+            None => self.columns = Some(columns),
+        }
+        let bytes = parquet_sink::spooled(&batch)?;
+        self.output.write(&bytes)
     }
 
     /// The output's columns: the row's key, then each output's values.
@@ -281,6 +349,7 @@ impl Sink {
                 }
                 self.line.extend_from_slice(b"}\n");
             }
+            OutputFormat::Parquet => unreachable!("Parquet answers are written a chunk at a time"),
         }
         let line = std::mem::take(&mut self.line);
         let result = self.output.write(&line);
@@ -318,8 +387,13 @@ impl Sink {
     }
 
     /// Flushes, syncs and moves both files to their final names (see
-    /// [`finish_pair`]).
+    /// [`finish_pair`]); a Parquet output is written from its spool.
     pub fn finish(self, output: &Path, keep_empty_errors: bool) -> Result<(), BatchError> {
+        if self.format == OutputFormat::Parquet {
+            let empty = parquet_sink::empty_schema(self.id_column.as_deref(), &self.specs);
+            parquet_sink::finish(self.output, output, empty)?;
+            return finish_errors(self.errors, output, keep_empty_errors).map(drop);
+        }
         finish_pair(self.output, self.errors, output, keep_empty_errors).map(drop)
     }
 }
@@ -330,13 +404,23 @@ impl Sink {
 /// reads). Answers the errors file when there is one.
 pub(crate) fn finish_pair(
     mut output: Counted,
-    mut errors: Counted,
+    errors: Counted,
     to: &Path,
     keep_empty_errors: bool,
 ) -> Result<Option<PathBuf>, BatchError> {
     output.sync()?;
-    errors.sync()?;
     std::fs::rename(&output.path, to).map_err(BatchError::io(to))?;
+    finish_errors(errors, to, keep_empty_errors)
+}
+
+/// Syncs the errors file of the output `to` and moves it to its name, or
+/// removes it when empty (see [`finish_pair`]).
+pub(crate) fn finish_errors(
+    mut errors: Counted,
+    to: &Path,
+    keep_empty_errors: bool,
+) -> Result<Option<PathBuf>, BatchError> {
+    errors.sync()?;
     let final_errors = errors_path(to);
     if errors.bytes == 0 && !keep_empty_errors {
         std::fs::remove_file(&errors.path).map_err(BatchError::io(&errors.path))?;

@@ -1,8 +1,9 @@
 //! Reading one input file a chunk of rows at a time, in bounded memory:
 //! CSV (its header checked against the model's contract once), JSON Lines
 //! (each line a row as a client sends it in `data`: a list of values, or a
-//! record) and NumPy `.npy` (rows along the first axis). A reader can say
-//! where it stands and continue there (a resumed job).
+//! record), NumPy `.npy` (rows along the first axis) and Parquet (its
+//! columns as the CSV header's, `parquet_source`). A reader can say where
+//! it stands and continue there (a resumed job).
 //!
 //! Row numbers count a file's rows from 0 (the CSV header and blank JSON
 //! lines are not rows), as pandas numbers a frame read from the file.
@@ -18,8 +19,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::BatchError;
+use crate::arrow_rows;
 use crate::inputs::{Format, InputFile};
 use crate::npy::{self, NpyChunk, NpyReader};
+use crate::parquet_source::ParquetReader;
 
 /// The longest JSON line read: a longer one is a broken file, not a row.
 const MAX_LINE_BYTES: u64 = 64 * 1024 * 1024;
@@ -54,6 +57,10 @@ pub(crate) enum Rows {
     },
     Json(Vec<Value>),
     Npy(NpyChunk),
+    Arrow {
+        plan: Arc<ColumnPlan>,
+        batch: arrow_array::RecordBatch,
+    },
 }
 
 impl Rows {
@@ -62,6 +69,7 @@ impl Rows {
             Rows::Cells { records, .. } => records.len(),
             Rows::Json(rows) => rows.len(),
             Rows::Npy(chunk) => chunk.rows,
+            Rows::Arrow { batch, .. } => batch.num_rows(),
         }
     }
 
@@ -88,6 +96,7 @@ impl Rows {
                     schema.decode_json_rows((0..chunk.rows).map(|i| chunk.row_json(i)).collect())
                 }
             },
+            Rows::Arrow { plan, batch } => arrow_rows::decode(schema, plan, batch),
         }
     }
 
@@ -100,6 +109,7 @@ impl Rows {
             }
             Rows::Json(rows) => rows[i].clone(),
             Rows::Npy(chunk) => chunk.row_json(i),
+            Rows::Arrow { plan, batch } => arrow_rows::row_json(schema, plan, batch, i),
         }
     }
 }
@@ -126,6 +136,11 @@ enum Kind {
         line: Vec<u8>,
     },
     Npy(NpyReader<BufReader<File>>),
+    Parquet {
+        reader: Box<ParquetReader>,
+        /// The file's size, to say progress in bytes.
+        bytes: u64,
+    },
 }
 
 impl FileReader {
@@ -190,6 +205,20 @@ impl FileReader {
                 }
                 Kind::Npy(NpyReader::new(reader, header))
             }
+            Format::Parquet => {
+                let reader =
+                    ParquetReader::open(handle, schema, id_column).map_err(|e| match e {
+                        Ok(header) => BatchError::Header {
+                            path: path.clone(),
+                            reason: header,
+                        },
+                        Err(reason) => input(reason),
+                    })?;
+                Kind::Parquet {
+                    reader: Box::new(reader),
+                    bytes: file.bytes,
+                }
+            }
         };
         Ok(FileReader {
             path,
@@ -223,6 +252,14 @@ impl FileReader {
                     row,
                 }
             }
+            // Rows are compressed column by column: the byte is the
+            // share of the file's rows read, for the progress only.
+            Kind::Parquet { reader, bytes } => Position {
+                byte: (*bytes as u128 * u128::from(reader.row) / u128::from(reader.rows.max(1)))
+                    as u64,
+                line: 0,
+                row: reader.row,
+            },
         }
     }
 
@@ -257,6 +294,11 @@ impl FileReader {
                         path,
                         reason: e.to_string(),
                     })?;
+            }
+            Kind::Parquet { reader, .. } => {
+                reader
+                    .seek(at.row)
+                    .map_err(|reason| BatchError::Checkpoint { path, reason })?;
             }
         }
         Ok(())
@@ -367,6 +409,24 @@ impl FileReader {
                         Rows::Npy(chunk)
                     }
                     None => return Ok(None),
+                }
+            }
+            Kind::Parquet { reader, .. } => {
+                let first = reader.row;
+                let Some(batch) = reader
+                    .next_batch(max)
+                    .map_err(|reason| BatchError::Input { path, reason })?
+                else {
+                    return Ok(None);
+                };
+                numbers.extend(first..first + batch.num_rows() as u64);
+                if keep && let (Some(ids), Some(id)) = (ids.as_mut(), reader.id) {
+                    let column = batch.column(id);
+                    ids.extend((0..batch.num_rows()).map(|i| arrow_rows::cell_json(column, i)));
+                }
+                Rows::Arrow {
+                    plan: reader.plan.clone(),
+                    batch,
                 }
             }
         };

@@ -64,6 +64,20 @@ impl ColumnPlan {
     pub fn width(&self) -> usize {
         self.uses.len()
     }
+
+    /// The header's columns that are model data, by index, in order.
+    pub fn data_columns(&self) -> impl Iterator<Item = usize> + '_ {
+        self.uses
+            .iter()
+            .enumerate()
+            .filter_map(|(i, used)| used.as_ref().map(|_| i))
+    }
+
+    /// Whether rows are records keyed by column (a pandas contract), not
+    /// lists of values.
+    pub fn records(&self) -> bool {
+        self.records
+    }
 }
 
 /// A chunk of rows decoded: the inputs of the rows that fit, which rows
@@ -187,13 +201,19 @@ impl ModelSchema {
     /// kept, keyed `(column N)`, so that a ragged row is refused by the
     /// reader with the server's message.
     pub fn row_json(&self, plan: &ColumnPlan, cells: &[Cell<'_>]) -> Value {
-        let used = cells
-            .iter()
+        self.row_of_values(plan, cells.iter().map(Cell::to_json))
+    }
+
+    /// As [`ModelSchema::row_json`], for a row whose cells are already
+    /// values (a typed column's, as a Parquet file holds them), one per
+    /// column of the header in order.
+    pub fn row_of_values(&self, plan: &ColumnPlan, values: impl Iterator<Item = Value>) -> Value {
+        let used = values
             .enumerate()
-            .filter_map(|(i, cell)| match plan.uses.get(i) {
-                Some(Some(key)) => Some((key.clone(), cell.to_json())),
+            .filter_map(|(i, value)| match plan.uses.get(i) {
+                Some(Some(key)) => Some((key.clone(), value)),
                 Some(None) => None,
-                None => Some((format!("(column {})", i + 1), cell.to_json())),
+                None => Some((format!("(column {})", i + 1), value)),
             });
         if plan.records {
             Value::Object(used.collect::<Map<String, Value>>())

@@ -56,12 +56,13 @@ pub struct RunArgs {
     #[arg(long, short = 'm', required = true)]
     pub model: Option<ModelRef>,
 
-    /// Input files (.csv, .jsonl, .ndjson, .npy), folders (every such file
-    /// in them) or globs on the file name ('data/part-*.csv'); repeatable.
+    /// Input files (.csv, .jsonl, .ndjson, .npy, .parquet), folders (every
+    /// such file in them) or globs on the file name ('data/part-*.csv');
+    /// repeatable.
     #[arg(long = "input", short = 'i', required = true, num_args = 1..)]
     pub inputs: Vec<PathBuf>,
 
-    /// The output file: .csv or .jsonl. Failed rows go beside it to
+    /// The output file: .csv, .jsonl or .parquet. Failed rows go beside it to
     /// OUTPUT.errors.jsonl; while the job runs, OUTPUT.partial and
     /// OUTPUT.checkpoint are there too.
     #[arg(long, short = 'o', required = true)]

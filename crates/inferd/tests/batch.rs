@@ -6,46 +6,13 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use support::batch::{batch, batch_env, lines, ok, repo, ridge_row};
 use support::{http, repo_models, start};
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn batch(args: &[&str]) -> Output {
-    batch_env(args, &[])
-}
-
-fn batch_env(args: &[&str], envs: &[(&str, &str)]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_inferd"))
-        .arg("--registry")
-        .arg(repo_models())
-        .arg("batch")
-        .args(["--progress", "quiet"])
-        .args(args)
-        .envs(envs.iter().copied())
-        .output()
-        .unwrap()
-}
-
-fn ok(output: &Output) -> Value {
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stderr}");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    serde_json::from_str(stdout.lines().last().expect("a summary line")).unwrap()
-}
-
-/// A 10-column row of diabetes-ridge's inputs, from `seed`.
-fn ridge_row(seed: u64) -> Vec<f64> {
-    (0..10)
-        .map(|j| ((seed * 31 + j * 17) % 2000) as f64 / 1000.0 - 1.0)
-        .collect()
-}
 
 /// A CSV file of `rows` ridge rows; the rows in `bad` are broken in turn:
 /// too short, a word, too long.
@@ -77,14 +44,6 @@ fn score(port: u16, data: &Value) -> (u16, Value) {
     let (head, body) = answer.split_once("\r\n\r\n").unwrap();
     let status = head.split(' ').nth(1).unwrap().parse().unwrap();
     (status, serde_json::from_str(body).unwrap())
-}
-
-fn lines(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 #[test]
@@ -496,8 +455,8 @@ fn bad_jobs_are_refused_with_what_is_wrong() {
         "header: input 'input' expects shape [N, 10] (float32), received shape [N, 2] (2 data columns in the header)",
     );
     refused(
-        &[&model[..], &["--input", i, "--output", "out.parquet"]].concat(),
-        "Parquet is not written yet",
+        &[&model[..], &["--input", i, "--output", "out.xlsx"]].concat(),
+        "name the output .csv, .jsonl or .parquet",
     );
     refused(
         &[&model[..], &["--input", "nowhere.csv", "--output", o]].concat(),

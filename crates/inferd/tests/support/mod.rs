@@ -3,6 +3,8 @@
 //! HTTP/1.1 exchange with it.
 #![allow(dead_code)]
 
+pub mod batch;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
