@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
-"""benches/batch.sh's measurements, side by side in one run: for each model
-and engine, on a generated CSV file of at least 1 GB,
+"""benches/batch.sh's measurements, side by side in one run: for each model,
+input format (CSV to a CSV output, Parquet to a Parquet output) and
+engine, on a generated file of at least 1 GB,
 
 - the engine alone (`inferd batch --measure-engine`): the input's first
   chunk scored over and over on the job's workers, no I/O;
 - `inferd batch` on the whole file (rows/s, peak RSS);
-- the Python baseline (baseline.py: pandas chunks + onnxruntime + to_csv);
+- the Python baseline (baseline.py: pandas chunks + onnxruntime + to_csv,
+  or pyarrow batches + onnxruntime + a ParquetWriter);
 
 then the peak RSS of `inferd batch` on a 1 GB and a 4 GB file of the same
 rows. Prints a Markdown table and the ratios the issue asks for.
@@ -21,6 +23,7 @@ import sys
 GB = 1_000_000_000
 BATCH = 256
 MODELS = {"diabetes-ridge": 10, "mlp-784": 784}
+FORMATS = ("csv", "parquet")
 
 
 def run_measured(command, env=None):
@@ -50,26 +53,29 @@ def main():
     rows = []
     ratios = []
     for model, columns in MODELS.items():
-        data = os.path.join(work, f"{model}-1GB.csv")
-        subprocess.run([sys.executable, os.path.join(here, "make_data.py"), data, str(columns), str(GB)], check=True)
-        size = os.path.getsize(data)
-        base = [inferd, "--registry", models, "batch", "--model", model, "--input", data,
-                "--batch-size", str(BATCH), "--progress", "quiet"]
-        for engine, extra in (("tract", []), ("onnxruntime", ["--inference-config", ort_config])):
-            ceiling, _ = run_measured(base + extra + ["--output", os.path.join(work, "x.csv"), "--measure-engine", "10"], env)
-            out = os.path.join(work, f"{model}-{engine}.csv")
-            job, rss = run_measured(base + extra + ["--output", out], env)
+        for fmt in FORMATS:
+            data = os.path.join(work, f"{model}-1GB.{fmt}")
+            subprocess.run([sys.executable, os.path.join(here, "make_data.py"), data, str(columns), str(GB)], check=True)
+            size = os.path.getsize(data)
+            base = [inferd, "--registry", models, "batch", "--model", model, "--input", data,
+                    "--batch-size", str(BATCH), "--progress", "quiet"]
+            ours = []
+            for engine, extra in (("tract", []), ("onnxruntime", ["--inference-config", ort_config])):
+                ceiling, _ = run_measured(base + extra + ["--output", os.path.join(work, "x.csv"), "--measure-engine", "10"], env)
+                out = os.path.join(work, f"{model}-{engine}.{fmt}")
+                job, rss = run_measured(base + extra + ["--output", out], env)
+                os.remove(out)
+                rows.append((model, fmt, f"inferd batch ({engine})", size, job["rows_read"], job["seconds"], job["rows_per_s"], rss, ceiling["rows_per_s"]))
+                ours.append((engine, job["rows_per_s"] / ceiling["rows_per_s"], job["rows_per_s"]))
+            onnx = os.path.join(models, model, "1", "files", "model.onnx")
+            out = os.path.join(work, f"{model}-python.{fmt}")
+            python, rss = run_measured([sys.executable, os.path.join(here, "baseline.py"), onnx, data, out, str(BATCH)], env)
             os.remove(out)
-            rows.append((model, f"inferd batch ({engine})", size, job["rows_read"], job["seconds"], job["rows_per_s"], rss, ceiling["rows_per_s"]))
-            ratios.append((model, engine, job["rows_per_s"] / ceiling["rows_per_s"], job["rows_per_s"]))
-        onnx = os.path.join(models, model, "1", "files", "model.onnx")
-        out = os.path.join(work, f"{model}-python.csv")
-        python, rss = run_measured([sys.executable, os.path.join(here, "baseline.py"), onnx, data, out, str(BATCH)], env)
-        os.remove(out)
-        rows.append((model, "Python (pandas + onnxruntime + to_csv)", size, python["rows"], python["seconds"], python["rows_per_s"], rss, None))
-        for r in ratios:
-            if r[0] == model:
-                print(f"{model} {r[1]}: {r[2]:.2f} of the engine alone; {r[3] / python['rows_per_s']:.2f}x the Python baseline")
+            rows.append((model, fmt, "Python baseline", size, python["rows"], python["seconds"], python["rows_per_s"], rss, None))
+            for engine, of_ceiling, rate in ours:
+                line = f"{model} {fmt} {engine}: {of_ceiling:.2f} of the engine alone; {rate / python['rows_per_s']:.2f}x the Python baseline"
+                ratios.append(line)
+                print(line, flush=True)
     # Peak RSS against the file's size: 1 GB and 4 GB of ridge rows.
     big = os.path.join(work, "diabetes-ridge-4GB.csv")
     subprocess.run([sys.executable, os.path.join(here, "make_data.py"), big, "10", str(4 * GB)], check=True)
@@ -81,10 +87,13 @@ def main():
         os.remove(out)
         memory.append((os.path.getsize(data), job["rows_read"], job["rows_per_s"], rss))
     print()
-    print("| model | scorer | file | rows | s | rows/s | peak RSS MiB | engine alone rows/s |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-    for model, scorer, size, n, seconds, rate, rss, ceiling in rows:
-        print(f"| {model} | {scorer} | {size / GB:.2f} GB | {n} | {seconds} | {rate:.0f} | {rss:.1f} | {ceiling if ceiling else ''} |")
+    print("| model | input | scorer | file | rows | s | rows/s | peak RSS MiB | engine alone rows/s |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for model, fmt, scorer, size, n, seconds, rate, rss, ceiling in rows:
+        print(f"| {model} | {fmt} | {scorer} | {size / GB:.2f} GB | {n} | {seconds} | {rate:.0f} | {rss:.1f} | {ceiling if ceiling else ''} |")
+    print()
+    for line in ratios:
+        print(line)
     print()
     print("| ridge file | rows | rows/s | peak RSS MiB |")
     print("| --- | --- | --- | --- |")

@@ -12,6 +12,7 @@
 //! # Layout
 //! - `job`: what a job is asked ([`Job`], [`Threshold`], [`Shard`]).
 //! - `inputs`: the input paths (files, folders, globs) as files with formats.
+//! - `reader`: the job's files read in turn on a thread of their own.
 //! - `source`: one file's rows, a chunk at a time (CSV, JSON Lines, `.npy`,
 //!   Parquet).
 //! - `npy`: the NumPy `.npy` reader.
@@ -37,6 +38,7 @@ mod npy;
 mod parquet_sink;
 mod parquet_source;
 mod progress;
+mod reader;
 mod score;
 mod sink;
 mod source;
@@ -57,9 +59,10 @@ pub use sink::{OutputFormat, errors_path};
 
 use checkpoint::Checkpoint;
 use progress::{Counts, Progress};
+use reader::ReadChunk;
 use score::ChunkScore;
 use sink::Sink;
-use source::{FileReader, Position};
+use source::Rows;
 
 /// How often the checkpoint is saved, at most.
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
@@ -247,17 +250,7 @@ fn same_file(a: &Path, b: &Path) -> bool {
 /// A chunk on its way: read, being scored (or another shard's), to be
 /// written in turn.
 struct Pending {
-    seq: u64,
-    /// This shard's to write (else only counted past).
-    mine: bool,
-    file: usize,
-    /// Where its file's reader stood after it.
-    end: Position,
-    /// Input bytes read up to its end, for the progress.
-    bytes: u64,
-    numbers: Vec<u64>,
-    ids: Option<Vec<serde_json::Value>>,
-    unreadable: Vec<(u64, String)>,
+    read: ReadChunk,
     /// `None` for another shard's chunk, or one with no readable row.
     scoring: Option<tokio::task::JoinHandle<Result<ChunkScore, String>>>,
 }
@@ -275,72 +268,87 @@ struct Pipeline<'a> {
 }
 
 impl Pipeline<'_> {
+    /// Reads on a thread of its own (`reader`), so that decoding the next
+    /// chunks, scoring (on the engine workers) and writing (here) overlap;
+    /// the channel between them holds what one read decodes at once.
     async fn run(&mut self) -> Result<(), BatchError> {
-        let mut pending: VecDeque<Pending> = VecDeque::new();
-        let mut seq = self.state.next_chunk;
-        let mut bytes_before: u64 = self.files[..self.state.file].iter().map(|f| f.bytes).sum();
-        for index in self.state.file..self.files.len() {
-            let file = &self.files[index];
-            let mut reader =
-                FileReader::open(file, &self.model.schema, self.job.id_column.as_deref())?;
-            if index == self.state.file && self.state.position != Position::default() {
-                reader.seek(self.state.position)?;
-            }
-            let name = file.path.display().to_string();
-            loop {
-                let keep = self.job.shard.takes(seq);
-                let Some(chunk) = reader.next_chunk(self.job.batch_size, keep)? else {
-                    break;
-                };
-                let end = reader.position();
-                let scoring = (keep && chunk.rows.len() > 0).then(|| {
-                    tokio::spawn(score::score_chunk(
-                        self.model.clone(),
-                        Arc::new(chunk.rows),
-                        self.job.retries,
-                    ))
-                });
-                pending.push_back(Pending {
-                    seq,
-                    mine: keep,
-                    file: index,
-                    end,
-                    bytes: bytes_before + end.byte,
-                    numbers: chunk.numbers,
-                    ids: chunk.ids,
-                    unreadable: chunk.unreadable,
-                    scoring,
-                });
-                seq += 1;
-                while pending.len() >= self.job.in_flight {
-                    let next = pending.pop_front().expect("not empty");
-                    self.commit(next, &name).await?;
-                }
-            }
-            // The rest of this file's chunks are written before the next
-            // file's: a chunk names its file.
-            while let Some(next) = pending.pop_front() {
-                self.commit(next, &name).await?;
-            }
-            bytes_before += file.bytes;
-            tracing::debug!(file = %reader.path().display(), "file read");
-        }
+        let read_ahead = self
+            .files
+            .iter()
+            .map(|f| reader::read_ahead(f.format, self.job.batch_size))
+            .max()
+            .unwrap_or(0);
+        let (sender, mut chunks) = tokio::sync::mpsc::channel(self.job.in_flight + read_ahead);
+        let start = reader::Start {
+            files: self.files.to_vec(),
+            schema: self.model.schema.clone(),
+            id_column: self.job.id_column.clone(),
+            batch_size: self.job.batch_size,
+            shard: self.job.shard,
+            file: self.state.file,
+            position: self.state.position,
+            seq: self.state.next_chunk,
+        };
+        let thread = std::thread::Builder::new()
+            .name("inferd-batch-read".into())
+            .spawn(move || reader::read(start, sender))
+            .map_err(|e| BatchError::Usage(format!("cannot start the reading thread: {e}")))?;
+        let result = self.consume(&mut chunks).await;
+        // A job stopped early (a threshold, a write error) stops the reader
+        // at its next chunk: its sends fail once the receiver is gone.
+        drop(chunks);
+        thread
+            .join()
+            .map_err(|_| BatchError::Outputs("the reading thread panicked".into()))?;
+        result?;
         self.save()?;
+        Ok(())
+    }
+
+    /// Scores the chunks read, in order, at most `in_flight` at once, and
+    /// writes each in turn.
+    async fn consume(
+        &mut self,
+        chunks: &mut tokio::sync::mpsc::Receiver<Result<ReadChunk, BatchError>>,
+    ) -> Result<(), BatchError> {
+        let mut pending: VecDeque<Pending> = VecDeque::new();
+        while let Some(read) = chunks.recv().await {
+            let mut read = read?;
+            let rows = std::mem::replace(&mut read.chunk.rows, Rows::Json(Vec::new()));
+            let scoring = (read.mine && rows.len() > 0).then(|| {
+                tokio::spawn(score::score_chunk(
+                    self.model.clone(),
+                    Arc::new(rows),
+                    self.job.retries,
+                ))
+            });
+            pending.push_back(Pending { read, scoring });
+            while pending.len() >= self.job.in_flight {
+                let next = pending.pop_front().expect("not empty");
+                self.commit(next).await?;
+            }
+        }
+        while let Some(next) = pending.pop_front() {
+            self.commit(next).await?;
+        }
         Ok(())
     }
 
     /// Writes a chunk's answers and failures (waiting for its scoring), and
     /// records it as done.
-    async fn commit(&mut self, chunk: Pending, file: &str) -> Result<(), BatchError> {
+    async fn commit(&mut self, pending: Pending) -> Result<(), BatchError> {
+        let Pending { read, scoring } = pending;
+        let chunk = &read.chunk;
         let rows = (chunk.numbers.len() + chunk.unreadable.len()) as u64;
+        let file = self.files[read.file].path.display().to_string();
         let source = sink::Source {
-            file,
+            file: &file,
             numbers: &chunk.numbers,
             ids: chunk.ids.as_deref(),
             unreadable: &chunk.unreadable,
         };
-        if chunk.mine {
-            let score = match chunk.scoring {
+        if read.mine {
+            let score = match scoring {
                 Some(handle) => handle
                     .await
                     .map_err(|e| BatchError::Outputs(format!("scoring a chunk failed: {e}")))?
@@ -355,15 +363,15 @@ impl Pipeline<'_> {
             self.state.scored += written;
             self.state.failed += failed;
         }
-        self.state.next_chunk = chunk.seq + 1;
-        self.state.file = chunk.file;
-        self.state.position = chunk.end;
-        self.state.file_rows[chunk.file] = chunk.end.row;
+        self.state.next_chunk = read.seq + 1;
+        self.state.file = read.file;
+        self.state.position = read.end;
+        self.state.file_rows[read.file] = read.end.row;
         self.progress.update(&Counts {
             read: self.state.read,
             scored: self.state.scored,
             failed: self.state.failed,
-            bytes: chunk.bytes,
+            bytes: read.bytes,
         });
         if self
             .job

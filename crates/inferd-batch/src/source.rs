@@ -231,6 +231,15 @@ impl FileReader {
         &self.path
     }
 
+    /// Reads only `shard`'s chunks from here on, the next being chunk
+    /// `seq` of the job: a Parquet reader skips the others' rows undecoded
+    /// (every other reader reads and drops them).
+    pub fn share(&mut self, shard: crate::Shard, seq: u64) {
+        if let Kind::Parquet { reader, .. } = &mut self.kind {
+            reader.share(shard, seq);
+        }
+    }
+
     /// Where the next row starts.
     pub fn position(&self) -> Position {
         match &self.kind {
@@ -410,6 +419,15 @@ impl FileReader {
                     }
                     None => return Ok(None),
                 }
+            }
+            Kind::Parquet { reader, .. } if !keep => {
+                let first = reader.row;
+                let rows = reader.skip(max);
+                if rows == 0 {
+                    return Ok(None);
+                }
+                numbers.extend(first..first + rows);
+                Rows::Json(Vec::new())
             }
             Kind::Parquet { reader, .. } => {
                 let first = reader.row;

@@ -37,11 +37,8 @@ pub(crate) fn check(
     files: &Path,
 ) -> Result<impl FnMut(&mut dyn Session) -> Result<(), String> + use<>, String> {
     let signature = model.signature().clone();
-    let schema = match entry {
-        Some(entry) => ModelSchema::build(entry, signature)
-            .map_err(|e| format!("the inference config's {e} for this version"))?,
-        None => ModelSchema::from_signature(signature),
-    };
+    let schema = ModelSchema::for_model(entry, signature)
+        .map_err(|e| format!("the inference config's {e} for this version"))?;
     let inputs = schema.sample_inputs(SAMPLE_VALUES).ok_or_else(|| {
         format!(
             "no sample request of at most {SAMPLE_VALUES} values can be made for inputs {}",

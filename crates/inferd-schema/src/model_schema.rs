@@ -82,6 +82,18 @@ impl ModelSchema {
         (tensors.len() == specs.len() && values <= max_values).then_some(tensors)
     }
 
+    /// The contract of a model with `signature`: its entry's when the
+    /// inference config has one for it, else its signature's.
+    pub fn for_model(
+        entry: Option<&ModelEntry>,
+        signature: Signature,
+    ) -> Result<ModelSchema, SampleError> {
+        match entry {
+            Some(entry) => ModelSchema::build(entry, signature),
+            None => Ok(ModelSchema::from_signature(signature)),
+        }
+    }
+
     /// The contract that `entry` declares for a model with `signature`. The
     /// samples must fit the model: the input sample is decoded as a request
     /// would be, the output sample checked against the outputs.

@@ -115,9 +115,12 @@ pub(crate) fn schema_of(
     model: &ServedModel,
     entries: &[ModelEntry],
 ) -> Result<ModelSchema, EntryError> {
-    match entries.iter().position(|e| e.name() == model.name) {
-        Some(index) => ModelSchema::build(&entries[index], model.signature.clone())
-            .map_err(|source| EntryError { index, source }),
-        None => Ok(ModelSchema::from_signature(model.signature.clone())),
-    }
+    let index = entries.iter().position(|e| e.name() == model.name);
+    ModelSchema::for_model(index.map(|i| &entries[i]), model.signature.clone()).map_err(|source| {
+        EntryError {
+            // Only an entry's samples can fail.
+            index: index.unwrap_or_default(),
+            source,
+        }
+    })
 }

@@ -223,11 +223,8 @@ pub fn run(args: BatchArgs, registry: &std::path::Path) -> Result<()> {
         &mut || {},
     )
     .with_context(|| format!("cannot load model {reference}"))?;
-    let schema = match &entry {
-        Some(entry) => ModelSchema::build(entry, served.signature.clone())
-            .map_err(|e| anyhow::anyhow!("inference config: {e}"))?,
-        None => ModelSchema::from_signature(served.signature.clone()),
-    };
+    let schema = ModelSchema::for_model(entry.as_ref(), served.signature.clone())
+        .map_err(|e| anyhow::anyhow!("inference config: {e}"))?;
     tracing::info!(model = %served.name, version = served.version, engine = served.engine, workers, batch_size, %shard, "batch job");
     let job = Job {
         inputs: args.inputs,
