@@ -7,12 +7,11 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use serde_json::{Value, json};
-use support::batch::{batch, batch_env, lines, ok, repo, ridge_row};
-use support::{http, repo_models, start};
+use support::batch::{batch, batch_env, kill_at_first_checkpoint, lines, ok, repo, ridge_row};
+use support::{http, start};
 
 /// A CSV file of `rows` ridge rows; the rows in `bad` are broken in turn:
 /// too short, a word, too long.
@@ -147,26 +146,8 @@ fn a_killed_job_continues_to_the_output_of_an_uninterrupted_run() {
     let resumed = dir.path().join("resumed.csv");
     let args_resumed = args(&resumed);
     let args_resumed: Vec<&str> = args_resumed.iter().map(String::as_str).collect();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_inferd"))
-        .arg("--registry")
-        .arg(repo_models())
-        .args(["batch", "--progress", "quiet"])
-        .args(&args_resumed)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    // The event: the first checkpoint (saved a second into the job).
+    kill_at_first_checkpoint(&args_resumed, &resumed);
     let checkpoint = dir.path().join("resumed.csv.checkpoint");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !checkpoint.exists() {
-        assert!(Instant::now() < deadline, "no checkpoint within 120 s");
-        assert!(child.try_wait().unwrap().is_none(), "the job ended first");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
-    assert!(!resumed.exists(), "a killed job has no output yet");
 
     let summary = ok(&batch(&args_resumed));
     let done_before = summary["resumed_rows"].as_u64().unwrap();

@@ -12,9 +12,8 @@ mod support;
 
 use std::fs::File;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float32Type, Int64Type};
@@ -22,8 +21,7 @@ use arrow_array::{ArrayRef, Float32Array, RecordBatch, TimestampSecondArray};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::file::properties::WriterProperties;
-use support::batch::{batch, lines, ok, repo, ridge_row};
-use support::repo_models;
+use support::batch::{batch, kill_at_first_checkpoint, lines, ok, repo, ridge_row};
 
 /// A Parquet file of `rows` ridge rows (float32 columns a..j), in row
 /// groups of `group` rows.
@@ -160,26 +158,7 @@ fn a_killed_parquet_job_continues_to_the_same_file_and_its_shards_merge_to_its_r
     run(&args(&whole, &[]));
 
     let resumed = dir.path().join("resumed.parquet");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_inferd"))
-        .arg("--registry")
-        .arg(repo_models())
-        .args(["batch", "--progress", "quiet"])
-        .args(args(&resumed, &[]))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    // The event: the first checkpoint (saved a second into the job).
-    let checkpoint = dir.path().join("resumed.parquet.checkpoint");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !checkpoint.exists() {
-        assert!(Instant::now() < deadline, "no checkpoint within 120 s");
-        assert!(child.try_wait().unwrap().is_none(), "the job ended first");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
-    assert!(!resumed.exists(), "a killed job has no output yet");
+    kill_at_first_checkpoint(&args(&resumed, &[]), &resumed);
     assert!(dir.path().join("resumed.parquet.partial").exists());
 
     let summary = run(&args(&resumed, &[]));

@@ -3,7 +3,8 @@
 //! diabetes-ridge's inputs.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -49,4 +50,31 @@ pub fn lines(path: &Path) -> Vec<Value> {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
+}
+
+/// Starts `inferd batch ARGS` and kills it once it has saved its first
+/// checkpoint (`OUTPUT.checkpoint`, a second into the job): the event a
+/// resumed job's test waits for. The job must still be running then.
+pub fn kill_at_first_checkpoint<S: AsRef<std::ffi::OsStr>>(args: &[S], output: &Path) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_inferd"))
+        .arg("--registry")
+        .arg(repo_models())
+        .args(["batch", "--progress", "quiet"])
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut name = output.file_name().unwrap().to_os_string();
+    name.push(".checkpoint");
+    let checkpoint = output.with_file_name(name);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !checkpoint.exists() {
+        assert!(Instant::now() < deadline, "no checkpoint within 120 s");
+        assert!(child.try_wait().unwrap().is_none(), "the job ended first");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!output.exists(), "a killed job has no output yet");
 }
