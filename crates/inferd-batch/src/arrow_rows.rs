@@ -23,22 +23,17 @@ use inferd_tensor::{DType, Dim, Tensor, TensorData};
 use serde_json::Value;
 
 /// Whether cells of `data_type` can be read as JSON values: numbers,
-/// booleans, strings, lists of them, and dictionaries of scalars.
+/// booleans, strings, lists of them (or of lists), and dictionaries of
+/// scalars (a top-level column's only: `without_dictionaries` unpacks
+/// those).
 pub(crate) fn readable(data_type: &DataType) -> bool {
     match data_type {
         DataType::List(item) | DataType::LargeList(item) | DataType::FixedSizeList(item, _) => {
-            scalar(item.data_type()) || readable_list(item.data_type())
+            !matches!(item.data_type(), DataType::Dictionary(..)) && readable(item.data_type())
         }
         DataType::Dictionary(_, values) => scalar(values),
         other => scalar(other),
     }
-}
-
-fn readable_list(data_type: &DataType) -> bool {
-    matches!(
-        data_type,
-        DataType::List(_) | DataType::LargeList(_) | DataType::FixedSizeList(..)
-    ) && readable(data_type)
 }
 
 fn scalar(data_type: &DataType) -> bool {

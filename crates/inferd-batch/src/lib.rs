@@ -160,6 +160,7 @@ pub fn run(job: &Job, model: Model, mode: ProgressMode) -> Result<Summary, Batch
     let mut pipeline = Pipeline {
         job,
         files: &files,
+        names: files.iter().map(|f| f.path.display().to_string()).collect(),
         model,
         sink,
         progress: Progress::new(mode, total_bytes, resumed_rows),
@@ -258,6 +259,8 @@ struct Pending {
 struct Pipeline<'a> {
     job: &'a Job,
     files: &'a [InputFile],
+    /// Each file as the outputs name it (made once, not per chunk).
+    names: Vec<String>,
     model: Model,
     sink: Sink,
     progress: Progress,
@@ -340,9 +343,8 @@ impl Pipeline<'_> {
         let Pending { read, scoring } = pending;
         let chunk = &read.chunk;
         let rows = (chunk.numbers.len() + chunk.unreadable.len()) as u64;
-        let file = self.files[read.file].path.display().to_string();
         let source = sink::Source {
-            file: &file,
+            file: &self.names[read.file],
             numbers: &chunk.numbers,
             ids: chunk.ids.as_deref(),
             unreadable: &chunk.unreadable,

@@ -13,9 +13,9 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 use arrow_array::RecordBatch;
-use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 
+use crate::parquet_sink::ParquetOut;
 use crate::sink::{
     Counted, OutputFormat, errors_path, finish_errors, finish_pair, partial_errors, suffixed,
     write_csv_record,
@@ -58,7 +58,7 @@ pub fn merge(output: &Path, overwrite: bool) -> Result<MergeSummary, BatchError>
         .map(|(path, _)| ShardReader::open(path, format))
         .collect::<Result<Vec<_>, _>>()?;
     let mut out = match format {
-        OutputFormat::Parquet => Out::Parquet(None),
+        OutputFormat::Parquet => Out::Parquet(ParquetOut::new(suffixed(output, ".partial"))),
         _ => Out::Text(Counted::open(suffixed(output, ".partial"), 0)?),
     };
     let mut errors_out = Counted::open(partial_errors(output), 0)?;
@@ -100,7 +100,7 @@ pub fn merge(output: &Path, overwrite: bool) -> Result<MergeSummary, BatchError>
                         reader.errors_path.display()
                     ))
                 })?;
-            if !reader.copy(answers, &mut out, output)? {
+            if !reader.copy(answers, &mut out)? {
                 return Err(BatchError::Merge(format!(
                     "{} ends before the rows of {file} from row {low} (a shard's output was cut short?)",
                     reader.path.display()
@@ -121,19 +121,9 @@ pub fn merge(output: &Path, overwrite: bool) -> Result<MergeSummary, BatchError>
     }
     let errors = match out {
         Out::Text(out) => finish_pair(out, errors_out, output, false)?,
-        Out::Parquet(writer) => {
-            let partial = suffixed(output, ".partial");
-            let writer = match writer {
-                Some(writer) => *writer,
-                // No shard answered a row: any shard's file has the columns.
-                None => parquet_writer(&partial, readers[0].schema()?)?,
-            };
-            let file = writer.into_inner().map_err(|e| BatchError::Input {
-                path: partial.clone(),
-                reason: format!("cannot write Parquet: {e}"),
-            })?;
-            file.sync_all().map_err(BatchError::io(&partial))?;
-            std::fs::rename(&partial, output).map_err(BatchError::io(output))?;
+        Out::Parquet(out) => {
+            // With no row answered, any shard's file has the columns.
+            out.finish(output, readers[0].schema()?)?;
             finish_errors(errors_out, output, false)?
         }
     };
@@ -209,22 +199,7 @@ fn find_shards(output: &Path) -> Result<Vec<(PathBuf, Manifest)>, BatchError> {
 /// The merged output being written.
 enum Out {
     Text(Counted),
-    /// Made when the first rows come (their columns are its schema).
-    Parquet(Option<Box<ArrowWriter<File>>>),
-}
-
-/// A Parquet writer to `path`, as a job writes its output.
-fn parquet_writer(
-    path: &Path,
-    schema: arrow_schema::SchemaRef,
-) -> Result<ArrowWriter<File>, BatchError> {
-    let file = File::create(path).map_err(BatchError::io(path))?;
-    ArrowWriter::try_new(file, schema, Some(crate::parquet_sink::properties())).map_err(|e| {
-        BatchError::Input {
-            path: path.to_path_buf(),
-            reason: format!("cannot write Parquet: {e}"),
-        }
-    })
+    Parquet(ParquetOut),
 }
 
 /// A shard's Parquet output, a batch at a time.
@@ -313,7 +288,7 @@ impl ShardReader {
 
     /// Copies the next `rows` rows to `out`; false when the shard's output
     /// ends first.
-    fn copy(&mut self, rows: u64, out: &mut Out, output: &Path) -> Result<bool, BatchError> {
+    fn copy(&mut self, rows: u64, out: &mut Out) -> Result<bool, BatchError> {
         match out {
             Out::Text(out) => {
                 for _ in 0..rows {
@@ -324,7 +299,7 @@ impl ShardReader {
                 }
                 Ok(true)
             }
-            Out::Parquet(writer) => {
+            Out::Parquet(out) => {
                 let mut left = rows as usize;
                 while left > 0 {
                     let Some(batch) = self.next_batch()? else {
@@ -335,17 +310,7 @@ impl ShardReader {
                         let rest = batch.slice(take, batch.num_rows() - take);
                         self.parquet.as_mut().expect("a Parquet shard").held = Some(rest);
                     }
-                    let batch = batch.slice(0, take);
-                    if writer.is_none() {
-                        *writer = Some(Box::new(parquet_writer(
-                            &suffixed(output, ".partial"),
-                            batch.schema(),
-                        )?));
-                    }
-                    let writer = writer.as_mut().expect("made above");
-                    writer
-                        .write(&batch)
-                        .map_err(|e| BatchError::Merge(format!("{}: {e}", self.path.display())))?;
+                    out.write(&batch.slice(0, take))?;
                     left -= take;
                 }
                 Ok(true)

@@ -191,73 +191,84 @@ pub(crate) fn spooled(batch: &RecordBatch) -> Result<Vec<u8>, BatchError> {
     Ok(bytes)
 }
 
-/// How outputs are written (a job's and a merge's alike): snappy, as
-/// pandas writes by default, in row groups of [`ROW_GROUP_ROWS`].
-pub(crate) fn properties() -> WriterProperties {
-    WriterProperties::builder()
-        .set_compression(Compression::SNAPPY)
-        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-        .build()
+/// A Parquet file written under a passing name (a job's and a merge's
+/// alike: snappy, as pandas writes by default, in row groups of
+/// [`ROW_GROUP_ROWS`]), its columns those of the first batch written, then
+/// synced and moved to its name.
+pub(crate) struct ParquetOut {
+    path: PathBuf,
+    /// Made by the first batch.
+    writer: Option<Box<ArrowWriter<File>>>,
 }
 
-/// Where the Parquet file is written before it takes its name.
-fn finishing_path(output: &Path) -> PathBuf {
-    suffixed(output, ".finishing")
+impl ParquetOut {
+    pub(crate) fn new(path: PathBuf) -> ParquetOut {
+        ParquetOut { path, writer: None }
+    }
+
+    pub(crate) fn write(&mut self, batch: &RecordBatch) -> Result<(), BatchError> {
+        let writer = match &mut self.writer {
+            Some(writer) => writer,
+            None => self.writer.insert(Box::new(self.create(batch.schema())?)),
+        };
+        writer.write(batch).map_err(|e| self.error(e))
+    }
+
+    /// Syncs the file and moves it to `to`; with no batch written, a file
+    /// of no rows and the columns `empty`.
+    pub(crate) fn finish(mut self, to: &Path, empty: SchemaRef) -> Result<(), BatchError> {
+        let writer = match self.writer.take() {
+            Some(writer) => *writer,
+            None => self.create(empty)?,
+        };
+        let file = writer.into_inner().map_err(|e| self.error(e))?;
+        file.sync_all().map_err(BatchError::io(&self.path))?;
+        std::fs::rename(&self.path, to).map_err(BatchError::io(to))
+    }
+
+    fn create(&self, schema: SchemaRef) -> Result<ArrowWriter<File>, BatchError> {
+        let file = File::create(&self.path).map_err(BatchError::io(&self.path))?;
+        let properties = WriterProperties::builder()
+            .set_compression(Compression::SNAPPY)
+            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+            .build();
+        ArrowWriter::try_new(file, schema, Some(properties)).map_err(|e| self.error(e))
+    }
+
+    fn error(&self, e: parquet::errors::ParquetError) -> BatchError {
+        BatchError::Input {
+            path: self.path.clone(),
+            reason: format!("cannot write Parquet: {e}"),
+        }
+    }
 }
 
-/// Writes `to` from the spool (synced, then moved to its name; the spool
-/// removed). `empty` is the schema of a job that answered no row.
+/// Writes `to` from the spool (through `.finishing`, then moved to its
+/// name; the spool removed). `empty` is the schema of a job that answered
+/// no row.
 pub(crate) fn finish(spool: Counted, to: &Path, empty: SchemaRef) -> Result<(), BatchError> {
     let spool_path = spool.path().to_path_buf();
     let length = spool.finish()?;
     let file = File::open(&spool_path).map_err(BatchError::io(&spool_path))?;
     let mut reader = BufReader::with_capacity(1 << 20, file);
-    let target = finishing_path(to);
-    let out = File::create(&target).map_err(BatchError::io(&target))?;
-    let properties = properties();
-    let spool_error = |e: &dyn std::fmt::Display| BatchError::Input {
+    let spool_error = |e: arrow_schema::ArrowError| BatchError::Input {
         path: spool_path.clone(),
         reason: format!("the spooled answers cannot be read back: {e}"),
     };
-    let write_error = |e: parquet::errors::ParquetError| BatchError::Input {
-        path: target.clone(),
-        reason: format!("cannot write Parquet: {e}"),
-    };
-    let mut writer: Option<ArrowWriter<File>> = None;
-    let mut out = Some(out);
-    loop {
-        let at = reader
-            .stream_position()
-            .map_err(BatchError::io(&spool_path))?;
-        if at >= length {
-            break;
-        }
-        let stream = arrow_ipc::reader::StreamReader::try_new(&mut reader, None)
-            .map_err(|e| spool_error(&e))?;
+    let mut out = ParquetOut::new(suffixed(to, ".finishing"));
+    // One stream per chunk, one after another.
+    while reader
+        .stream_position()
+        .map_err(BatchError::io(&spool_path))?
+        < length
+    {
+        let stream =
+            arrow_ipc::reader::StreamReader::try_new(&mut reader, None).map_err(spool_error)?;
         for batch in stream {
-            let batch = batch.map_err(|e| spool_error(&e))?;
-            if writer.is_none() {
-                let file = out.take().expect("the file, once");
-                writer = Some(
-                    ArrowWriter::try_new(file, batch.schema(), Some(properties.clone()))
-                        .map_err(write_error)?,
-                );
-            }
-            writer
-                .as_mut()
-                .expect("made above")
-                .write(&batch)
-                .map_err(write_error)?;
+            out.write(&batch.map_err(spool_error)?)?;
         }
     }
-    let writer = match writer {
-        Some(writer) => writer,
-        None => ArrowWriter::try_new(out.take().expect("unused"), empty, Some(properties))
-            .map_err(write_error)?,
-    };
-    let file = writer.into_inner().map_err(write_error)?;
-    file.sync_all().map_err(BatchError::io(&target))?;
-    std::fs::rename(&target, to).map_err(BatchError::io(to))?;
+    out.finish(to, empty)?;
     std::fs::remove_file(&spool_path).map_err(BatchError::io(&spool_path))
 }
 

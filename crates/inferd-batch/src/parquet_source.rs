@@ -11,6 +11,7 @@
 //! number is a number and a string a string, as a client sends them.
 
 use std::fs::File;
+use std::path::Path;
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
@@ -20,7 +21,7 @@ use parquet::arrow::arrow_reader::{
     ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder, RowSelection, RowSelector,
 };
 
-use crate::{Shard, arrow_rows};
+use crate::{BatchError, Shard, arrow_rows};
 
 /// Rows decoded at a time (at least a chunk's): decoding costs a little per
 /// column per batch, which is much for mlp-784's 784 columns in batches of
@@ -30,8 +31,10 @@ const READ_ROWS: usize = 4096;
 
 /// One open Parquet file.
 pub(crate) struct ParquetReader {
-    /// The decoder, built at the first read (its batch size from the chunk's).
-    state: State,
+    /// The decoder's builder until the first read, which builds the
+    /// decoder (its batch size from the chunk's, its rows from the shard).
+    builder: Option<ParquetRecordBatchReaderBuilder<File>>,
+    decoder: Option<ParquetRecordBatchReader>,
     schema: SchemaRef,
     pub plan: Arc<ColumnPlan>,
     /// The id column's index.
@@ -49,32 +52,29 @@ pub(crate) struct ParquetReader {
     held: Option<RecordBatch>,
 }
 
-enum State {
-    Opened(ParquetRecordBatchReaderBuilder<File>),
-    Reading(ParquetRecordBatchReader),
-    /// Between the two (only while one becomes the other).
-    Moving,
-}
-
 impl ParquetReader {
-    /// Reads `file`'s footer and checks its columns against `schema`; the
-    /// error says what is wrong (a file that is not Parquet, or cut
-    /// short, has no footer). A header error is `Err(Ok(..))`, to be said
-    /// as the header's.
+    /// Reads the footer of `file` (at `path`) and checks its columns
+    /// against `schema`; the error says what is wrong (a file that is not
+    /// Parquet, or cut short, has no footer).
     pub fn open(
+        path: &Path,
         file: File,
         schema: &ModelSchema,
         id_column: Option<&str>,
-    ) -> Result<ParquetReader, Result<String, String>> {
+    ) -> Result<ParquetReader, BatchError> {
+        let input = |reason: String| BatchError::Input {
+            path: path.to_path_buf(),
+            reason,
+        };
         let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| {
-            Err(format!(
+            input(format!(
                 "not a readable Parquet file (not Parquet, or cut short): {e}"
             ))
         })?;
         let arrow_schema = builder.schema().clone();
         for field in arrow_schema.fields() {
             if !arrow_rows::readable(field.data_type()) {
-                return Err(Err(format!(
+                return Err(input(format!(
                     "column '{}' holds {}; inferd batch reads numbers, booleans, strings and lists of them",
                     field.name(),
                     field.data_type()
@@ -87,17 +87,15 @@ impl ParquetReader {
             .map(|f| f.name().as_str())
             .collect();
         if names.is_empty() {
-            return Err(Err("the file has no columns".into()));
+            return Err(input("the file has no columns".into()));
         }
-        let plan = schema
-            .column_plan(&names, id_column)
-            .map_err(|e| Ok(e.to_string()))?;
-        let id = id_column.and_then(|id| names.iter().position(|n| *n == id));
+        let (plan, id) = crate::source::header_plan(path, schema, &names, id_column)?;
         let rows = builder.metadata().file_metadata().num_rows().max(0) as u64;
         Ok(ParquetReader {
-            state: State::Opened(builder),
+            builder: Some(builder),
+            decoder: None,
             schema: arrow_schema,
-            plan: Arc::new(plan),
+            plan,
             id,
             row: 0,
             rows,
@@ -115,7 +113,7 @@ impl ParquetReader {
     /// Continues at row `row` (before the first read): the row groups
     /// before it are not read at all.
     pub fn seek(&mut self, row: u64) -> Result<(), String> {
-        let State::Opened(builder) = std::mem::replace(&mut self.state, State::Moving) else {
+        let Some(builder) = self.builder.take() else {
             return Err("a Parquet file is continued only before it is read".into());
         };
         if row > self.rows {
@@ -136,7 +134,7 @@ impl ParquetReader {
             }
             first_row = next;
         }
-        self.state = State::Opened(builder.with_row_groups((first_group..count).collect()));
+        self.builder = Some(builder.with_row_groups((first_group..count).collect()));
         self.group_start = first_row;
         self.row = row;
         Ok(())
@@ -180,19 +178,15 @@ impl ParquetReader {
     /// The next `max` rows (fewer at the end), or `None` at the end. An
     /// error is the file's (a corrupt page): it says where.
     pub fn next_batch(&mut self, max: usize) -> Result<Option<RecordBatch>, String> {
-        if let State::Opened(_) = self.state {
-            let State::Opened(builder) = std::mem::replace(&mut self.state, State::Moving) else {
-                unreachable!("matched above")
-            };
-            let selection = self.selection(max);
-            let reader = builder
-                .with_row_selection(selection)
+        if let Some(builder) = self.builder.take() {
+            let decoder = builder
+                .with_row_selection(self.selection(max))
                 .with_batch_size(max.max(READ_ROWS))
                 .build()
                 .map_err(|e| e.to_string())?;
-            self.state = State::Reading(reader);
+            self.decoder = Some(decoder);
         }
-        let State::Reading(reader) = &mut self.state else {
+        let Some(reader) = &mut self.decoder else {
             return Err("the reader was left unusable by an earlier error".into());
         };
         let mut parts = Vec::new();
@@ -274,9 +268,8 @@ mod tests {
     /// The rows of each chunk a shard reads, from `row` (chunk `seq`) on.
     fn read(rows: usize, row: u64, shard: Shard, seq: u64, max: usize) -> Vec<Vec<f32>> {
         let file = numbered(rows);
-        let mut reader = ParquetReader::open(file.reopen().unwrap(), &one_column(), None)
-            .map_err(|e| format!("{e:?}"))
-            .unwrap();
+        let mut reader =
+            ParquetReader::open(file.path(), file.reopen().unwrap(), &one_column(), None).unwrap();
         if row > 0 {
             reader.seek(row).unwrap();
         }

@@ -170,17 +170,10 @@ impl FileReader {
                 if names.is_empty() {
                     return Err(input("the file is empty: no header row".into()));
                 }
-                let plan =
-                    schema
-                        .column_plan(&names, id_column)
-                        .map_err(|e| BatchError::Header {
-                            path: path.clone(),
-                            reason: e.to_string(),
-                        })?;
-                let id = id_column.and_then(|id| names.iter().position(|n| *n == id));
+                let (plan, id) = header_plan(&path, schema, &names, id_column)?;
                 Kind::Csv {
                     reader,
-                    plan: Arc::new(plan),
+                    plan,
                     id,
                     record: csv::StringRecord::new(),
                     row: 0,
@@ -206,14 +199,7 @@ impl FileReader {
                 Kind::Npy(NpyReader::new(reader, header))
             }
             Format::Parquet => {
-                let reader =
-                    ParquetReader::open(handle, schema, id_column).map_err(|e| match e {
-                        Ok(header) => BatchError::Header {
-                            path: path.clone(),
-                            reason: header,
-                        },
-                        Err(reason) => input(reason),
-                    })?;
+                let reader = ParquetReader::open(&path, handle, schema, id_column)?;
                 Kind::Parquet {
                     reader: Box::new(reader),
                     bytes: file.bytes,
@@ -438,7 +424,7 @@ impl FileReader {
                     return Ok(None);
                 };
                 numbers.extend(first..first + batch.num_rows() as u64);
-                if keep && let (Some(ids), Some(id)) = (ids.as_mut(), reader.id) {
+                if let (Some(ids), Some(id)) = (ids.as_mut(), reader.id) {
                     let column = batch.column(id);
                     ids.extend((0..batch.num_rows()).map(|i| arrow_rows::cell_json(column, i)));
                 }
@@ -459,6 +445,24 @@ impl FileReader {
             unreadable,
         }))
     }
+}
+
+/// How a file's columns (`names`, its header) feed the model, checked
+/// against `schema`, and which is the id column.
+pub(crate) fn header_plan(
+    path: &Path,
+    schema: &ModelSchema,
+    names: &[&str],
+    id_column: Option<&str>,
+) -> Result<(Arc<ColumnPlan>, Option<usize>), BatchError> {
+    let plan = schema
+        .column_plan(names, id_column)
+        .map_err(|e| BatchError::Header {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+    let id = id_column.and_then(|id| names.iter().position(|n| *n == id));
+    Ok((Arc::new(plan), id))
 }
 
 /// Refuses, at open, a `.npy` file whose rows can never be the model's

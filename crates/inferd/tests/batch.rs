@@ -10,7 +10,9 @@ use std::path::Path;
 use std::process::Command;
 
 use serde_json::{Value, json};
-use support::batch::{batch, batch_env, kill_at_first_checkpoint, lines, ok, repo, ridge_row};
+use support::batch::{
+    batch, batch_env, kill_at_first_checkpoint, lines, ok, repo, ridge_job, ridge_row,
+};
 use support::{http, start};
 
 /// A CSV file of `rows` ridge rows; the rows in `bad` are broken in turn:
@@ -121,31 +123,12 @@ fn a_killed_job_continues_to_the_output_of_an_uninterrupted_run() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("big.csv");
     ridge_csv(&input, 400_000, &[10, 250_001]);
-    let args = |output: &Path| -> Vec<String> {
-        [
-            "--model",
-            "diabetes-ridge",
-            "--input",
-            input.to_str().unwrap(),
-            "--output",
-            output.to_str().unwrap(),
-            "--batch-size",
-            "32",
-            "--workers",
-            "1",
-        ]
-        .map(str::to_owned)
-        .to_vec()
-    };
+    let args = |output: &Path| ridge_job(&input, output, &["--batch-size", "32", "--workers", "1"]);
     let whole = dir.path().join("whole.csv");
-    let args_whole = args(&whole);
-    ok(&batch(
-        &args_whole.iter().map(String::as_str).collect::<Vec<_>>(),
-    ));
+    ok(&batch(&args(&whole)));
 
     let resumed = dir.path().join("resumed.csv");
     let args_resumed = args(&resumed);
-    let args_resumed: Vec<&str> = args_resumed.iter().map(String::as_str).collect();
     kill_at_first_checkpoint(&args_resumed, &resumed);
     let checkpoint = dir.path().join("resumed.csv.checkpoint");
 

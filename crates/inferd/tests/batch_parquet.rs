@@ -21,7 +21,7 @@ use arrow_array::{ArrayRef, Float32Array, RecordBatch, TimestampSecondArray};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::file::properties::WriterProperties;
-use support::batch::{batch, kill_at_first_checkpoint, lines, ok, repo, ridge_row};
+use support::batch::{batch, kill_at_first_checkpoint, lines, ok, repo, ridge_job, ridge_row};
 
 /// A Parquet file of `rows` ridge rows (float32 columns a..j), in row
 /// groups of `group` rows.
@@ -135,25 +135,12 @@ fn a_killed_parquet_job_continues_to_the_same_file_and_its_shards_merge_to_its_r
     let input = dir.path().join("big.parquet");
     let rows = 600_000;
     ridge_parquet(&input, rows, 50_000);
-    let args = |output: &Path, extra: &[&str]| -> Vec<String> {
-        let mut args: Vec<String> = [
-            "--model",
-            "diabetes-ridge",
-            "--input",
-            input.to_str().unwrap(),
-            "--output",
-            output.to_str().unwrap(),
-            "--batch-size",
-            "16",
-            "--workers",
-            "1",
-        ]
-        .map(str::to_owned)
-        .to_vec();
+    let args = |output: &Path, extra: &[&str]| {
+        let mut args = ridge_job(&input, output, &["--batch-size", "16", "--workers", "1"]);
         args.extend(extra.iter().map(|s| (*s).to_owned()));
         args
     };
-    let run = |args: &[String]| ok(&batch(&args.iter().map(String::as_str).collect::<Vec<_>>()));
+    let run = |args: &[String]| ok(&batch(args));
     let whole = dir.path().join("whole.parquet");
     run(&args(&whole, &[]));
 

@@ -2,6 +2,7 @@
 //! models, its summary line, its JSON Lines files, and rows of
 //! diabetes-ridge's inputs.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -14,11 +15,11 @@ pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-pub fn batch(args: &[&str]) -> Output {
+pub fn batch<S: AsRef<OsStr>>(args: &[S]) -> Output {
     batch_env(args, &[])
 }
 
-pub fn batch_env(args: &[&str], envs: &[(&str, &str)]) -> Output {
+pub fn batch_env<S: AsRef<OsStr>>(args: &[S], envs: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_inferd"))
         .arg("--registry")
         .arg(repo_models())
@@ -55,7 +56,7 @@ pub fn lines(path: &Path) -> Vec<Value> {
 /// Starts `inferd batch ARGS` and kills it once it has saved its first
 /// checkpoint (`OUTPUT.checkpoint`, a second into the job): the event a
 /// resumed job's test waits for. The job must still be running then.
-pub fn kill_at_first_checkpoint<S: AsRef<std::ffi::OsStr>>(args: &[S], output: &Path) {
+pub fn kill_at_first_checkpoint<S: AsRef<OsStr>>(args: &[S], output: &Path) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_inferd"))
         .arg("--registry")
         .arg(repo_models())
@@ -77,4 +78,17 @@ pub fn kill_at_first_checkpoint<S: AsRef<std::ffi::OsStr>>(args: &[S], output: &
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(!output.exists(), "a killed job has no output yet");
+}
+
+/// A diabetes-ridge job's arguments: `--input INPUT --output OUTPUT`
+/// then `extra`.
+pub fn ridge_job(input: &Path, output: &Path, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = ["--model", "diabetes-ridge", "--input"]
+        .map(str::to_owned)
+        .to_vec();
+    args.push(input.to_str().unwrap().to_owned());
+    args.push("--output".into());
+    args.push(output.to_str().unwrap().to_owned());
+    args.extend(extra.iter().map(|s| (*s).to_owned()));
+    args
 }
