@@ -184,6 +184,112 @@ def cnn_mnist() -> tuple[onnx.ModelProto, np.ndarray, list[np.ndarray]]:
     ]
 
 
+# rgb-cnn's sample rows: the committed sample images (not the JPEG, whose
+# decoders differ), each pre-processed as the parity fixture's case A does.
+RGB_SAMPLES = [
+    "sample-64.png",
+    "sample-100x80.bmp",
+    "sample-37x53.webp",
+    "sample-20.gif",
+    "sample-rgba-48.png",
+    "seven.png",
+    "three.png",
+]
+RGB_DECODER = {
+    "decoder": "image",
+    "resize": {"width": 64, "height": 64, "filter": "nearest"},
+    "color": "rgb",
+    "scale": 0.00392156862745098,
+    "mean": [0.485, 0.456, 0.406],
+    "std": [0.229, 0.224, 0.225],
+    "layout": "NCHW",
+}
+
+
+def rgb_cnn() -> tuple[onnx.ModelProto, np.ndarray, list[np.ndarray]]:
+    """A small untrained conv net on 3x64x64 RGB images, answering 10 logits.
+
+    The fixture for image bodies (issue 35): its input is what an image
+    decoder makes (NCHW float32, ImageNet-normalised), its output logits
+    that a postprocess turns into probabilities and labels
+    (`examples/images/rgb-cnn-labels.txt`: CIFAR-10's class names). The
+    weights are seeded, not trained: three conv layers (He), a global
+    average pool, and a read-out whose weights are scaled by the spread of
+    the pooled features over the sample images, so that different images
+    get clearly different logits (the labels mean nothing).
+    """
+    import image_reference
+
+    rng = np.random.default_rng(SEED)
+
+    def he(shape, fan_in):
+        return (rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(np.float32)
+
+    inits = [
+        numpy_helper.from_array(he((16, 3, 3, 3), 27), "conv1_w"),
+        numpy_helper.from_array(np.zeros(16, np.float32), "conv1_b"),
+        numpy_helper.from_array(he((32, 16, 3, 3), 144), "conv2_w"),
+        numpy_helper.from_array(np.zeros(32, np.float32), "conv2_b"),
+        numpy_helper.from_array(he((32, 32, 3, 3), 288), "conv3_w"),
+        numpy_helper.from_array(np.zeros(32, np.float32), "conv3_b"),
+    ]
+    conv = dict(pads=[1, 1, 1, 1], kernel_shape=[3, 3])
+    pool = dict(kernel_shape=[2, 2], strides=[2, 2])
+    features = [
+        helper.make_node("Conv", ["input", "conv1_w", "conv1_b"], ["c1"], **conv),
+        helper.make_node("Relu", ["c1"], ["r1"]),
+        helper.make_node("MaxPool", ["r1"], ["p1"], **pool),
+        helper.make_node("Conv", ["p1", "conv2_w", "conv2_b"], ["c2"], **conv),
+        helper.make_node("Relu", ["c2"], ["r2"]),
+        helper.make_node("MaxPool", ["r2"], ["p2"], **pool),
+        helper.make_node("Conv", ["p2", "conv3_w", "conv3_b"], ["c3"], **conv),
+        helper.make_node("Relu", ["c3"], ["r3"]),
+        helper.make_node("GlobalAveragePool", ["r3"], ["gap"]),
+        helper.make_node("Flatten", ["gap"], ["flat"], axis=1),
+    ]
+    input_info = helper.make_tensor_value_info("input", TensorProto.FLOAT, [BATCH, 3, 64, 64])
+    extractor = helper.make_model(
+        helper.make_graph(
+            features,
+            "features",
+            [input_info],
+            [helper.make_tensor_value_info("flat", TensorProto.FLOAT, [BATCH, 32])],
+            inits,
+        ),
+        opset_imports=[helper.make_opsetid("", OPSET)],
+    )
+    extractor.ir_version = 8
+
+    images = Path(__file__).resolve().parents[1] / "examples/images"
+    rows = np.concatenate(
+        [image_reference.preprocess((images / name).read_bytes(), RGB_DECODER) for name in RGB_SAMPLES]
+    )
+    feats = run(extractor, {"input": rows})[0].astype(np.float64)
+    # Each logit a random direction in the standardised feature space, of
+    # spread about 3 over the samples; a feature that barely varies over
+    # them is scaled as the median one, not blown up (other images would
+    # get huge logits).
+    spread = feats.std(axis=0)
+    spread = np.maximum(spread, np.median(spread))
+    weights = rng.standard_normal((10, 32)) * 3.0 / np.sqrt(32) / spread
+    bias = -weights @ feats.mean(axis=0)
+    head = [
+        numpy_helper.from_array(weights.astype(np.float32), "fc_w"),
+        numpy_helper.from_array(bias.astype(np.float32), "fc_b"),
+    ]
+    nodes = features + [helper.make_node("Gemm", ["flat", "fc_w", "fc_b"], ["logits"], transB=1)]
+    graph = helper.make_graph(
+        nodes,
+        "rgb_cnn",
+        [input_info],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [BATCH, 10])],
+        inits + head,
+    )
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    doc = "Small untrained conv net on 3x64x64 RGB images (seeded weights), 10 logits: the image-body fixture."
+    return finish(proto, doc), rows[:1], [rows[:1], rows]
+
+
 def onehot_4() -> tuple[onnx.ModelProto, np.ndarray, list[np.ndarray]]:
     """One-hot encoding of int64 class indices into 4 columns.
 
@@ -259,6 +365,7 @@ MODELS = {
     "mlp-784": mlp_784,
     "cnn-mnist": cnn_mnist,
     "onehot-4": onehot_4,
+    "rgb-cnn": rgb_cnn,
 }
 
 
