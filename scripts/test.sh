@@ -24,3 +24,6 @@ scripts/conformance.sh
 
 echo "== Open Inference Protocol with the real tritonclient[http] (scripts/tritonclient-check.sh)"
 scripts/tritonclient-check.sh
+
+echo "== the image pre-processing's Python reference (Pillow, NumPy) against its committed fixture (models/image_reference.py)"
+"$(scripts/python-env.sh)" models/image_reference.py --check tests/fixtures/media/parity.json

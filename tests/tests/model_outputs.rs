@@ -75,6 +75,11 @@ async fn cnn_mnist_matches_onnx_runtime() {
 }
 
 #[tokio::test]
+async fn rgb_cnn_matches_onnx_runtime() {
+    check("rgb-cnn").await;
+}
+
+#[tokio::test]
 async fn onehot_4_matches_onnx_runtime() {
     check("onehot-4").await;
 }

@@ -25,12 +25,13 @@ use inferd_engine::{Admission, BatchOptions, ExecutorOptions, ModelSet};
 use inferd_server::{AppState, ServerOptions};
 use serde_json::{Value, json};
 
-const MODELS: [&str; 5] = [
+const MODELS: [&str; 6] = [
     "diabetes-ridge",
     "mlp-784",
     "digits-classifier",
     "onehot-4",
     "cnn-mnist",
+    "rgb-cnn",
 ];
 
 async fn post(server: &TestServer, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Reply {

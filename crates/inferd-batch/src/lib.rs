@@ -15,7 +15,7 @@
 //! - `reader`: the job's files read in turn on a thread of their own.
 //! - `source`: one file's rows, a chunk at a time (CSV, JSON Lines, `.npy`,
 //!   Parquet).
-//! - `npy`: the NumPy `.npy` reader.
+//! - `inferd_media::npy` (shared with the server's `.npy` bodies): the NumPy `.npy` reader.
 //! - `parquet_source`: the Parquet reader; `arrow_rows`: its rows as the
 //!   model's input.
 //! - `score`: one chunk on the engine workers, with retries and splitting.
@@ -34,7 +34,6 @@ mod error;
 mod inputs;
 mod job;
 mod merge;
-mod npy;
 mod parquet_sink;
 mod parquet_source;
 mod progress;

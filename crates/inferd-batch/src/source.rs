@@ -21,8 +21,8 @@ use serde_json::Value;
 use crate::BatchError;
 use crate::arrow_rows;
 use crate::inputs::{Format, InputFile};
-use crate::npy::{self, NpyChunk, NpyReader};
 use crate::parquet_source::ParquetReader;
+use inferd_media::npy::{self, NpyChunk, NpyReader};
 
 /// The longest JSON line read: a longer one is a broken file, not a row.
 const MAX_LINE_BYTES: u64 = 64 * 1024 * 1024;

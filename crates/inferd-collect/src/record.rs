@@ -5,6 +5,7 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use base64::Engine;
 use bytes::Bytes;
 use time::OffsetDateTime;
 use time::format_description::BorrowedFormatItem;
@@ -21,6 +22,9 @@ pub enum Input {
     Json(Bytes),
     /// A `GET` query string, written as a string.
     Query(String),
+    /// A binary body (an image, `.npy`, raw, a form): its type, and its
+    /// bytes written in base64 (JSON holds no bytes).
+    Binary { content_type: String, body: Bytes },
 }
 
 /// One scored request. Made on the request path, so it only holds
@@ -63,6 +67,18 @@ impl Record {
                 line.extend_from_slice(b",\"input_query\":");
                 string(&mut line, query);
             }
+            Input::Binary { content_type, body } => {
+                line.extend_from_slice(b",\"input_binary\":{\"content_type\":");
+                string(&mut line, content_type);
+                line.extend_from_slice(b",\"base64\":\"");
+                let start = line.len();
+                line.resize(start + body.len().div_ceil(3) * 4, 0);
+                let written = base64::engine::general_purpose::STANDARD
+                    .encode_slice(body, &mut line[start..])
+                    .expect("the line was grown by the encoded length");
+                line.truncate(start + written);
+                line.extend_from_slice(b"\"}");
+            }
         }
         line.extend_from_slice(b",\"output\":");
         json(&mut line, &self.output);
@@ -74,6 +90,7 @@ impl Record {
         match &self.input {
             Input::Json(body) => body.len(),
             Input::Query(query) => query.len(),
+            Input::Binary { body, .. } => body.len() / 3 * 4 + 64,
         }
     }
 }
@@ -105,6 +122,18 @@ mod tests {
             input,
             output: Bytes::from_static(output),
         }
+    }
+
+    #[test]
+    fn a_binary_body_is_written_in_base64_with_its_type() {
+        let input = Input::Binary {
+            content_type: "image/png".into(),
+            body: Bytes::from_static(b"\x89PNG\r\n"),
+        };
+        let line = record(input, b"[1]").to_line();
+        let value: serde_json::Value = serde_json::from_slice(&line).unwrap();
+        assert_eq!(value["input_binary"]["content_type"], "image/png");
+        assert_eq!(value["input_binary"]["base64"], "iVBORw0K");
     }
 
     #[test]

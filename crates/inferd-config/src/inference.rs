@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::media::{InputDecoder, Postprocess};
 use crate::versions::VersionPolicy;
 
 /// What is wrong with an inference config, naming the file and the key.
@@ -99,6 +100,13 @@ pub struct ModelEntry {
     /// How the outputs become the answer.
     #[serde(default)]
     pub output_layout: OutputLayout,
+    /// How binary bodies (images, `.npy`, raw elements) become inputs, by
+    /// input name; absent: JSON only.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub inputs: BTreeMap<String, InputDecoder>,
+    /// How outputs of class scores become labelled answers, by output name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub postprocess: BTreeMap<String, Postprocess>,
     /// Which registered versions are served (default: the latest, followed
     /// as new ones are registered). Not with `NAME:VERSION` in `model`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -351,6 +359,16 @@ impl ModelEntry {
                     .resolve(source)
                     .map_err(|(field, reason)| (format!("{key}.{field}"), reason))?;
             }
+        }
+        for (name, decoder) in &self.inputs {
+            decoder
+                .validate()
+                .map_err(|(key, reason)| (format!("inputs.{name}.{key}"), reason))?;
+        }
+        for (name, postprocess) in &mut self.postprocess {
+            postprocess
+                .resolve(source)
+                .map_err(|(key, reason)| (format!("postprocess.{name}.{key}"), reason))?;
         }
         if let Some(sample) = &self.output_sample
             && sample.kind == SampleKind::Pandas

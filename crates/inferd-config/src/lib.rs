@@ -9,6 +9,8 @@
 //! - [`inference`]: [`InferenceConfig`], the public `inferenceconfig.json` and
 //!   inferd's declarative scoring entry (models, samples, data field, output
 //!   layout, engine, GPU and batching per model).
+//! - [`media`]: declared pre- and post-processing: binary bodies (images,
+//!   `.npy`, raw elements) into inputs, class scores into labelled answers.
 //! - [`cpu`]: how many cores this container may use (its cgroup's CPU quota).
 //! - [`memory`]: how much memory it may use (its cgroup's limit, the
 //!   machine's total), for the body memory budget's default.
@@ -23,6 +25,7 @@ pub mod deployment;
 pub mod inference;
 mod json;
 pub mod limits;
+pub mod media;
 pub mod memory;
 pub mod versions;
 
@@ -32,5 +35,8 @@ pub use inference::{
     Runtime, Sample, SampleKind,
 };
 pub use limits::{LimitOverrides, Limits, Setting, Source};
+pub use media::{
+    Color, DecoderKind, Filter, ImageFormatName, InputDecoder, Labels, Layout, Postprocess, Resize,
+};
 pub use memory::ContainerMemory;
 pub use versions::{VersionPolicy, parse_traffic};

@@ -6,7 +6,10 @@
 
 use serde::Serialize;
 
+use inferd_config::OutputLayout;
 use inferd_tensor::{Tensor, TensorSpec, for_each_data};
+
+use crate::labels::Labeller;
 
 /// Writes the response body for `outputs`, described by `specs`.
 pub fn encode_outputs(outputs: &[Tensor], specs: &[TensorSpec]) -> Vec<u8> {
@@ -15,7 +18,11 @@ pub fn encode_outputs(outputs: &[Tensor], specs: &[TensorSpec]) -> Vec<u8> {
         write_tensor(&mut out, only);
         return out;
     }
-    write_object(&mut out, outputs, specs, write_tensor);
+    write_object(&mut out, outputs, specs, |out, _, tensor| {
+        write_tensor(out, tensor);
+        Ok(())
+    })
+    .expect("plain values always write");
     out
 }
 
@@ -43,11 +50,66 @@ pub fn encode_records(outputs: &[Tensor], specs: &[TensorSpec]) -> Result<Vec<u8
         if row > 0 {
             out.push(b',');
         }
-        write_object(&mut out, outputs, specs, |out, tensor| {
-            write_row(out, tensor, row)
-        });
+        write_object(&mut out, outputs, specs, |out, _, tensor| {
+            write_row(out, tensor, row);
+            Ok(())
+        })?;
     }
     out.push(b']');
+    Ok(out)
+}
+
+/// [`encode_outputs`] or [`encode_records`], with each output that has a
+/// labeller (`labels`, by output index) written as labelled classes:
+/// every row's, or with `single` (one image on its own) that row's alone.
+pub fn encode_labelled(
+    outputs: &[Tensor],
+    specs: &[TensorSpec],
+    layout: OutputLayout,
+    labels: &[Option<Labeller>],
+    single: bool,
+) -> Result<Vec<u8>, String> {
+    let labeller = |index: usize| labels.get(index).and_then(Option::as_ref);
+    let mut out = buffer_for(outputs);
+    let write_all = |out: &mut Vec<u8>, index: usize, tensor: &Tensor| match labeller(index) {
+        Some(l) => l.write(out, tensor, single),
+        None => {
+            write_tensor(out, tensor);
+            Ok(())
+        }
+    };
+    match layout {
+        OutputLayout::Auto => {
+            if let [only] = outputs {
+                write_all(&mut out, 0, only)?;
+            } else {
+                write_object(&mut out, outputs, specs, write_all)?;
+            }
+        }
+        OutputLayout::Records => {
+            let rows = outputs.first().and_then(|t| t.shape().first().copied());
+            let Some(rows) = rows else {
+                return Err("records need outputs with a row dimension".to_owned());
+            };
+            if outputs.iter().any(|t| t.shape().first() != Some(&rows)) {
+                return Err("records need every output to have the same rows".to_owned());
+            }
+            out.push(b'[');
+            for row in 0..rows {
+                if row > 0 {
+                    out.push(b',');
+                }
+                write_object(&mut out, outputs, specs, |out, index, tensor| {
+                    match labeller(index) {
+                        Some(l) => l.write_row(out, tensor, row)?,
+                        None => write_row(out, tensor, row),
+                    }
+                    Ok(())
+                })?;
+            }
+            out.push(b']');
+        }
+    }
     Ok(out)
 }
 
@@ -59,14 +121,14 @@ fn buffer_for(outputs: &[Tensor]) -> Vec<u8> {
 }
 
 /// Writes `{"name": value, ...}` over the outputs in the model's order, each
-/// value written by `write_value`: the whole answer's object and each
-/// record share this.
+/// value written by `write_value` (given the output's index): the whole
+/// answer's object and each record share this.
 fn write_object(
     out: &mut Vec<u8>,
     outputs: &[Tensor],
     specs: &[TensorSpec],
-    mut write_value: impl FnMut(&mut Vec<u8>, &Tensor),
-) {
+    mut write_value: impl FnMut(&mut Vec<u8>, usize, &Tensor) -> Result<(), String>,
+) -> Result<(), String> {
     out.push(b'{');
     for (index, (tensor, spec)) in outputs.iter().zip(specs).enumerate() {
         if index > 0 {
@@ -74,9 +136,10 @@ fn write_object(
         }
         serde_json::to_writer(&mut *out, &spec.name).expect("writing to a Vec cannot fail");
         out.push(b':');
-        write_value(out, tensor);
+        write_value(out, index, tensor)?;
     }
     out.push(b'}');
+    Ok(())
 }
 
 /// Writes row `row` of `tensor` (its first dimension) as JSON: a value, or

@@ -4,7 +4,8 @@
 //!
 //! One door: [`ModelSchema`], one model's contract, decodes a request
 //! (`decode_body`, `decode_query`, `decode`) and encodes an answer
-//! (`encode`). Behind it sit two readers: the fast one (`direct`, for a
+//! (`encode`); a binary body (an image, `.npy`, raw, a form) goes through
+//! its `media` (`inferd-media`), declared in the inference config. Behind it sit two readers: the fast one (`direct`, for a
 //! one-input model's plainly valid body) and the general one (`request`,
 //! `decode`, `pandas`), which gives every error with its path; the fast
 //! one gives up at the first doubt and the general one decides.
@@ -24,6 +25,8 @@
 //! - `rows`: a table's rows (a CSV file's records) as requests' data, each
 //!   bad row named by the server's message (for batch jobs).
 //! - `encode`: output tensors to the response body (values, by name, or records).
+//! - `labels`: [`Labeller`], an output of class scores as labelled classes,
+//!   best first (the inference config's `postprocess`).
 //! - `error`: [`SchemaError`], each variant a message a client can act on.
 //!
 //! Every rejection names where the problem is (`data[0][3]`), what the model
@@ -37,6 +40,7 @@ mod direct;
 mod encode;
 mod envelope;
 mod error;
+mod labels;
 mod model_schema;
 mod number;
 mod pandas;
@@ -46,6 +50,7 @@ mod rows;
 /// One row, or one value, of an output as JSON (a batch job's answers).
 pub use encode::{write_element, write_row};
 pub use error::SchemaError;
+pub use labels::Labeller;
 pub use model_schema::{InputLayout, ModelSchema, SampleError};
 /// The number reader the fast paths share (here and in `inferd-v2`): one
 /// JSON number literal, valued exactly as serde_json values it.

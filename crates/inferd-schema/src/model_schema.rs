@@ -3,9 +3,12 @@
 //! holds the data, how records or arrays become tensors, how outputs become
 //! the answer, and the samples (checked against the model before serving).
 
+use std::sync::Arc;
+
 use serde_json::Value;
 
 use inferd_config::{ModelEntry, OutputLayout, Sample, SampleKind};
+use inferd_media::MediaInputs;
 use inferd_tensor::{Signature, Tensor};
 
 use crate::SchemaError;
@@ -13,6 +16,7 @@ use crate::bound::RawData;
 use crate::decode::decode_inputs_at;
 use crate::decode::decode_inputs_in;
 use crate::encode::encode_outputs;
+use crate::labels::Labeller;
 use crate::pandas::{Column, ColumnKind, PandasLayout, PandasTarget};
 use crate::request::{DATA_FIELD, data_from_body_field, query_data};
 
@@ -38,14 +42,18 @@ pub struct ModelSchema {
     pub output_kind: Option<SampleKind>,
     pub input_sample: Option<Value>,
     pub output_sample: Option<Value>,
+    /// How binary bodies become the inputs (none declared: JSON only).
+    pub media: Option<Arc<MediaInputs>>,
+    /// Per output, in the model's order: its labelling, when declared.
+    pub labels: Vec<Option<Labeller>>,
 }
 
 /// A sample that does not fit its model, found at start.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{key}: {reason}")]
 pub struct SampleError {
-    /// The config key at fault (`inputSample`).
-    pub key: &'static str,
+    /// The config key at fault (`inputSample`, `inputs.input.resize`).
+    pub key: String,
     pub reason: String,
 }
 
@@ -62,6 +70,8 @@ impl ModelSchema {
             output_kind: None,
             input_sample: None,
             output_sample: None,
+            media: None,
+            labels: Vec::new(),
         }
     }
 
@@ -108,7 +118,7 @@ impl ModelSchema {
                 schema.input = InputLayout::Pandas(pandas_layout(sample, &schema.signature)?);
             }
             schema.decode(sample.value()).map_err(|e| SampleError {
-                key: "inputSample",
+                key: "inputSample".into(),
                 reason: format!("does not fit the model: {e}"),
             })?;
         }
@@ -120,7 +130,7 @@ impl ModelSchema {
                 .find(|o| o.shape.as_ref().is_some_and(Vec::is_empty))
         {
             return Err(SampleError {
-                key: "outputLayout",
+                key: "outputLayout".into(),
                 reason: format!(
                     "records need a row dimension, and output '{}' is a scalar",
                     output.name
@@ -131,9 +141,53 @@ impl ModelSchema {
             schema.output_kind = Some(sample.kind);
             schema.output_sample = Some(sample.value().clone());
             check_output_sample(sample.value(), &schema).map_err(|reason| SampleError {
-                key: "outputSample",
+                key: "outputSample".into(),
                 reason,
             })?;
+        }
+        schema.media = MediaInputs::build(&entry.inputs, &schema.signature)
+            .map_err(|e| SampleError {
+                key: format!("inputs.{}", e.key),
+                reason: e.reason,
+            })?
+            .map(Arc::new);
+        if let Some(name) = entry
+            .postprocess
+            .keys()
+            .find(|name| !schema.signature.outputs.iter().any(|o| &o.name == *name))
+        {
+            return Err(SampleError {
+                key: format!("postprocess.{name}"),
+                reason: format!(
+                    "the model has no output '{name}'; its outputs are {}",
+                    schema
+                        .signature
+                        .outputs
+                        .iter()
+                        .map(|o| format!("'{}'", o.name))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            });
+        }
+        if !entry.postprocess.is_empty() {
+            schema.labels = schema
+                .signature
+                .outputs
+                .iter()
+                .map(|spec| {
+                    entry
+                        .postprocess
+                        .get(&spec.name)
+                        .map(|p| {
+                            Labeller::build(p, spec).map_err(|reason| SampleError {
+                                key: format!("postprocess.{}", spec.name),
+                                reason,
+                            })
+                        })
+                        .transpose()
+                })
+                .collect::<Result<_, _>>()?;
         }
         Ok(schema)
     }
@@ -203,12 +257,21 @@ impl ModelSchema {
 
     /// The response body for the model's outputs.
     pub fn encode(&self, outputs: &[Tensor]) -> Result<Vec<u8>, String> {
-        match self.output {
-            OutputLayout::Auto => Ok(encode_outputs(outputs, &self.signature.outputs)),
-            OutputLayout::Records => {
-                crate::encode::encode_records(outputs, &self.signature.outputs)
-            }
+        self.encode_answer(outputs, false)
+    }
+
+    /// The response body for the model's outputs, `single` when the request
+    /// was one image on its own: a labelled output then answers that
+    /// image's classes rather than a list of rows.
+    pub fn encode_answer(&self, outputs: &[Tensor], single: bool) -> Result<Vec<u8>, String> {
+        let specs = &self.signature.outputs;
+        if self.labels.is_empty() {
+            return match self.output {
+                OutputLayout::Auto => Ok(encode_outputs(outputs, specs)),
+                OutputLayout::Records => crate::encode::encode_records(outputs, specs),
+            };
         }
+        crate::encode::encode_labelled(outputs, specs, self.output, &self.labels, single)
     }
 }
 
@@ -219,7 +282,7 @@ fn pandas_layout(sample: &Sample, signature: &Signature) -> Result<PandasLayout,
     let declared = sample.columns.as_ref();
     let sample = sample.value();
     let fail = |reason: String| SampleError {
-        key: "inputSample",
+        key: "inputSample".into(),
         reason,
     };
     let rows = sample.as_array().map(Vec::as_slice).unwrap_or_default();
@@ -279,7 +342,7 @@ fn pandas_layout(sample: &Sample, signature: &Signature) -> Result<PandasLayout,
     let target = match input {
         Some(name) => PandasTarget::Stacked {
             input: position(name).ok_or_else(|| SampleError {
-                key: "inputSample.input",
+                key: "inputSample.input".into(),
                 reason: format!("the model has no input '{name}'"),
             })?,
         },
@@ -301,7 +364,7 @@ fn pandas_layout(sample: &Sample, signature: &Signature) -> Result<PandasLayout,
     };
     if matches!(target, PandasTarget::Stacked { .. }) && declared.is_none() && columns.len() > 1 {
         return Err(SampleError {
-            key: "inputSample.columns",
+            key: "inputSample.columns".into(),
             reason: "stacking columns into one input needs their order: list them in columns"
                 .into(),
         });

@@ -16,6 +16,7 @@ use http::{HeaderValue, StatusCode};
 
 use inferd_engine::{BudgetRefusal, EngineError};
 use inferd_lifecycle::UpdateError;
+use inferd_media::{MediaError, Refusal};
 use inferd_metrics::Outcome;
 use inferd_schema::SchemaError;
 
@@ -43,6 +44,17 @@ pub enum ApiError {
 
     #[error("Expects Content-Type to be application/json")]
     UnsupportedMediaType,
+
+    /// A model that takes binary bodies too, sent a type it does not take:
+    /// the message lists those it does.
+    #[error("{0}")]
+    MediaTypes(String),
+
+    /// A binary body refused before the model's worker saw it (its form,
+    /// its type); on the worker, the same error arrives as an
+    /// [`EngineError::Input`].
+    #[error(transparent)]
+    Media(#[from] MediaError),
 
     #[error(
         "the request's Content-Encoding '{0}' is not one the server reads (gzip, deflate or identity, one of them)"
@@ -147,6 +159,15 @@ fn head_refused_text(status: StatusCode) -> &'static str {
     }
 }
 
+/// A refused binary body's status, by the kind of refusal.
+fn media_status(e: &MediaError) -> StatusCode {
+    match e.refusal {
+        Refusal::BadRequest => StatusCode::BAD_REQUEST,
+        Refusal::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        Refusal::Unsupported => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+    }
+}
+
 /// What a client is told of an engine error: a failure's text stays in the log.
 fn engine_text(e: &EngineError) -> Cow<'static, str> {
     if e.is_engine_failure() {
@@ -179,9 +200,10 @@ impl ApiError {
             | ApiError::VersionNotServed { .. }
             | ApiError::SwaggerVersion(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::UnsupportedMediaType | ApiError::ContentEncoding(_) => {
-                StatusCode::UNSUPPORTED_MEDIA_TYPE
-            }
+            ApiError::UnsupportedMediaType
+            | ApiError::MediaTypes(_)
+            | ApiError::ContentEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Media(e) => media_status(e),
             ApiError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::BodyRead(_)
             | ApiError::Schema(_)
@@ -209,7 +231,9 @@ impl ApiError {
                 | EngineError::QueueTimeout { .. }
                 | EngineError::Stopped => StatusCode::SERVICE_UNAVAILABLE,
                 EngineError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
-                EngineError::Input(_) => StatusCode::BAD_REQUEST,
+                EngineError::Input(input) => input
+                    .downcast_ref::<MediaError>()
+                    .map_or(StatusCode::BAD_REQUEST, media_status),
                 EngineError::Backend(_) if e.is_input() => StatusCode::BAD_REQUEST,
                 EngineError::Backend(_) => StatusCode::INTERNAL_SERVER_ERROR,
                 // Full now, fits later: retry. Larger than the whole budget:

@@ -7,8 +7,9 @@ use http::request::Parts;
 use http::{HeaderName, HeaderValue, Method, Response, StatusCode, header};
 use hyper::body::Incoming;
 use inferd_collect::Input;
-use inferd_engine::{EngineError, Scored};
+use inferd_engine::{EngineError, Reservation, Scored};
 use inferd_log::millis;
+use inferd_media::{BodyKind, MediaInputs, Parsed};
 use inferd_schema::{ModelSchema, SchemaError};
 use inferd_tensor::Tensor;
 
@@ -115,48 +116,84 @@ pub async fn score(
             reservation.map_err(EngineError::from)?,
         )
     } else {
-        if !is_json(&parts.headers) {
-            return Err(ApiError::UnsupportedMediaType);
-        }
+        // The type is judged before the body is read: a type the model
+        // does not take costs no reading.
+        let media = media_kind(&parts.headers, &live.schema)?;
         let (body, reservation) =
             read_limited(&parts.headers, body, &state.options, &state.budget).await?;
-        (Payload::Body(body), reservation)
+        let payload = match media {
+            None => Payload::Body(body),
+            Some(kind) => Payload::Media(kind, body),
+        };
+        (payload, reservation)
     };
-    // A small payload's tensors are reserved now, at their most, so the
-    // model's worker never touches the budget for it (the count's cache
-    // line stays with the HTTP thread); a large one's exactly, once decoded.
-    let exact = payload.len() >= EXACT_TENSORS_FROM;
-    if !exact {
-        reservation
-            .grow(payload.len() * TENSOR_BYTES_PER_PAYLOAD_BYTE)
-            .map_err(EngineError::from)?;
-    }
     record.read(payload.len());
-    let collected = state.telemetry.collector().map(|_| payload.to_input());
+    let collected = state
+        .telemetry
+        .collector()
+        .map(|_| payload.to_input(&parts.headers));
     let model = &live.served;
     let schema = live.schema.clone();
+    let single_image = matches!(payload, Payload::Media(BodyKind::Image, _));
+    let job = match payload {
+        // A binary body is split into its inputs' items here (cheap: a
+        // form's parts, no decoding), which says how many bytes its
+        // tensors take at most: those are reserved now, before any image
+        // is decoded on the worker.
+        Payload::Media(kind, body) => {
+            let media = schema
+                .media
+                .clone()
+                .expect("media_kind finds a binary body only for a model with media");
+            let parsed = media.parse(&kind, body)?;
+            reservation
+                .grow(parsed.tensor_bytes())
+                .map_err(EngineError::from)?;
+            Job::Media(media, parsed)
+        }
+        json => {
+            // A small payload's tensors are reserved now, at their most, so
+            // the model's worker never touches the budget for it (the
+            // count's cache line stays with the HTTP thread); a large one's
+            // exactly, once decoded.
+            let exact = json.len() >= EXACT_TENSORS_FROM;
+            if !exact {
+                reservation
+                    .grow(json.len() * TENSOR_BYTES_PER_PAYLOAD_BYTE)
+                    .map_err(EngineError::from)?;
+            }
+            Job::Json(json, exact.then(|| reservation.clone()))
+        }
+    };
     let ticket = model.enter()?;
     let contract = schema.clone();
-    let tensors = exact.then(|| reservation.clone());
     // The engine times this closure (the request's decoding) itself.
-    let prepare = Box::new(move || {
-        let inputs = decode(payload, &contract).map_err(|e| EngineError::Input(Box::new(e)))?;
-        // The tensors live until the run ends: past the budget, the run
-        // never starts (503, as for the body).
-        if let Some(reservation) = tensors {
-            let bytes: usize = inputs.iter().map(Tensor::heap_bytes).sum();
-            reservation.grow(bytes as u64)?;
+    let prepare = Box::new(move || match job {
+        Job::Media(media, parsed) => media
+            .decode(parsed)
+            .map(|decoded| decoded.tensors)
+            .map_err(|e| EngineError::Input(Box::new(e))),
+        Job::Json(payload, tensors) => {
+            let inputs = decode(payload, &contract).map_err(|e| EngineError::Input(Box::new(e)))?;
+            // The tensors live until the run ends: past the budget, the run
+            // never starts (503, as for the body).
+            if let Some(reservation) = tensors {
+                let bytes: usize = inputs.iter().map(Tensor::heap_bytes).sum();
+                reservation.grow(bytes as u64)?;
+            }
+            Ok(inputs)
         }
-        Ok(inputs)
     });
     let scored = model
         .run_prepared(prepare, ticket)
         .await
         .map_err(|e| ApiError::scoring(e, &model.name, request_id))?;
-    let body = schema.encode(&scored.outputs).map_err(|reason| {
-        tracing::error!(model = %model.name, %reason, "outputs do not fit the output layout");
-        ApiError::Internal
-    })?;
+    let body = schema
+        .encode_answer(&scored.outputs, single_image)
+        .map_err(|reason| {
+            tracing::error!(model = %model.name, %reason, "outputs do not fit the output layout");
+            ApiError::Internal
+        })?;
     let body = bytes::Bytes::from(body);
     // Encoding starts when the answer is seen; its end is the total's too.
     let encoded = Instant::now();
@@ -201,33 +238,81 @@ fn milliseconds_header(parts: &[(&str, Duration)]) -> HeaderValue {
         .expect("digits, points and ASCII labels are a valid header value")
 }
 
-/// Where a request's data is: the query string (GET) or the body (POST).
+/// Where a request's data is: the query string (GET), the JSON body, or a
+/// binary body the model's declared decoders read (POST).
 enum Payload {
     Query(String),
     Body(bytes::Bytes),
+    Media(BodyKind, bytes::Bytes),
 }
 
 impl Payload {
     fn len(&self) -> u64 {
         match self {
             Payload::Query(query) => query.len() as u64,
-            Payload::Body(body) => body.len() as u64,
+            Payload::Body(body) | Payload::Media(_, body) => body.len() as u64,
         }
     }
 
     /// A copy for data collection (the body's bytes are shared, not copied).
-    fn to_input(&self) -> Input {
+    fn to_input(&self, headers: &http::HeaderMap) -> Input {
         match self {
             Payload::Query(query) => Input::Query(query.clone()),
             Payload::Body(body) => Input::Json(body.clone()),
+            Payload::Media(_, body) => Input::Binary {
+                content_type: headers
+                    .get(header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned(),
+                body: body.clone(),
+            },
         }
     }
+}
+
+/// What the model's worker decodes: JSON data (with the reservation its
+/// tensors grow, when reserved exactly), or a parsed binary body.
+enum Job {
+    Json(Payload, Option<Reservation>),
+    Media(Arc<MediaInputs>, Parsed),
 }
 
 fn decode(payload: Payload, schema: &ModelSchema) -> Result<Vec<Tensor>, SchemaError> {
     match payload {
         Payload::Query(query) => schema.decode_query(&query),
         Payload::Body(body) => schema.decode_body(&body),
+        Payload::Media(..) => unreachable!("a binary body is decoded by its media"),
+    }
+}
+
+/// The binary body kind a POST's `Content-Type` announces, for a model
+/// that takes it; `None` for JSON. A type the model does not take is a 415
+/// that lists those it does (JSON's own message when it takes only JSON).
+fn media_kind(
+    headers: &http::HeaderMap,
+    schema: &ModelSchema,
+) -> Result<Option<BodyKind>, ApiError> {
+    if is_json(headers) {
+        return Ok(None);
+    }
+    let Some(media) = &schema.media else {
+        return Err(ApiError::UnsupportedMediaType);
+    };
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    match BodyKind::from_content_type(content_type) {
+        Some(kind) => Ok(Some(kind?)),
+        None => {
+            let mut types = vec!["application/json"];
+            types.extend(media.content_types());
+            Err(ApiError::MediaTypes(format!(
+                "Expects Content-Type to be one of {}; got '{content_type}'",
+                types.join(", ")
+            )))
+        }
     }
 }
 

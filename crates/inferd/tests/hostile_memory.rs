@@ -17,12 +17,17 @@ fn post(port: u16, body: &[u8]) -> u16 {
 
 /// POSTs `body` to `path` with `extra` header lines (each ending in CRLF).
 fn post_to(port: u16, path: &str, extra: &str, body: &[u8]) -> u16 {
+    post_typed(port, path, "application/json", extra, body)
+}
+
+/// [`post_to`] with the body's `Content-Type`.
+fn post_typed(port: u16, path: &str, content_type: &str, extra: &str, body: &[u8]) -> u16 {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(60)))
         .unwrap();
     let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n",
+        "POST {path} HTTP/1.1\r\nHost: t\r\nContent-Type: {content_type}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
     stream.write_all(head.as_bytes()).unwrap();
@@ -186,4 +191,112 @@ fn memory_is_handed_back_soon_after_large_requests() {
         let last = curve.last().unwrap().1;
         assert!(last <= idle + margin, "rose again to {last} KiB: {curve:?}");
     }
+}
+
+/// A PNG whose header claims `width` x `height` (8-bit RGB), with a valid
+/// CRC, a tiny IDAT and IEND: a decompression bomb's header, 57 bytes.
+fn png_claiming(width: u32, height: u32) -> Vec<u8> {
+    let mut header = Vec::new();
+    header.extend_from_slice(&width.to_be_bytes());
+    header.extend_from_slice(&height.to_be_bytes());
+    header.extend_from_slice(&[8, 2, 0, 0, 0]);
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    for (kind, data) in [
+        (&b"IHDR"[..], &header[..]),
+        (b"IDAT", &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]),
+        (b"IEND", &[]),
+    ] {
+        png.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        let mut typed = kind.to_vec();
+        typed.extend_from_slice(data);
+        let mut crc = !0u32;
+        for &b in &typed {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        png.extend_from_slice(&typed);
+        png.extend_from_slice(&(!crc).to_be_bytes());
+    }
+    png
+}
+
+/// A 28x28 GIF of `frames` frames (only the first is ever decoded).
+fn gif_of_frames(frames: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    {
+        let mut encoder = image::codecs::gif::GifEncoder::new(&mut out);
+        for n in 0..frames {
+            let shade = (n % 256) as u8;
+            let frame =
+                image::RgbaImage::from_pixel(28, 28, image::Rgba([shade, shade, shade, 255]));
+            encoder.encode_frame(image::Frame::new(frame)).unwrap();
+        }
+    }
+    out
+}
+
+/// A `side` x `side` PNG of one colour: small on the wire, `side`² pixels
+/// decoded.
+fn large_png(side: u32) -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    image::RgbImage::from_pixel(side, side, image::Rgb([120, 30, 200]))
+        .write_to(&mut out, image::ImageFormat::Png)
+        .unwrap();
+    out.into_inner()
+}
+
+#[test]
+fn memory_returns_to_its_base_after_hostile_and_large_images() {
+    let server = support::start(&["--inference-config", "../../examples/inference/images.json"]);
+    let (pid, port) = (server.child.id(), server.port);
+    let seven = std::fs::read("../../examples/images/seven.png").unwrap();
+    let mnist = "/models/cnn-mnist/score";
+    let rgb = "/models/rgb-cnn/score";
+    let hostile: Vec<(&str, &str, Vec<u8>, u16)> = vec![
+        (mnist, "image/png", png_claiming(100_000, 100_000), 413),
+        (mnist, "image/png", png_claiming(4096, 4096), 400),
+        (mnist, "image/png", seven[..seven.len() - 20].to_vec(), 400),
+        (mnist, "image/gif", gif_of_frames(3000), 200),
+        (rgb, "image/png", large_png(4096), 200),
+        (rgb, "image/png", png_claiming(5000, 10), 413),
+    ];
+    let round = || {
+        for (path, content_type, body, status) in &hostile {
+            assert_eq!(
+                post_typed(port, path, content_type, "", body),
+                *status,
+                "{content_type} of {} bytes to {path}",
+                body.len()
+            );
+        }
+        for _ in 0..20 {
+            assert_eq!(post_typed(port, mnist, "image/png", "", &seven), 200);
+        }
+    };
+    let idle = rss_kib(pid);
+    round();
+    let mut after = Vec::new();
+    for _ in 0..6 {
+        round();
+        after.push(rss_kib(pid));
+    }
+    eprintln!("RSS KiB: idle {idle}, after each round {after:?}");
+    // A 4096x4096 image is 48 MB of RGB while it is resized: a leak of one
+    // a round would lift the floor by 144 MB over the last three rounds.
+    let base = after[..3].iter().copied().min().unwrap();
+    let last = after[3..].iter().copied().min().unwrap();
+    assert!(
+        last <= base + 48 * 1024,
+        "RSS floor grew from {base} KiB to {last} KiB over rounds of hostile images: {after:?}"
+    );
+    assert!(
+        last <= idle + 96 * 1024,
+        "RSS stayed {last} KiB against {idle} KiB idle"
+    );
 }
