@@ -14,6 +14,10 @@ Triton HTTP client (`tritonclient[http]` from PyPI), on every bundled model.
    requested output, missing input, unknown input.
 5. Compression of the request (gzip, deflate) and of the answer.
 6. A second server with a key: infer and metadata need it, health does not.
+7. A third server whose inference config gives cnn-mnist's input an image
+   decoder: its metadata says BYTES [-1]; a PNG sent as BYTES (binary, and
+   base64 text in JSON) answers what its pixels / 255 give as FP32; a cut
+   PNG is a 400, a bomb's header a 413.
 
 Each check prints `ok` or `FAIL` with what was sent, what came back and what
 the client expected; the run exits 1 if any failed. Both servers are killed
@@ -22,6 +26,7 @@ the binary and the environment.
 """
 
 import atexit
+import base64
 import collections
 import http.client
 import json
@@ -30,11 +35,13 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import traceback
 import urllib.error
 import urllib.request
+import zlib
 from pathlib import Path
 
 import gevent
@@ -74,6 +81,10 @@ SIGNATURES = {
     "onehot-4": {
         "inputs": [("indices", "INT64", [-1])],
         "outputs": [("onehot", "FP32", [-1, 4])],
+    },
+    "rgb-cnn": {
+        "inputs": [("input", "FP32", [-1, 3, 64, 64])],
+        "outputs": [("logits", "FP32", [-1, 10])],
     },
 }
 NUMPY = {"FP32": np.float32, "FP64": np.float64, "INT64": np.int64, "INT32": np.int32}
@@ -119,11 +130,14 @@ class Server:
 
     running = []
 
-    def __init__(self, extra_env=None, ready_headers=None):
-        models = ",".join(name for name, _ in MODELS)
+    def __init__(self, extra_env=None, ready_headers=None, inference_config=None):
+        # An inference config names its own models (with --model too, the
+        # server refuses to start).
+        models = (["--inference-config", inference_config] if inference_config
+                  else ["--model", ",".join(name for name, _ in MODELS)])
         self.process = subprocess.Popen(
             [BIN, "serve", "--registry", REGISTRY, "--host", "127.0.0.1", "--port", "0",
-             "--model", models, "--log-format", "json", "--no-access-log",
+             *models, "--log-format", "json", "--no-access-log",
              "--shutdown-grace-s", "0"],
             env={**CLEAN_ENV, **(extra_env or {})}, stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
@@ -284,6 +298,7 @@ class Context:
     server = None
     client = None
     keyed = None
+    images = None    # the server with an image decoder on cnn-mnist's input
     reference = {}   # model -> {output: /score's numbers for the 7 rows}
     infers = collections.Counter()  # model -> successful v2 infers since the stats' snapshot
     before = {}      # model -> statistics before the infers
@@ -292,7 +307,7 @@ class Context:
 C = Context
 
 
-@check("the bundled models are the README's five")
+@check("the bundled models are the README's six")
 def bundled():
     names = [name for name, _ in MODELS]
     assert names == sorted(SIGNATURES), f"models/ holds {names}; this suite knows {sorted(SIGNATURES)}"
@@ -722,6 +737,102 @@ def repository_load_unload():
                  what="load of a model not in the registry")
     index = client.get_model_repository_index(headers=headers)
     assert sorted(e["name"] for e in index if e["state"] == "READY") == sorted(n for n, _ in MODELS), index
+
+
+# --- encoded images as BYTES (issue 35) ----------------------------------------
+
+IMAGE_CONFIG = {"models": [{"model": "cnn-mnist", "inputs": {"input": {
+    "decoder": "image", "color": "gray", "scale": 0.00392156862745098}}}]}
+
+
+def seven():
+    """examples/images/seven.png, and its pixels / 255 as cnn-mnist's FP32
+    input (the committed parity fixture's, made with Pillow)."""
+    png = (ROOT / "examples/images/seven.png").read_bytes()
+    fixture = json.loads((ROOT / "tests/fixtures/media/parity.json").read_text())
+    case = next(c for c in fixture["cases"] if c["image"] == "examples/images/seven.png"
+                and "resize" not in c["decoder"])
+    return png, np.asarray(case["tensor"], dtype=np.float32).reshape(1, 1, 28, 28)
+
+
+def png_claiming(width, height):
+    """A gray PNG whose header claims width x height pixels: a bomb's start."""
+    def chunk(kind, data):
+        return (len(data).to_bytes(4, "big") + kind + data
+                + zlib.crc32(kind + data).to_bytes(4, "big"))
+    header = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, 0, 0, 0, 0])
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
+
+
+def image_input(images, binary=True):
+    tensor = httpclient.InferInput("input", [len(images)], "BYTES")
+    tensor.set_data_from_numpy(np.array(images, dtype=np.object_), binary_data=binary)
+    return tensor
+
+
+def images_client():
+    assert C.images is not None, "the server with an image decoder did not start"
+    return httpclient.InferenceServerClient(url=C.images.url)
+
+
+@check("images: a third server, its inference config giving cnn-mnist's input an image decoder")
+def images_server():
+    C.images_dir = tempfile.TemporaryDirectory()
+    config = Path(C.images_dir.name) / "inference.json"
+    config.write_text(json.dumps(IMAGE_CONFIG))
+    C.images = Server(inference_config=config)
+
+
+@check("images: get_model_metadata says BYTES [-1] for the image input, the outputs unchanged")
+def images_metadata():
+    meta = images_client().get_model_metadata("cnn-mnist")
+    got = [(t["name"], t["datatype"], t["shape"]) for t in meta["inputs"]]
+    assert got == [("input", "BYTES", [-1])], f"inputs {got}; expected one BYTES [-1]"
+    outputs = [(t["name"], t["datatype"], t["shape"]) for t in meta["outputs"]]
+    assert outputs == [tuple(t) for t in SIGNATURES["cnn-mnist"]["outputs"]], outputs
+
+
+@check("images: a PNG as BYTES (binary_data=True), one and two: what its pixels / 255 give as FP32")
+def images_bytes():
+    client = images_client()
+    png, pixels = seven()
+    floats = httpclient.InferInput("input", list(pixels.shape), "FP32")
+    floats.set_data_from_numpy(pixels)
+    want = client.infer("cnn-mnist", [floats]).as_numpy("probabilities")
+    assert int(np.argmax(want[0])) == 7, want
+    got = client.infer("cnn-mnist", [image_input([png])]).as_numpy("probabilities")
+    same_numbers(got, want, "PNG as BYTES vs its pixels / 255 as FP32", rtol=0, atol=1e-6)
+    two = client.infer("cnn-mnist", [image_input([png, png])]).as_numpy("probabilities")
+    same_numbers(two, np.concatenate([want, want]), "two PNGs, two rows", rtol=0, atol=1e-6)
+
+
+@check("images: base64 text as JSON BYTES (binary_data=False): the same answer")
+def images_base64():
+    client = images_client()
+    png, _ = seven()
+    binary = client.infer("cnn-mnist", [image_input([png])]).as_numpy("probabilities")
+    text = client.infer("cnn-mnist", [image_input([base64.b64encode(png)], binary=False)])
+    same_numbers(text.as_numpy("probabilities"), binary, "base64 in JSON vs binary", rtol=0, atol=0)
+
+
+@check("images: a cut PNG is a 400 naming the input and the image; a bomb's header a 413")
+def images_refused():
+    client = images_client()
+    png, _ = seven()
+    message = expect_error(lambda: client.infer("cnn-mnist", [image_input([png, png[:len(png) // 2]])]),
+                           400, "input 'input'", "image 2", what="second of two PNGs cut short")
+    print(f"    {message!r}")
+    message = expect_error(lambda: client.infer("cnn-mnist", [image_input([png_claiming(100000, 100000)])]),
+                           413, "100000x100000", what="a PNG claiming 100000x100000 pixels")
+    print(f"    {message!r}")
+    # The client itself refuses raw image bytes as JSON, and says why.
+    try:
+        image_input([png], binary=False)
+    except InferenceServerException as e:
+        assert "binary_data=True" in (e.message() or ""), e.message()
+    else:
+        raise AssertionError("tritonclient put raw PNG bytes in JSON")
 
 
 # --- runner --------------------------------------------------------------------

@@ -1,11 +1,11 @@
 //! BYTES elements in a binary buffer: each a 4-byte little-endian length,
 //! then that many bytes, one after another with nothing between.
 //!
-//! inferd's tensors hold no strings, so a BYTES input is refused; the
-//! framing is still read first, so that a malformed buffer is reported as
-//! what it is, and these functions are ready for the day [`inferd_tensor`]
-//! carries strings. Reading never goes past the buffer, whatever the
-//! lengths say.
+//! inferd's tensors hold no strings, so a BYTES input is refused unless it
+//! takes encoded images (each element one image; see `images`); the
+//! framing is read first either way, so that a malformed buffer is
+//! reported as what it is. Reading never goes past the buffer, whatever
+//! the lengths say.
 
 /// How a BYTES buffer disagrees with its framing or with the element count
 /// its shape gives.

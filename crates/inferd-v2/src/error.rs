@@ -182,6 +182,15 @@ pub enum V2Error {
         received: String,
     },
 
+    #[error(
+        "input '{input}': element {index} of \"data\" is not base64 text ({reason}); an encoded image goes in JSON as base64, or as its bytes in the binary tensor extension (tritonclient: binary_data=True)"
+    )]
+    NotBase64 {
+        input: String,
+        index: usize,
+        reason: String,
+    },
+
     #[error("{place}: parameter '{name}' must be {expected}, received {received}")]
     InvalidParameter {
         place: String,

@@ -17,6 +17,7 @@
 //! - `data`: an input's JSON `data`, flat or nested, straight into the tensor.
 //! - `binary`: raw little-endian buffers to tensors and back.
 //! - `bytes`: BYTES elements' framing (4-byte length, then the bytes).
+//! - `images`: encoded images as BYTES elements: [`EncodedImages`], base64.
 //! - `params`: `parameters` objects and the reserved parameters' types.
 //! - `response`: outputs to a response body; a client's request body.
 //! - `metadata`: server metadata, model metadata, model configuration.
@@ -27,8 +28,11 @@
 //!
 //! inferd's tensors carry BOOL, UINT8..64, INT8..64, FP32 and FP64; FP16,
 //! BF16 and BYTES are understood on the wire and refused with
-//! [`V2Error::UnsupportedDatatype`] (see `datatype`). Nothing here panics
-//! on any input or reads past the body.
+//! [`V2Error::UnsupportedDatatype`] (see `datatype`), but for one use of
+//! BYTES: an input the server declares an image decoder for takes encoded
+//! images as BYTES elements, which the server decodes through
+//! [`EncodedImages`] ([`V2Model::decode_request_with`]; see `images`).
+//! Nothing here panics on any input or reads past the body.
 #![forbid(unsafe_code)]
 
 mod binary;
@@ -36,6 +40,7 @@ mod bytes;
 mod data;
 mod datatype;
 mod error;
+mod images;
 mod json;
 mod metadata;
 mod model;
@@ -46,6 +51,7 @@ mod response;
 pub use bytes::{FramingError, split_bytes_elements, write_bytes_element};
 pub use datatype::Datatype;
 pub use error::{ConfigError, EncodeError, V2Error, error_body};
+pub use images::EncodedImages;
 pub use metadata::{ConfigOptions, DynamicBatching, server_metadata};
 pub use model::V2Model;
 pub use request::{InferRequest, OutputChoice, OutputPlan, parse_header_length};

@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use inferd_tensor::{Dim, TensorSpec};
 
+use crate::images::image_count_dim;
 use crate::json::{dims_text, protocol_dims};
 use crate::{ConfigError, Datatype, V2Model};
 
@@ -55,13 +56,39 @@ fn tensor_metadata(spec: &TensorSpec) -> TensorMetadata<'_> {
     }
 }
 
-pub(crate) fn model_metadata(model: &V2Model, versions: &[String]) -> Vec<u8> {
+/// An input that takes encoded images: BYTES, one image per element. Its
+/// tensor form is still accepted; the document can name one datatype per
+/// input, and clients build their request from it, so it names the form
+/// a client most likely has (an image file).
+fn image_metadata(spec: &TensorSpec) -> TensorMetadata<'_> {
+    TensorMetadata {
+        name: &spec.name,
+        datatype: Datatype::Bytes.as_str(),
+        shape: vec![image_count_dim(spec.shape.as_deref())],
+    }
+}
+
+pub(crate) fn model_metadata(
+    model: &V2Model,
+    versions: &[String],
+    takes_images: &dyn Fn(&str) -> bool,
+) -> Vec<u8> {
     let signature = model.signature();
     to_json(&ModelMetadata {
         name: model.name(),
         versions,
         platform: model.platform(),
-        inputs: signature.inputs.iter().map(tensor_metadata).collect(),
+        inputs: signature
+            .inputs
+            .iter()
+            .map(|spec| {
+                if takes_images(&spec.name) {
+                    image_metadata(spec)
+                } else {
+                    tensor_metadata(spec)
+                }
+            })
+            .collect(),
         outputs: signature.outputs.iter().map(tensor_metadata).collect(),
     })
 }

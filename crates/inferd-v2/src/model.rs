@@ -6,11 +6,13 @@
 
 use inferd_tensor::{Signature, Tensor};
 
+use crate::images::NoImages;
 use crate::metadata::{batchable, model_config, model_metadata};
 use crate::request::decode_request;
 use crate::response::encode_response;
 use crate::{
-    ConfigError, ConfigOptions, EncodeError, EncodedBody, InferRequest, OutputPlan, V2Error,
+    ConfigError, ConfigOptions, EncodeError, EncodedBody, EncodedImages, InferRequest, OutputPlan,
+    V2Error,
 };
 
 /// One model version's protocol codec.
@@ -60,12 +62,27 @@ impl V2Model {
     /// checked before anything runs. `header_length` is the request's
     /// `Inference-Header-Content-Length` (see [`crate::parse_header_length`]);
     /// `None` or 0: the whole body is JSON.
+    /// No input takes encoded images here: BYTES is refused (see
+    /// [`V2Model::decode_request_with`]).
     pub fn decode_request(
         &self,
         body: &[u8],
         header_length: Option<usize>,
     ) -> Result<InferRequest, V2Error> {
-        decode_request(self, body, header_length)
+        decode_request(self, body, header_length, &mut NoImages)
+    }
+
+    /// [`V2Model::decode_request`], where the inputs `images` takes may
+    /// come as BYTES, one encoded image per element (shape `[N]`), which
+    /// `images` decodes into the input's N rows once every other rule has
+    /// held. Such an input still takes its tensor as the model's datatype.
+    pub fn decode_request_with<I: EncodedImages>(
+        &self,
+        body: &[u8],
+        header_length: Option<usize>,
+        images: &mut I,
+    ) -> Result<InferRequest, I::Error> {
+        decode_request(self, body, header_length, images)
     }
 
     /// The response to a request with `plan` and `id`: `outputs` are all
@@ -83,7 +100,19 @@ impl V2Model {
     /// The model metadata document; `versions` are the versions a client
     /// may name in a URL.
     pub fn metadata(&self, versions: &[String]) -> Vec<u8> {
-        model_metadata(self, versions)
+        model_metadata(self, versions, &|_| false)
+    }
+
+    /// The model metadata document, where each input `takes_images`
+    /// accepts is BYTES of shape `[-1]` (one encoded image per element;
+    /// the model's count when its first dimension is fixed), so that a
+    /// client reading it builds the request the decoder takes.
+    pub fn metadata_with_images(
+        &self,
+        versions: &[String],
+        takes_images: &dyn Fn(&str) -> bool,
+    ) -> Vec<u8> {
+        model_metadata(self, versions, takes_images)
     }
 
     /// The model configuration document (Triton's model configuration

@@ -10,6 +10,10 @@
 //! model's signature (datatype, shape), and only then are its values read,
 //! straight into the tensor. Nothing is read past the body, whatever a
 //! size says.
+//!
+//! An input that takes encoded images (see `images`) may come as BYTES:
+//! its elements are checked with the rest (shape, framing, base64) and
+//! decoded last, by the server's decoder, once every input has passed.
 
 use std::time::Duration;
 
@@ -21,7 +25,8 @@ use inferd_tensor::{Dim, Tensor, TensorSpec};
 use crate::binary::{RawError, decode_raw};
 use crate::bytes::split_bytes_elements;
 use crate::data::{DataTarget, decode_json_data};
-use crate::json::{NAME_CHARS, Text, clip, dims_text, names_text, shape_text};
+use crate::images::{EncodedImages, ImageElements, check_base64, decode_elements, image_count_dim};
+use crate::json::{NAME_CHARS, Text, clip, dims_text, list_text, names_text, shape_text};
 use crate::params::{Params, Place};
 use crate::{Datatype, V2Error, V2Model};
 
@@ -165,12 +170,57 @@ pub fn parse_header_length(value: &[u8]) -> Result<usize, V2Error> {
 
 /// Decodes `body` for `model`. `header_length` is the
 /// `Inference-Header-Content-Length` value: `None` (or 0, as Triton reads
-/// it) when the whole body is JSON.
-pub(crate) fn decode_request(
+/// it) when the whole body is JSON. `images` says which inputs take
+/// encoded images, and decodes them once every rule has held.
+pub(crate) fn decode_request<I: EncodedImages>(
     model: &V2Model,
     body: &[u8],
     header_length: Option<usize>,
-) -> Result<InferRequest, V2Error> {
+    images: &mut I,
+) -> Result<InferRequest, I::Error> {
+    let checked = check_request(model, body, header_length, &|input| {
+        images.takes_encoded_images(input)
+    })?;
+    let mut inputs = Vec::with_capacity(checked.slots.len());
+    for (slot, spec) in checked.slots.into_iter().zip(&model.signature().inputs) {
+        inputs.push(match slot {
+            Slot::Tensor(tensor) => tensor,
+            Slot::Images(elements) => decode_elements(&spec.name, elements, images)?,
+        });
+    }
+    Ok(InferRequest {
+        id: checked.id,
+        inputs,
+        outputs: checked.outputs,
+        timeout: checked.timeout,
+        priority: checked.priority,
+    })
+}
+
+/// A request every rule has passed, its encoded images not yet decoded.
+struct Checked<'a> {
+    id: Option<String>,
+    /// One per model input, in the signature's order.
+    slots: Vec<Slot<'a>>,
+    outputs: OutputPlan,
+    timeout: Option<Duration>,
+    priority: Option<u64>,
+}
+
+/// One input as read from the request.
+enum Slot<'a> {
+    Tensor(Tensor),
+    Images(ImageElements<'a>),
+}
+
+/// Every rule of the request, checked; the values read into tensors but
+/// for encoded images. `takes_images` says which inputs take them.
+fn check_request<'a>(
+    model: &V2Model,
+    body: &'a [u8],
+    header_length: Option<usize>,
+    takes_images: &dyn Fn(&str) -> bool,
+) -> Result<Checked<'a>, V2Error> {
     let (json, binary) = match header_length {
         None | Some(0) => (body, &[][..]),
         Some(n) if n > body.len() => {
@@ -202,7 +252,7 @@ pub(crate) fn decode_request(
     let outputs = output_plan(model, header.outputs.as_deref(), binary_output)?;
 
     let specs = &model.signature().inputs;
-    let mut slots: Vec<Option<Tensor>> = vec![None; specs.len()];
+    let mut slots: Vec<Option<Slot<'a>>> = specs.iter().map(|_| None).collect();
     let mut reader = BinaryReader {
         binary,
         offset: 0,
@@ -220,7 +270,12 @@ pub(crate) fn decode_request(
                 input: input.name.to_string(),
             });
         }
-        slots[index] = Some(decode_input(input, &specs[index], &mut reader)?);
+        slots[index] = Some(decode_input(
+            input,
+            &specs[index],
+            &mut reader,
+            takes_images,
+        )?);
     }
     if reader.offset != binary.len() {
         return Err(V2Error::BinaryLeftOver {
@@ -230,7 +285,7 @@ pub(crate) fn decode_request(
     }
     let mut inputs = Vec::with_capacity(specs.len());
     for (slot, spec) in slots.into_iter().zip(specs) {
-        let Some(tensor) = slot else {
+        let Some(slot) = slot else {
             return Err(V2Error::MissingInput {
                 input: spec.name.clone(),
                 datatype: Datatype::of(spec.dtype).to_string(),
@@ -238,12 +293,12 @@ pub(crate) fn decode_request(
                 expected: names_text(specs.iter().map(|s| s.name.as_str())),
             });
         };
-        inputs.push(tensor);
+        inputs.push(slot);
     }
 
-    Ok(InferRequest {
+    Ok(Checked {
         id: header.id.map(|id| id.0.into_owned()),
-        inputs,
+        slots: inputs,
         outputs,
         timeout,
         priority,
@@ -287,13 +342,16 @@ impl<'b> BinaryReader<'b> {
 enum Values<'a> {
     Json(&'a RawValue),
     Raw(&'a [u8]),
+    /// BYTES elements of binary data, their framing checked.
+    Bytes(Vec<&'a [u8]>),
 }
 
 fn decode_input<'a>(
     input: &InputHeader<'a>,
     spec: &TensorSpec,
     reader: &mut BinaryReader<'a>,
-) -> Result<Tensor, V2Error> {
+    takes_images: &dyn Fn(&str) -> bool,
+) -> Result<Slot<'a>, V2Error> {
     let name = &*input.name;
     let datatype = Datatype::parse(&input.datatype).ok_or_else(|| V2Error::UnknownDatatype {
         input: name.to_owned(),
@@ -343,17 +401,23 @@ fn decode_input<'a>(
                             received: size,
                         });
                     }
+                    Values::Raw(bytes)
                 }
-                None => {
-                    split_bytes_elements(bytes, count).map_err(|reason| V2Error::BytesFraming {
+                None => Values::Bytes(split_bytes_elements(bytes, count).map_err(|reason| {
+                    V2Error::BytesFraming {
                         input: name.to_owned(),
                         reason,
-                    })?;
-                }
+                    }
+                })?),
             }
-            Values::Raw(bytes)
         }
     };
+
+    // Encoded images for an input that takes them: one per element, its
+    // own rules (the tensor is the decoder's).
+    if datatype == Datatype::Bytes && takes_images(name) {
+        return image_elements(name, spec, &shape, values).map(Slot::Images);
+    }
 
     // Against the model: its datatype and shape.
     let expected = Datatype::of(spec.dtype);
@@ -416,6 +480,7 @@ fn decode_input<'a>(
                 received: bytes.len() as u64,
             },
         })?,
+        Values::Bytes(_) => unreachable!("BYTES matches no model datatype: refused above"),
     };
     if data.len() != count {
         return Err(V2Error::DataCount {
@@ -425,7 +490,110 @@ fn decode_input<'a>(
             received: data.len().to_string(),
         });
     }
-    Ok(Tensor::new(shape, data).expect("the element count was checked against the shape"))
+    Ok(Slot::Tensor(
+        Tensor::new(shape, data).expect("the element count was checked against the shape"),
+    ))
+}
+
+/// An image input's BYTES elements checked: shape `[N]` (N the model's
+/// first dimension when fixed), at least one, and in JSON each element
+/// base64 text.
+fn image_elements<'a>(
+    name: &str,
+    spec: &TensorSpec,
+    shape: &[usize],
+    values: Values<'a>,
+) -> Result<ImageElements<'a>, V2Error> {
+    let first = image_count_dim(spec.shape.as_deref());
+    let count = match shape {
+        [n] if first < 0 || u64::try_from(first) == Ok(*n as u64) => *n,
+        _ => {
+            return Err(V2Error::WrongShape {
+                input: name.to_owned(),
+                expected: list_text([first].iter()),
+                datatype: "BYTES, one encoded image per element".to_owned(),
+                received: shape_text(shape),
+            });
+        }
+    };
+    if count == 0 {
+        return Err(V2Error::EmptyTensor {
+            input: name.to_owned(),
+            shape: shape_text(shape),
+        });
+    }
+    match values {
+        Values::Bytes(elements) => Ok(ImageElements::Binary(elements)),
+        Values::Json(raw) => json_images(name, shape, count, raw),
+        // BYTES has no element size, so its binary data is always split.
+        Values::Raw(_) => unreachable!("BYTES binary data is read as elements"),
+    }
+}
+
+/// An image input's JSON `data`: `count` strings, each base64 text.
+fn json_images<'a>(
+    name: &str,
+    shape: &[usize],
+    count: usize,
+    raw: &'a RawValue,
+) -> Result<ImageElements<'a>, V2Error> {
+    let text: &'a str = raw.get();
+    // The header was read as JSON, so this fails only for a value that is
+    // not a list; its items stay text (no copy of the images).
+    let items: Vec<&'a RawValue> =
+        serde_json::from_str(text).map_err(|_| V2Error::DataNotList {
+            input: name.to_owned(),
+            received: json_kind(text).to_owned(),
+        })?;
+    if items.len() != count {
+        return Err(V2Error::DataCount {
+            input: name.to_owned(),
+            shape: shape_text(shape),
+            expected: count,
+            received: items.len().to_string(),
+        });
+    }
+    let mut texts = Vec::with_capacity(count);
+    let mut bytes = 0u64;
+    for (index, item) in items.into_iter().enumerate() {
+        let item: &'a str = item.get();
+        if item.starts_with('[') {
+            return Err(V2Error::DataNesting {
+                input: name.to_owned(),
+                shape: shape_text(shape),
+                rank: 1,
+                depth: 2,
+            });
+        }
+        let Ok(Text(element)) = serde_json::from_str::<Text<'a>>(item) else {
+            return Err(V2Error::DataElement {
+                input: name.to_owned(),
+                index,
+                datatype: "BYTES (an encoded image as base64 text)".to_owned(),
+                received: json_kind(item).to_owned(),
+            });
+        };
+        let held = check_base64(&element).map_err(|reason| V2Error::NotBase64 {
+            input: name.to_owned(),
+            index,
+            reason: reason.to_string(),
+        })?;
+        bytes = bytes.saturating_add(held);
+        texts.push(element);
+    }
+    Ok(ImageElements::Base64 { texts, bytes })
+}
+
+/// What kind of JSON value `text` (valid JSON) is, for messages.
+fn json_kind(text: &str) -> &'static str {
+    match text.trim_start().as_bytes().first() {
+        Some(b'"') => "a string",
+        Some(b'[') => "a list",
+        Some(b'{') => "an object",
+        Some(b't' | b'f') => "a boolean",
+        Some(b'n') => "null",
+        _ => "a number",
+    }
 }
 
 /// The dimensions of a request's shape: whole numbers, 0 or more.

@@ -1063,3 +1063,378 @@ fn messages_never_grow_with_the_request() {
         );
     }
 }
+
+// ---- encoded images as BYTES -------------------------------------------------
+
+/// `image` FP32 [N, 1, 2, 2] takes encoded images; `b` INT64 [N] does not.
+fn with_image(first: Dim) -> V2Model {
+    V2Model::new(
+        "digits",
+        "1",
+        "onnxruntime_onnx",
+        Signature {
+            inputs: vec![
+                spec(
+                    "image",
+                    DType::F32,
+                    Some(vec![first, Dim::Fixed(1), Dim::Fixed(2), Dim::Fixed(2)]),
+                ),
+                spec("b", DType::I64, Some(vec![n()])),
+            ],
+            outputs: vec![spec("y", DType::F32, Some(vec![n()]))],
+        },
+    )
+}
+
+/// What a fake decoder refuses, or the codec's own refusal.
+#[derive(Debug, PartialEq)]
+enum Refused {
+    Request(V2Error),
+    Image(String),
+}
+
+impl From<V2Error> for Refused {
+    fn from(e: V2Error) -> Refused {
+        Refused::Request(e)
+    }
+}
+
+/// Takes images for `image`: each "image" is 4 bytes, its pixels, read as
+/// byte / 255; anything else is refused as a corrupt image, by index.
+/// Records every call.
+#[derive(Default)]
+struct FakeImages {
+    decoded: Vec<(String, Vec<Vec<u8>>)>,
+    reserved: Vec<u64>,
+}
+
+impl EncodedImages for FakeImages {
+    type Error = Refused;
+
+    fn takes_encoded_images(&self, input: &str) -> bool {
+        input == "image"
+    }
+
+    fn reserve_copies(&mut self, bytes: u64) -> Result<(), Refused> {
+        self.reserved.push(bytes);
+        Ok(())
+    }
+
+    fn decode_images(&mut self, input: &str, images: &[&[u8]]) -> Result<Tensor, Refused> {
+        self.decoded.push((
+            input.to_owned(),
+            images.iter().map(|i| i.to_vec()).collect(),
+        ));
+        let mut values = Vec::new();
+        for (index, image) in images.iter().enumerate() {
+            if image.len() != 4 {
+                return Err(Refused::Image(format!("image {index} is corrupt")));
+            }
+            values.extend(image.iter().map(|&p| f32::from(p) / 255.0));
+        }
+        Ok(Tensor::new(vec![images.len(), 1, 2, 2], TensorData::F32(values)).unwrap())
+    }
+}
+
+fn framed(elements: &[&[u8]]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for element in elements {
+        write_bytes_element(&mut out, element).unwrap();
+    }
+    out
+}
+
+fn b_input(count: usize) -> Value {
+    json!({"name": "b", "shape": [count], "datatype": "INT64", "data": vec![1; count]})
+}
+
+fn image_bytes_input(shape: Value, size: usize) -> Value {
+    json!({"name": "image", "shape": shape, "datatype": "BYTES", "parameters": {"binary_data_size": size}})
+}
+
+fn decode_with(
+    model: &V2Model,
+    body: &[u8],
+    length: Option<usize>,
+) -> (Result<InferRequest, Refused>, FakeImages) {
+    let mut images = FakeImages::default();
+    let result = model.decode_request_with(body, length, &mut images);
+    (result, images)
+}
+
+const SEVEN: [u8; 4] = [0, 255, 51, 102];
+const THREE: [u8; 4] = [10, 20, 30, 40];
+
+fn pixels(images: &[[u8; 4]]) -> TensorData {
+    TensorData::F32(
+        images
+            .iter()
+            .flatten()
+            .map(|&p| f32::from(p) / 255.0)
+            .collect(),
+    )
+}
+
+#[test]
+fn binary_bytes_elements_become_the_inputs_rows() {
+    let model = with_image(n());
+    let buffer = framed(&[&SEVEN, &THREE]);
+    let (body, length) = binary_body(
+        json!({"inputs": [image_bytes_input(json!([2]), buffer.len()), b_input(2)]}),
+        &[&buffer],
+    );
+    let (request, images) = decode_with(&model, &body, length);
+    let request = request.unwrap();
+    assert_eq!(request.inputs[0].shape(), [2, 1, 2, 2]);
+    assert_eq!(request.inputs[0].data(), &pixels(&[SEVEN, THREE]));
+    assert_eq!(request.inputs[1].data(), &TensorData::I64(vec![1, 1]));
+    assert_eq!(
+        images.decoded,
+        [("image".to_owned(), vec![SEVEN.to_vec(), THREE.to_vec()])]
+    );
+    // The body's own bytes: nothing copied, nothing announced.
+    assert!(images.reserved.is_empty());
+}
+
+#[test]
+fn json_bytes_elements_are_base64_images() {
+    let model = with_image(n());
+    // base64.b64encode(bytes([0, 255, 51, 102])) and bytes([10, 20, 30, 40])
+    let body = json!({"inputs": [
+        {"name": "image", "shape": [2], "datatype": "BYTES", "data": ["AP8zZg==", "ChQeKA"]},
+        b_input(2)
+    ]});
+    let (request, images) = decode_with(&model, &json_body(body), None);
+    let request = request.unwrap();
+    assert_eq!(request.inputs[0].data(), &pixels(&[SEVEN, THREE]));
+    assert_eq!(images.reserved, [8]);
+    // Escaped text (a JSON writer may escape '/') reads the same.
+    let body = br#"{"inputs": [{"name": "image", "shape": [1], "datatype": "BYTES", "data": ["AP8zZg\u003d="]}, {"name": "b", "shape": [1], "datatype": "INT64", "data": [1]}]}"#;
+    let (request, _) = decode_with(&model, body, None);
+    assert_eq!(request.unwrap().inputs[0].data(), &pixels(&[SEVEN]));
+}
+
+#[test]
+fn an_image_input_still_takes_its_tensor() {
+    let model = with_image(n());
+    let values = [0.0, 1.0, 0.2, 0.4];
+    let body = json!({"inputs": [
+        {"name": "image", "shape": [1, 1, 2, 2], "datatype": "FP32", "data": values},
+        b_input(1)
+    ]});
+    let (request, images) = decode_with(&model, &json_body(body), None);
+    assert_eq!(
+        request.unwrap().inputs[0].data(),
+        &TensorData::F32(values.to_vec())
+    );
+    assert!(images.decoded.is_empty());
+    let raw = f32_bytes(&values);
+    let (body, length) = binary_body(
+        json!({"inputs": [
+            {"name": "image", "shape": [1, 1, 2, 2], "datatype": "FP32", "parameters": {"binary_data_size": raw.len()}},
+            b_input(1)
+        ]}),
+        &[&raw],
+    );
+    let (request, _) = decode_with(&model, &body, length);
+    assert_eq!(
+        request.unwrap().inputs[0].data(),
+        &TensorData::F32(values.to_vec())
+    );
+}
+
+#[test]
+fn bytes_for_an_input_without_images_is_refused_as_before() {
+    let model = with_image(n());
+    let buffer = framed(&[b"ab"]);
+    let (body, length) = binary_body(
+        json!({"inputs": [
+            {"name": "image", "shape": [1, 1, 2, 2], "datatype": "FP32", "data": [0, 0, 0, 0]},
+            {"name": "b", "shape": [1], "datatype": "BYTES", "parameters": {"binary_data_size": buffer.len()}}
+        ]}),
+        &[&buffer],
+    );
+    let (result, images) = decode_with(&model, &body, length);
+    let Err(Refused::Request(err)) = result else {
+        panic!("{result:?}")
+    };
+    assert_eq!(
+        err.to_string(),
+        "input 'b': datatype BYTES is not supported (inferd's tensors hold no strings); the model expects INT64"
+    );
+    assert!(images.decoded.is_empty());
+    // And without a decoder, the image input refuses BYTES too.
+    let buffer = framed(&[&SEVEN]);
+    let err = binary_error(
+        &model,
+        json!({"inputs": [image_bytes_input(json!([1]), buffer.len()), b_input(1)]}),
+        &[&buffer],
+    );
+    assert!(err.to_string().contains("hold no strings"), "{err}");
+}
+
+fn request_error(model: &V2Model, body: &[u8], length: Option<usize>) -> String {
+    let (result, images) = decode_with(model, body, length);
+    assert!(images.decoded.is_empty(), "decoded: {:?}", images.decoded);
+    match result {
+        Err(Refused::Request(e)) => e.to_string(),
+        other => panic!("{other:?}"),
+    }
+}
+
+fn image_json_error(model: &V2Model, image: Value) -> String {
+    let count = image["shape"][0].as_u64().unwrap_or(1) as usize;
+    let body = json_body(json!({"inputs": [image, b_input(count.max(1))]}));
+    request_error(model, &body, None)
+}
+
+#[test]
+fn image_shapes_are_one_image_per_element() {
+    let free = with_image(n());
+    let buffer = framed(&[&SEVEN, &THREE]);
+    let (body, length) = binary_body(
+        json!({"inputs": [image_bytes_input(json!([2, 1]), buffer.len()), b_input(2)]}),
+        &[&buffer],
+    );
+    assert_eq!(
+        request_error(&free, &body, length),
+        "input 'image' expects shape [-1] (BYTES, one encoded image per element), received shape [2, 1]"
+    );
+    assert_eq!(
+        image_json_error(
+            &free,
+            json!({"name": "image", "shape": [], "datatype": "BYTES", "data": ["AP8zZg=="]})
+        ),
+        "input 'image' expects shape [-1] (BYTES, one encoded image per element), received shape []"
+    );
+    assert_eq!(
+        image_json_error(
+            &free,
+            json!({"name": "image", "shape": [0], "datatype": "BYTES", "data": []})
+        ),
+        "input 'image': shape [0] holds no elements; send at least one"
+    );
+    // A model that takes one image at a time says so.
+    let one = with_image(Dim::Fixed(1));
+    let (body, length) = binary_body(
+        json!({"inputs": [image_bytes_input(json!([2]), buffer.len()), b_input(2)]}),
+        &[&buffer],
+    );
+    assert_eq!(
+        request_error(&one, &body, length),
+        "input 'image' expects shape [1] (BYTES, one encoded image per element), received shape [2]"
+    );
+    let metadata: Value =
+        serde_json::from_slice(&one.metadata_with_images(&[], &|n| n == "image")).unwrap();
+    assert_eq!(metadata["inputs"][0]["shape"], json!([1]));
+}
+
+#[test]
+fn json_image_data_is_a_list_of_base64_strings() {
+    let model = with_image(n());
+    let image =
+        |data: Value| json!({"name": "image", "shape": [2], "datatype": "BYTES", "data": data});
+    assert_eq!(
+        image_json_error(&model, image(json!("AP8zZg=="))),
+        "input 'image': \"data\" must be a list, received a string"
+    );
+    assert_eq!(
+        image_json_error(&model, image(json!(["AP8zZg=="]))),
+        "input 'image': shape [2] holds 2 elements, \"data\" has 1"
+    );
+    assert_eq!(
+        image_json_error(&model, image(json!(["AP8zZg==", 7]))),
+        "input 'image': element 1 of \"data\" must be BYTES (an encoded image as base64 text), received a number"
+    );
+    assert!(
+        image_json_error(&model, image(json!([["AP8zZg=="], ["ChQeKA"]])))
+            .contains("\"data\" is nested 2 deep but shape [2] has rank 1")
+    );
+    assert_eq!(
+        image_json_error(&model, image(json!(["AP8zZg==", "\u{89}PNG"]))),
+        "input 'image': element 1 of \"data\" is not base64 text (character '\\u{89}' at 0 is not in the base64 alphabet (A-Z, a-z, 0-9, '+', '/')); an encoded image goes in JSON as base64, or as its bytes in the binary tensor extension (tritonclient: binary_data=True)"
+    );
+    assert!(
+        image_json_error(&model, image(json!(["AP8zZg==", "ChQeK"])))
+            .contains("element 1 of \"data\" is not base64 text (5 base64 characters")
+    );
+}
+
+#[test]
+fn framing_is_checked_for_images_too() {
+    let model = with_image(n());
+    let mut buffer = framed(&[&SEVEN]);
+    buffer[0] = 9;
+    let (body, length) = binary_body(
+        json!({"inputs": [image_bytes_input(json!([1]), buffer.len()), b_input(1)]}),
+        &[&buffer],
+    );
+    assert_eq!(
+        request_error(&model, &body, length),
+        "input 'image' (BYTES): element 0 says it has 9 bytes from byte 4, past the buffer's end at byte 8"
+    );
+}
+
+#[test]
+fn no_image_is_decoded_before_every_rule_has_held() {
+    let model = with_image(n());
+    let buffer = framed(&[&SEVEN]);
+    // The other input is wrong, and comes after the images.
+    let (body, length) = binary_body(
+        json!({"inputs": [
+            image_bytes_input(json!([1]), buffer.len()),
+            {"name": "b", "shape": [1], "datatype": "INT64", "data": [1.5]}
+        ]}),
+        &[&buffer],
+    );
+    assert!(request_error(&model, &body, length).contains("not a whole number"));
+    // Bytes left over after the images.
+    let (body, length) = binary_body(
+        json!({"inputs": [image_bytes_input(json!([1]), buffer.len()), b_input(1)]}),
+        &[&buffer, b"extra"],
+    );
+    assert!(
+        request_error(&model, &body, length)
+            .contains("add up to 8 bytes but 13 bytes follow the JSON header")
+    );
+    // A missing input.
+    let (body, length) = binary_body(
+        json!({"inputs": [image_bytes_input(json!([1]), buffer.len())]}),
+        &[&buffer],
+    );
+    assert!(request_error(&model, &body, length).starts_with("missing input 'b'"));
+}
+
+#[test]
+fn a_decoders_refusal_is_its_own() {
+    let model = with_image(n());
+    let buffer = framed(&[&SEVEN, b"not a png"]);
+    let (body, length) = binary_body(
+        json!({"inputs": [image_bytes_input(json!([2]), buffer.len()), b_input(2)]}),
+        &[&buffer],
+    );
+    let (result, _) = decode_with(&model, &body, length);
+    assert_eq!(result, Err(Refused::Image("image 1 is corrupt".to_owned())));
+}
+
+#[test]
+fn metadata_says_bytes_for_an_image_input() {
+    let model = with_image(n());
+    let plain: Value = serde_json::from_slice(&model.metadata(&["1".to_owned()])).unwrap();
+    assert_eq!(
+        plain["inputs"][0],
+        json!({"name": "image", "datatype": "FP32", "shape": [-1, 1, 2, 2]})
+    );
+    let images: Value =
+        serde_json::from_slice(&model.metadata_with_images(&["1".to_owned()], &|n| n == "image"))
+            .unwrap();
+    assert_eq!(
+        images["inputs"],
+        json!([
+            {"name": "image", "datatype": "BYTES", "shape": [-1]},
+            {"name": "b", "datatype": "INT64", "shape": [-1]}
+        ])
+    );
+    assert_eq!(images["outputs"], plain["outputs"]);
+    assert_eq!(images["versions"], json!(["1"]));
+}

@@ -2,8 +2,11 @@
 //! when the version is published: its codec ([`V2Model`]), its metadata
 //! and configuration documents (fixed while it is served).
 
+use std::sync::OnceLock;
+
 use bytes::Bytes;
 use inferd_engine::ServedModel;
+use inferd_media::MediaInputs;
 use inferd_v2::{ConfigOptions, DynamicBatching, V2Model};
 
 use crate::ApiError;
@@ -13,6 +16,10 @@ use crate::ApiError;
 pub struct Entry {
     pub codec: V2Model,
     metadata: Bytes,
+    /// The metadata when inputs take encoded images (BYTES): written on
+    /// first asking, from the version's declared decoders, which are its
+    /// contract's (`LiveModel::schema`) and fixed with it.
+    image_metadata: OnceLock<Bytes>,
     config: Result<Bytes, String>,
 }
 
@@ -50,12 +57,26 @@ impl Entry {
         Entry {
             codec,
             metadata,
+            image_metadata: OnceLock::new(),
             config,
         }
     }
 
-    pub fn metadata(&self) -> Bytes {
-        self.metadata.clone()
+    /// The model metadata document; `media`, the version's declared
+    /// decoders: an input with an image decoder is BYTES `[-1]` there, as
+    /// its encoded images are what a client most likely has to send.
+    pub fn metadata(&self, media: Option<&MediaInputs>) -> Bytes {
+        let takes_images = |name: &str| media.is_some_and(|m| m.takes_encoded_images(name));
+        let inputs = &self.codec.signature().inputs;
+        if !inputs.iter().any(|spec| takes_images(&spec.name)) {
+            return self.metadata.clone();
+        }
+        self.image_metadata
+            .get_or_init(|| {
+                let versions = [self.codec.version().to_owned()];
+                Bytes::from(self.codec.metadata_with_images(&versions, &takes_images))
+            })
+            .clone()
     }
 
     /// The model configuration document.

@@ -7,6 +7,14 @@
 //! v2 and `/score` requests alike); the outputs are encoded here as JSON
 //! `data` or raw bytes, as the request asked.
 //!
+//! An input with a declared image decoder also takes encoded images as
+//! BYTES elements (`inferd_v2::EncodedImages`, here [`Images`]): decoded
+//! on the worker with the rest, by the model's `MediaInputs`, each input's
+//! tensor reserved in the body budget at its most before its images are
+//! decoded (a small image may become a large tensor, so the body's size
+//! bounds nothing), and a decoder's refusal keeps its own status (400,
+//! 413, 415).
+//!
 //! The reserved `timeout` parameter bounds the request from its arrival;
 //! the container's scoring timeout still bounds the run. Reading the
 //! parameter takes the decoding, which happens on the worker: the handler
@@ -22,9 +30,10 @@ use http::request::Parts;
 use http::{HeaderName, HeaderValue, Response, StatusCode, header};
 use hyper::body::Incoming;
 use inferd_collect::Input;
-use inferd_engine::{EngineError, Scored};
+use inferd_engine::{EngineError, Reservation, Scored};
+use inferd_media::MediaInputs;
 use inferd_tensor::Tensor;
-use inferd_v2::OutputPlan;
+use inferd_v2::{EncodedImages, OutputPlan, V2Error};
 use tokio::sync::oneshot;
 
 use super::catalog::Entry;
@@ -122,7 +131,7 @@ pub async fn infer(
     let (particulars_sender, mut particulars) = oneshot::channel();
     let decoder = entry.clone();
     let limit = state.options.max_body_bytes;
-    let tensors = exact.then(|| reservation.clone());
+    let budget = reservation.clone();
     // The engine times this closure (inflating and decoding) itself.
     let prepare = Box::new(move || {
         let inflated;
@@ -130,22 +139,29 @@ pub async fn infer(
             None => &body,
             Some(coding) => {
                 inflated = compression::inflate(coding, &body, limit).map_err(input_error)?;
-                if let Some(reservation) = &tensors {
-                    reservation.grow(inflated.len() as u64)?;
+                if exact {
+                    budget.grow(inflated.len() as u64)?;
                 }
                 &inflated
             }
         };
+        let mut images = Images {
+            media: decoder.schema.media.as_deref(),
+            reservation: &budget,
+            exact,
+            decoded_bytes: 0,
+        };
         let request = decoder
             .v2
             .codec
-            .decode_request(payload, header_length)
-            .map_err(input_error)?;
+            .decode_request_with(payload, header_length, &mut images)
+            .map_err(|Refused(e)| e)?;
         // The tensors live until the run ends: past the budget, the run
-        // never starts (503, as for the body).
-        if let Some(reservation) = &tensors {
-            let bytes: usize = request.inputs.iter().map(Tensor::heap_bytes).sum();
-            reservation.grow(bytes as u64)?;
+        // never starts (503, as for the body). Images' were reserved
+        // before they were decoded.
+        if exact {
+            let bytes: u64 = request.inputs.iter().map(|t| t.heap_bytes() as u64).sum();
+            budget.grow(bytes.saturating_sub(images.decoded_bytes))?;
         }
         let collected = collecting.then(|| match (coding, header_length) {
             // Already JSON: the body's bytes, shared.
@@ -260,6 +276,80 @@ fn may_have_timeout(body: &[u8], header_length: Option<usize>) -> bool {
 
 fn input_error<E: std::error::Error + Send + Sync + 'static>(e: E) -> EngineError {
     EngineError::Input(Box::new(e))
+}
+
+/// Why the worker refused to run a request while decoding it: the
+/// engine's error, as the run reports it (a codec refusal is a 400).
+struct Refused(EngineError);
+
+impl From<V2Error> for Refused {
+    fn from(e: V2Error) -> Refused {
+        Refused(input_error(e))
+    }
+}
+
+/// A request's encoded images, for the codec: the inputs with a declared
+/// image decoder (the model's `MediaInputs`), decoded within the request's
+/// body reservation.
+struct Images<'r> {
+    media: Option<&'r MediaInputs>,
+    reservation: &'r Reservation,
+    /// Whether the request's tensors are reserved exactly, once decoded
+    /// (see `infer`), rather than at their most up front.
+    exact: bool,
+    /// The decoded images' tensor bytes (already reserved at their most).
+    decoded_bytes: u64,
+}
+
+impl EncodedImages for Images<'_> {
+    type Error = Refused;
+
+    fn takes_encoded_images(&self, input: &str) -> bool {
+        self.media.is_some_and(|m| m.takes_encoded_images(input))
+    }
+
+    fn reserve_copies(&mut self, bytes: u64) -> Result<(), Refused> {
+        // A small body's copies fit what was reserved for it up front
+        // (TENSOR_BYTES_PER_PAYLOAD_BYTE per byte); a large one's are
+        // counted now, before they are made.
+        if self.exact {
+            self.reservation
+                .grow(bytes)
+                .map_err(|e| Refused(e.into()))?;
+        }
+        Ok(())
+    }
+
+    fn decode_images(&mut self, input: &str, images: &[&[u8]]) -> Result<Tensor, Refused> {
+        // The codec asks only for inputs `takes_encoded_images` took, so
+        // this is a guard: BYTES refused as for any other input.
+        let no_decoder = || {
+            Refused::from(V2Error::UnsupportedDatatype {
+                input: input.to_owned(),
+                received: "BYTES".to_owned(),
+                expected: "its tensor".to_owned(),
+                reason: "no image decoder is declared for it".to_owned(),
+            })
+        };
+        let Some(media) = self.media else {
+            return Err(no_decoder());
+        };
+        // A small image can become a large tensor: reserved at its most,
+        // whatever the body's size, before any image is decoded.
+        self.reservation
+            .grow(media.image_bytes(input, images.len()))
+            .map_err(|e| Refused(e.into()))?;
+        match media.decode_images(input, images) {
+            Some(Ok(tensor)) => {
+                self.decoded_bytes += tensor.heap_bytes() as u64;
+                Ok(tensor)
+            }
+            // Boxed as itself: the error mapping reads its refusal (400,
+            // 413 for a bomb, 415 for a format the input does not take).
+            Some(Err(e)) => Err(Refused(input_error(e))),
+            None => Err(no_decoder()),
+        }
+    }
 }
 
 /// The request's inputs as a JSON v2 request, for data collection.

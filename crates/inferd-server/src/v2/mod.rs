@@ -222,7 +222,7 @@ fn index(state: &AppState, ready_only: bool) -> Vec<u8> {
 /// each known version's state (`inferd_states`: live, loading,
 /// self_testing, draining, failed with why), after the protocol's fields.
 fn metadata(state: &AppState, model: &LiveModel) -> bytes::Bytes {
-    let document = model.v2.metadata();
+    let document = model.v2.metadata(model.schema.media.as_deref());
     let Some(lifecycle) = state.lifecycle() else {
         return document;
     };
