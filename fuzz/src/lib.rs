@@ -2,8 +2,12 @@
 //! handles (every element type, fixed and free dimensions, undeclared
 //! shapes, several inputs), each as a model's contract (`/score`) and as a
 //! v2 model, and the checks that a decoded request agrees with its
-//! signature and, for v2, survives a round trip to the bit.
+//! signature and, for v2, survives a round trip to the bit. The binary
+//! bodies of inferd-media (images, `.npy`, raw, multipart forms) have
+//! theirs in [`media`].
 #![forbid(unsafe_code)]
+
+pub mod media;
 
 use inferd_schema::{ModelSchema, SchemaError};
 use inferd_tensor::{DType, Dim, Signature, Tensor, TensorSpec};

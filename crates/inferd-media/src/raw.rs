@@ -118,6 +118,13 @@ pub(crate) fn npy_tensor(body: &[u8], spec: &TensorSpec) -> Result<Tensor, Media
         npy::read_header(&mut cursor).map_err(|e| MediaError::bad_request(e.to_string()))?;
     npy::check_length(&header, body.len() as u64)
         .map_err(|e| MediaError::bad_request(e.to_string()))?;
+    if header.rows() == 0 {
+        // As raw bytes: a request of no rows has nothing to score.
+        return Err(MediaError::bad_request(format!(
+            "the array's shape is {}: it has no rows",
+            inferd_tensor::signature::format_dims(&header.shape)
+        )));
+    }
     let dtype = npy_dtype(header.dtype);
     if dtype != spec.dtype {
         return Err(MediaError::bad_request(format!(
@@ -296,6 +303,8 @@ mod tests {
         assert!(e.message.contains("holds float64"), "{e}");
         let e = npy_tensor(&npy_bytes("<f4", "(2, 1)", &data), &input).unwrap_err();
         assert!(e.message.contains("shape is [2, 1]"), "{e}");
+        let e = npy_tensor(&npy_bytes("<f4", "(0, 2)", &[]), &input).unwrap_err();
+        assert_eq!(e.message, "the array's shape is [0, 2]: it has no rows");
         // A header that promises more than the body holds.
         let e = npy_tensor(&npy_bytes("<f4", "(4, 2)", &data), &input).unwrap_err();
         assert!(!e.message.is_empty());
