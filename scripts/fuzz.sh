@@ -53,23 +53,20 @@ v2_length=${#v2_header}
 # declaration (inferd_fuzz::media::image_cases, 144 of them: 24 per sizing),
 # here for each sizing float32 rgb bilinear NCHW, uint8 gray nearest NHWC
 # and float64 bgr bilinear NHWC; the rest is each committed image, and a PNG
-# whose header claims 100000x100000 pixels (with no pixel data).
+# whose header claims 100000x100000 pixels (with no pixel data, the tests'
+# fixture).
 mkdir -p fuzz/corpus/image
-png_claim='\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR\x00\x01\x86\xa0\x00\x01\x86\xa0\x08\x02\x00\x00\x00\x27\x30\x9c\x9f'
-png_claim+='\x00\x00\x00\x08IDAT\x78\x9c\x03\x00\x00\x00\x00\x01\x48\x06\x89\xd2\x00\x00\x00\x00IEND\xae\x42\x60\x82'
-printf "$png_claim" > fuzz/corpus/image/.claim.png
 for image in examples/images/*.png examples/images/*.jpg examples/images/*.webp \
-    examples/images/*.bmp examples/images/*.gif fuzz/corpus/image/.claim.png; do
+    examples/images/*.bmp examples/images/*.gif tests/fixtures/media/claims-100000x100000.png; do
     [ -f "$image" ] || continue
     name="$(basename "$image")"
     for sizing in 0 1 2 3 4 5; do
         for case in 3 18 23; do
             pick=$((sizing * 24 + case))
-            { printf "\\x$(printf %02x "$pick")"; cat "$image"; } > "fuzz/corpus/image/$pick-${name#.}"
+            { printf "\\x$(printf %02x "$pick")"; cat "$image"; } > "fuzz/corpus/image/$pick-$name"
         done
     done
 done
-rm fuzz/corpus/image/.claim.png
 
 # .npy seeds: version 1.0 headers padded as NumPy pads them (to 64 bytes),
 # for the npy target's inputs (float32 [N, 4], uint8 [N, ?], bool [N],

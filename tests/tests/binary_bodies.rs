@@ -215,45 +215,6 @@ async fn raw_bodies_take_their_rows_from_the_length() {
     server.stop().await;
 }
 
-/// A PNG whose header claims `width` x `height` (8-bit RGB), with a valid
-/// CRC, a tiny IDAT and IEND: 57 bytes.
-fn png_claiming(width: u32, height: u32) -> Vec<u8> {
-    fn crc32(bytes: &[u8]) -> u32 {
-        let mut crc = !0u32;
-        for &b in bytes {
-            crc ^= u32::from(b);
-            for _ in 0..8 {
-                crc = if crc & 1 == 1 {
-                    (crc >> 1) ^ 0xEDB8_8320
-                } else {
-                    crc >> 1
-                };
-            }
-        }
-        !crc
-    }
-    fn chunk(out: &mut Vec<u8>, kind: &[u8], data: &[u8]) {
-        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
-        let mut typed = kind.to_vec();
-        typed.extend_from_slice(data);
-        out.extend_from_slice(&typed);
-        out.extend_from_slice(&crc32(&typed).to_be_bytes());
-    }
-    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
-    let mut ihdr = Vec::new();
-    ihdr.extend_from_slice(&width.to_be_bytes());
-    ihdr.extend_from_slice(&height.to_be_bytes());
-    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
-    chunk(&mut png, b"IHDR", &ihdr);
-    chunk(
-        &mut png,
-        b"IDAT",
-        &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01],
-    );
-    chunk(&mut png, b"IEND", &[]);
-    png
-}
-
 #[tokio::test]
 async fn bad_bodies_are_refused_with_their_status_and_the_server_goes_on() {
     let server = serve(mnist(json!({"postprocess": digits()}))).await;
@@ -267,7 +228,7 @@ async fn bad_bodies_are_refused_with_their_status_and_the_server_goes_on() {
         ),
         (
             "image/png",
-            png_claiming(100_000, 100_000),
+            read("tests/fixtures/media/claims-100000x100000.png"),
             413,
             "100000x100000",
         ),

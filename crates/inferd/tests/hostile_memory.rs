@@ -193,39 +193,6 @@ fn memory_is_handed_back_soon_after_large_requests() {
     }
 }
 
-/// A PNG whose header claims `width` x `height` (8-bit RGB), with a valid
-/// CRC, a tiny IDAT and IEND: a decompression bomb's header, 57 bytes.
-fn png_claiming(width: u32, height: u32) -> Vec<u8> {
-    let mut header = Vec::new();
-    header.extend_from_slice(&width.to_be_bytes());
-    header.extend_from_slice(&height.to_be_bytes());
-    header.extend_from_slice(&[8, 2, 0, 0, 0]);
-    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
-    for (kind, data) in [
-        (&b"IHDR"[..], &header[..]),
-        (b"IDAT", &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]),
-        (b"IEND", &[]),
-    ] {
-        png.extend_from_slice(&(data.len() as u32).to_be_bytes());
-        let mut typed = kind.to_vec();
-        typed.extend_from_slice(data);
-        let mut crc = !0u32;
-        for &b in &typed {
-            crc ^= u32::from(b);
-            for _ in 0..8 {
-                crc = if crc & 1 == 1 {
-                    (crc >> 1) ^ 0xEDB8_8320
-                } else {
-                    crc >> 1
-                };
-            }
-        }
-        png.extend_from_slice(&typed);
-        png.extend_from_slice(&(!crc).to_be_bytes());
-    }
-    png
-}
-
 /// A 28x28 GIF of `frames` frames (only the first is ever decoded).
 fn gif_of_frames(frames: usize) -> Vec<u8> {
     let mut out = Vec::new();
@@ -259,12 +226,27 @@ fn memory_returns_to_its_base_after_hostile_and_large_images() {
     let mnist = "/models/cnn-mnist/score";
     let rgb = "/models/rgb-cnn/score";
     let hostile: Vec<(&str, &str, Vec<u8>, u16)> = vec![
-        (mnist, "image/png", png_claiming(100_000, 100_000), 413),
-        (mnist, "image/png", png_claiming(4096, 4096), 400),
+        (
+            mnist,
+            "image/png",
+            support::images::png_claiming(100_000, 100_000),
+            413,
+        ),
+        (
+            mnist,
+            "image/png",
+            support::images::png_claiming(4096, 4096),
+            400,
+        ),
         (mnist, "image/png", seven[..seven.len() - 20].to_vec(), 400),
         (mnist, "image/gif", gif_of_frames(3000), 200),
         (rgb, "image/png", large_png(4096), 200),
-        (rgb, "image/png", png_claiming(5000, 10), 413),
+        (
+            rgb,
+            "image/png",
+            support::images::png_claiming(5000, 10),
+            413,
+        ),
     ];
     let round = || {
         for (path, content_type, body, status) in &hostile {

@@ -291,47 +291,6 @@ fn metadata_says_bytes_for_the_image_input() {
     );
 }
 
-/// A gray PNG whose header claims `width` x `height` pixels, with one
-/// empty data chunk: a decompression bomb's first bytes.
-fn png_claiming(width: u32, height: u32) -> Vec<u8> {
-    fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
-        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
-        let start = out.len();
-        out.extend_from_slice(kind);
-        out.extend_from_slice(data);
-        let crc = crc32(&out[start..]);
-        out.extend_from_slice(&crc.to_be_bytes());
-    }
-    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
-    let mut header = Vec::new();
-    header.extend_from_slice(&width.to_be_bytes());
-    header.extend_from_slice(&height.to_be_bytes());
-    header.extend_from_slice(&[8, 0, 0, 0, 0]);
-    chunk(&mut png, b"IHDR", &header);
-    chunk(
-        &mut png,
-        b"IDAT",
-        &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01],
-    );
-    chunk(&mut png, b"IEND", &[]);
-    png
-}
-
-fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &byte in bytes {
-        crc ^= u32::from(byte);
-        for _ in 0..8 {
-            crc = if crc & 1 == 1 {
-                crc >> 1 ^ 0xEDB8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
-}
-
 #[test]
 fn bad_images_are_refused_with_their_own_status() {
     let dir = tempfile::tempdir().unwrap();
@@ -355,7 +314,7 @@ fn bad_images_are_refused_with_their_own_status() {
         port,
         "cnn-mnist",
         "input",
-        &[&png_claiming(100_000, 100_000)],
+        &[&support::images::png_claiming(100_000, 100_000)],
     );
     assert_eq!(answer.status, 413, "{}", answer.error());
     assert!(
