@@ -362,7 +362,7 @@ impl ModelEntry {
         }
         for (name, decoder) in &self.inputs {
             decoder
-                .validate()
+                .check()
                 .map_err(|(key, reason)| (format!("inputs.{name}.{key}"), reason))?;
         }
         for (name, postprocess) in &mut self.postprocess {

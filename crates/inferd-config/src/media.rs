@@ -152,6 +152,15 @@ pub enum Color {
 }
 
 impl Color {
+    /// As the config spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Color::Gray => "gray",
+            Color::Rgb => "rgb",
+            Color::Bgr => "bgr",
+        }
+    }
+
     pub fn channels(self) -> usize {
         match self {
             Color::Gray => 1,
@@ -169,6 +178,16 @@ pub enum Layout {
     /// [N, height, width, channels].
     #[serde(rename = "NHWC")]
     Nhwc,
+}
+
+impl Layout {
+    /// As the config spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Layout::Nchw => "NCHW",
+            Layout::Nhwc => "NHWC",
+        }
+    }
 }
 
 /// How one output of class scores becomes labelled answers.
@@ -232,8 +251,10 @@ impl InputDecoder {
     }
 
     /// Checks what can be checked without the model; errors are
-    /// `(key under this input, reason)`.
-    pub(crate) fn validate(&self) -> Result<(), (String, String)> {
+    /// `(key under this input, reason)`. Run when the config is read, and
+    /// again by whoever builds on a declaration that did not come from a
+    /// read config.
+    pub fn check(&self) -> Result<(), (String, String)> {
         let image_keys = [
             ("formats", self.formats.is_some()),
             ("resize", self.resize.is_some()),
@@ -282,10 +303,7 @@ impl InputDecoder {
                     format!(
                         "{} values given, and color {} has {channels} channel{}",
                         values.len(),
-                        serde_json::to_value(self.color())
-                            .ok()
-                            .and_then(|v| v.as_str().map(str::to_owned))
-                            .unwrap_or_default(),
+                        self.color().name(),
                         if channels == 1 { "" } else { "s" }
                     ),
                 ));

@@ -60,7 +60,6 @@ pub struct ImageInput {
 struct Plan {
     resize: Resize,
     size: Size,
-    filter: Filter,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -115,17 +114,20 @@ impl ImageInput {
                 format!("is {}, not image", decl.decoder.name()),
             ));
         }
+        // What needs no model (sizes, lengths, divisors) is the config's
+        // check; a declaration built in code has not been through it.
+        decl.check()
+            .map_err(|(key, reason)| DeclarationError::new(key, reason))?;
         let formats = decl.formats();
-        if formats.is_empty() {
-            return Err(DeclarationError::new("formats", "name at least one format"));
-        }
         let color = decl.color();
         let layout = decl.layout();
         let channels = color.channels();
         let max_width = decl.max_width();
         let max_height = decl.max_height();
         let plan = decl.resize.as_ref().map(plan_of).transpose()?;
-        let (scale, mean, std) = normalisation(decl, color)?;
+        let scale = decl.scale.unwrap_or(1.0);
+        let mean = decl.mean.clone().unwrap_or_else(|| vec![0.0; channels]);
+        let std = decl.std.clone().unwrap_or_else(|| vec![1.0; channels]);
 
         let (width, height) = match spec.shape.as_deref() {
             // An undeclared shape takes any: the image decides.
@@ -167,7 +169,7 @@ impl ImageInput {
                     }
                 }
                 if let Some(plan) = &plan
-                    && plan.filter == Filter::Bilinear
+                    && plan.resize.filter == Filter::Bilinear
                 {
                     return Err(DeclarationError::new(
                         "resize.filter",
@@ -266,7 +268,10 @@ impl ImageInput {
             .checked_mul(rows)
             .and_then(|n| n.checked_mul(cols))
             .ok_or_else(|| self.too_many(rows, cols))?;
-        let filter = self.resize.as_ref().map_or(Filter::Nearest, |p| p.filter);
+        let filter = self
+            .resize
+            .as_ref()
+            .map_or(Filter::Nearest, |p| p.resize.filter);
         match (filter, out) {
             (Filter::Nearest, TensorData::U8(out)) => {
                 reserve(out, count).map_err(|()| self.too_many(rows, cols))?;
@@ -684,21 +689,6 @@ fn names(formats: &[ImageFormatName]) -> String {
         .join(", ")
 }
 
-fn color_name(color: Color) -> &'static str {
-    match color {
-        Color::Gray => "gray",
-        Color::Rgb => "rgb",
-        Color::Bgr => "bgr",
-    }
-}
-
-fn layout_name(layout: Layout) -> &'static str {
-    match layout {
-        Layout::Nchw => "NCHW",
-        Layout::Nhwc => "NHWC",
-    }
-}
-
 /// `28x28`, or one side when the other is free.
 fn size_text(width: Option<usize>, height: Option<usize>) -> String {
     match (width, height) {
@@ -709,52 +699,19 @@ fn size_text(width: Option<usize>, height: Option<usize>) -> String {
     }
 }
 
-/// The resize as a plan. The config loader has checked it already; it is
-/// checked again because a plan that makes no sense here must not reach a
-/// request.
+/// The resize as a plan (its values already checked by
+/// `InputDecoder::check`).
 fn plan_of(resize: &Resize) -> Result<Plan, DeclarationError> {
-    let positive = |key: &str, value: u32| {
-        if value == 0 {
-            Err(DeclarationError::new(
-                format!("resize.{key}"),
-                "must be at least 1",
-            ))
-        } else {
-            Ok(value)
-        }
-    };
     let size = match (resize.width, resize.height, resize.shorter_side) {
-        (Some(width), Some(height), None) => {
-            if resize.crop.is_some() {
-                return Err(DeclarationError::new(
-                    "resize.crop",
-                    "goes with shorterSide; with width and height the image is stretched to that size",
-                ));
-            }
-            Size::Exact {
-                width: positive("width", width)? as usize,
-                height: positive("height", height)? as usize,
-            }
-        }
-        (None, None, Some(side)) => {
-            let side = positive("shorterSide", side)?;
-            let crop = match resize.crop {
-                None => None,
-                Some([w, h]) => {
-                    let (w, h) = (positive("crop[0]", w)?, positive("crop[1]", h)?);
-                    if w > side || h > side {
-                        return Err(DeclarationError::new(
-                            "resize.crop",
-                            format!(
-                                "[{w}, {h}] is larger than shorterSide {side}: a crop must fit inside"
-                            ),
-                        ));
-                    }
-                    Some((w as usize, h as usize))
-                }
-            };
-            Size::ShorterSide { side, crop }
-        }
+        (Some(width), Some(height), None) => Size::Exact {
+            width: width as usize,
+            height: height as usize,
+        },
+        (None, None, Some(side)) => Size::ShorterSide {
+            side,
+            crop: resize.crop.map(|[w, h]| (w as usize, h as usize)),
+        },
+        // The check refuses every other form.
         _ => {
             return Err(DeclarationError::new(
                 "resize",
@@ -765,54 +722,7 @@ fn plan_of(resize: &Resize) -> Result<Plan, DeclarationError> {
     Ok(Plan {
         resize: resize.clone(),
         size,
-        filter: resize.filter,
     })
-}
-
-/// `scale`, `mean` and `std` with their defaults, one mean and std per
-/// channel (checked again: a short list would index out of bounds).
-fn normalisation(
-    decl: &InputDecoder,
-    color: Color,
-) -> Result<(f32, Vec<f32>, Vec<f32>), DeclarationError> {
-    let channels = color.channels();
-    let scale = decl.scale.unwrap_or(1.0);
-    if !(scale.is_finite() && scale != 0.0) {
-        return Err(DeclarationError::new(
-            "scale",
-            format!("{scale} is not a finite, non-zero number"),
-        ));
-    }
-    let per_channel = |key: &str, values: &Option<Vec<f32>>, default: f32| match values {
-        None => Ok(vec![default; channels]),
-        Some(values) if values.len() == channels => {
-            if let Some((at, v)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
-                return Err(DeclarationError::new(
-                    format!("{key}[{at}]"),
-                    format!("{v} is not a finite number"),
-                ));
-            }
-            Ok(values.clone())
-        }
-        Some(values) => Err(DeclarationError::new(
-            key,
-            format!(
-                "{} values given, and color {} has {channels} channel{}",
-                values.len(),
-                color_name(color),
-                if channels == 1 { "" } else { "s" }
-            ),
-        )),
-    };
-    let mean = per_channel("mean", &decl.mean, 0.0)?;
-    let std = per_channel("std", &decl.std, 1.0)?;
-    if let Some((at, v)) = std.iter().enumerate().find(|(_, v)| **v == 0.0) {
-        return Err(DeclarationError::new(
-            format!("std[{at}]"),
-            format!("{v}: a divisor must not be zero"),
-        ));
-    }
-    Ok((scale, mean, std))
 }
 
 /// The model's shape checked against the declaration; the fixed width and
@@ -853,13 +763,13 @@ fn check_shape(
                 "layout",
                 format!(
                     "is {}, and the model's input '{name}' has shape {shape}, its channels {}: declare layout {}",
-                    layout_name(layout),
+                    layout.name(),
                     if other == Layout::Nhwc {
                         "last"
                     } else {
                         "first"
                     },
-                    layout_name(other)
+                    other.name()
                 ),
             ));
         }
@@ -872,9 +782,9 @@ fn check_shape(
             "color",
             format!(
                 "is {} ({channels} channel{}), and the model's input '{name}' takes {n} (shape {shape}, layout {}): {advice}",
-                color_name(color),
+                color.name(),
                 if channels == 1 { "" } else { "s" },
-                layout_name(layout)
+                layout.name()
             ),
         ));
     }
@@ -885,7 +795,7 @@ fn check_shape(
     let takes = format!(
         "the model's input '{name}' takes {} (shape {shape}, layout {})",
         size_text(width, height),
-        layout_name(layout)
+        layout.name()
     );
     match plan.size {
         Size::Exact {

@@ -262,7 +262,13 @@ impl MediaInputs {
         for (input, items) in self.inputs.iter().zip(parsed.items) {
             let name = &input.spec.name;
             let tensor = match &input.decoder {
-                Decoder::None => unreachable!("parse refuses a body for an undeclared input"),
+                // parse() gives no undeclared input items; refused, not a
+                // panic, if a caller's Parsed came from elsewhere.
+                Decoder::None => {
+                    return Err(MediaError::unsupported(format!(
+                        "input '{name}' has no declared decoder"
+                    )));
+                }
                 Decoder::Image(image) => {
                     let images: Vec<&[u8]> = items.iter().map(|b| &b[..]).collect();
                     decode_images(image, &images, name, parsed.single_image)?

@@ -29,6 +29,16 @@ pub fn encode_outputs(outputs: &[Tensor], specs: &[TensorSpec]) -> Vec<u8> {
 /// Writes one record per row: `[{"label": 3, "probabilities": [...]}, ...]`.
 /// Every output must have the same number of rows.
 pub fn encode_records(outputs: &[Tensor], specs: &[TensorSpec]) -> Result<Vec<u8>, String> {
+    encode_records_labelled(outputs, specs, &[])
+}
+
+/// [`encode_records`], each output with a labeller (`labels`, by output
+/// index) written as its row's labelled classes.
+fn encode_records_labelled(
+    outputs: &[Tensor],
+    specs: &[TensorSpec],
+    labels: &[Option<Labeller>],
+) -> Result<Vec<u8>, String> {
     let rows = outputs.first().and_then(|t| t.shape().first().copied());
     let Some(rows) = rows else {
         return Err("records need outputs with a row dimension".to_owned());
@@ -50,8 +60,11 @@ pub fn encode_records(outputs: &[Tensor], specs: &[TensorSpec]) -> Result<Vec<u8
         if row > 0 {
             out.push(b',');
         }
-        write_object(&mut out, outputs, specs, |out, _, tensor| {
-            write_row(out, tensor, row);
+        write_object(&mut out, outputs, specs, |out, index, tensor| {
+            match labels.get(index).and_then(Option::as_ref) {
+                Some(labeller) => labeller.write_row(out, tensor, row)?,
+                None => write_row(out, tensor, row),
+            }
             Ok(())
         })?;
     }
@@ -69,46 +82,21 @@ pub fn encode_labelled(
     labels: &[Option<Labeller>],
     single: bool,
 ) -> Result<Vec<u8>, String> {
-    let labeller = |index: usize| labels.get(index).and_then(Option::as_ref);
-    let mut out = buffer_for(outputs);
-    let write_all = |out: &mut Vec<u8>, index: usize, tensor: &Tensor| match labeller(index) {
-        Some(l) => l.write(out, tensor, single),
-        None => {
-            write_tensor(out, tensor);
-            Ok(())
+    if layout == OutputLayout::Records {
+        return encode_records_labelled(outputs, specs, labels);
+    }
+    let write_all = |out: &mut Vec<u8>, index: usize, tensor: &Tensor| {
+        match labels.get(index).and_then(Option::as_ref) {
+            Some(labeller) => labeller.write(out, tensor, single)?,
+            None => write_tensor(out, tensor),
         }
+        Ok(())
     };
-    match layout {
-        OutputLayout::Auto => {
-            if let [only] = outputs {
-                write_all(&mut out, 0, only)?;
-            } else {
-                write_object(&mut out, outputs, specs, write_all)?;
-            }
-        }
-        OutputLayout::Records => {
-            let rows = outputs.first().and_then(|t| t.shape().first().copied());
-            let Some(rows) = rows else {
-                return Err("records need outputs with a row dimension".to_owned());
-            };
-            if outputs.iter().any(|t| t.shape().first() != Some(&rows)) {
-                return Err("records need every output to have the same rows".to_owned());
-            }
-            out.push(b'[');
-            for row in 0..rows {
-                if row > 0 {
-                    out.push(b',');
-                }
-                write_object(&mut out, outputs, specs, |out, index, tensor| {
-                    match labeller(index) {
-                        Some(l) => l.write_row(out, tensor, row)?,
-                        None => write_row(out, tensor, row),
-                    }
-                    Ok(())
-                })?;
-            }
-            out.push(b']');
-        }
+    let mut out = buffer_for(outputs);
+    if let [only] = outputs {
+        write_all(&mut out, 0, only)?;
+    } else {
+        write_object(&mut out, outputs, specs, write_all)?;
     }
     Ok(out)
 }

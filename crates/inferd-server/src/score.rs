@@ -112,7 +112,7 @@ pub async fn score(
         let query = parts.uri.query().unwrap_or("").to_owned();
         let reservation = state.budget.reserve(query.len() as u64);
         (
-            Payload::Query(query),
+            Payload::Json(JsonData::Query(query)),
             reservation.map_err(EngineError::from)?,
         )
     } else {
@@ -122,8 +122,8 @@ pub async fn score(
         let (body, reservation) =
             read_limited(&parts.headers, body, &state.options, &state.budget).await?;
         let payload = match media {
-            None => Payload::Body(body),
-            Some(kind) => Payload::Media(kind, body),
+            None => Payload::Json(JsonData::Body(body)),
+            Some((media, kind)) => Payload::Media(media, kind, body),
         };
         (payload, reservation)
     };
@@ -134,24 +134,20 @@ pub async fn score(
         .map(|_| payload.to_input(&parts.headers));
     let model = &live.served;
     let schema = live.schema.clone();
-    let single_image = matches!(payload, Payload::Media(BodyKind::Image, _));
+    let single_image = matches!(payload, Payload::Media(_, BodyKind::Image, _));
     let job = match payload {
         // A binary body is split into its inputs' items here (cheap: a
         // form's parts, no decoding), which says how many bytes its
         // tensors take at most: those are reserved now, before any image
         // is decoded on the worker.
-        Payload::Media(kind, body) => {
-            let media = schema
-                .media
-                .clone()
-                .expect("media_kind finds a binary body only for a model with media");
+        Payload::Media(media, kind, body) => {
             let parsed = media.parse(&kind, body)?;
             reservation
                 .grow(parsed.tensor_bytes())
                 .map_err(EngineError::from)?;
             Job::Media(media, parsed)
         }
-        json => {
+        Payload::Json(json) => {
             // A small payload's tensors are reserved now, at their most, so
             // the model's worker never touches the budget for it (the
             // count's cache line stays with the HTTP thread); a large one's
@@ -173,8 +169,10 @@ pub async fn score(
             .decode(parsed)
             .map(|decoded| decoded.tensors)
             .map_err(|e| EngineError::Input(Box::new(e))),
-        Job::Json(payload, tensors) => {
-            let inputs = decode(payload, &contract).map_err(|e| EngineError::Input(Box::new(e)))?;
+        Job::Json(json, tensors) => {
+            let inputs = json
+                .decode(&contract)
+                .map_err(|e| EngineError::Input(Box::new(e)))?;
             // The tensors live until the run ends: past the budget, the run
             // never starts (503, as for the body).
             if let Some(reservation) = tensors {
@@ -238,28 +236,33 @@ fn milliseconds_header(parts: &[(&str, Duration)]) -> HeaderValue {
         .expect("digits, points and ASCII labels are a valid header value")
 }
 
-/// Where a request's data is: the query string (GET), the JSON body, or a
-/// binary body the model's declared decoders read (POST).
+/// Where a request's data is: JSON (the query string of a GET, or the
+/// body), or a binary body the model's declared decoders read.
 enum Payload {
+    Json(JsonData),
+    Media(Arc<MediaInputs>, BodyKind, bytes::Bytes),
+}
+
+/// A request's JSON data: the query string (GET) or the body (POST).
+enum JsonData {
     Query(String),
     Body(bytes::Bytes),
-    Media(BodyKind, bytes::Bytes),
 }
 
 impl Payload {
     fn len(&self) -> u64 {
         match self {
-            Payload::Query(query) => query.len() as u64,
-            Payload::Body(body) | Payload::Media(_, body) => body.len() as u64,
+            Payload::Json(json) => json.len(),
+            Payload::Media(_, _, body) => body.len() as u64,
         }
     }
 
     /// A copy for data collection (the body's bytes are shared, not copied).
     fn to_input(&self, headers: &http::HeaderMap) -> Input {
         match self {
-            Payload::Query(query) => Input::Query(query.clone()),
-            Payload::Body(body) => Input::Json(body.clone()),
-            Payload::Media(_, body) => Input::Binary {
+            Payload::Json(JsonData::Query(query)) => Input::Query(query.clone()),
+            Payload::Json(JsonData::Body(body)) => Input::Json(body.clone()),
+            Payload::Media(_, _, body) => Input::Binary {
                 content_type: headers
                     .get(header::CONTENT_TYPE)
                     .and_then(|v| v.to_str().ok())
@@ -271,28 +274,36 @@ impl Payload {
     }
 }
 
-/// What the model's worker decodes: JSON data (with the reservation its
-/// tensors grow, when reserved exactly), or a parsed binary body.
-enum Job {
-    Json(Payload, Option<Reservation>),
-    Media(Arc<MediaInputs>, Parsed),
-}
+impl JsonData {
+    fn len(&self) -> u64 {
+        match self {
+            JsonData::Query(query) => query.len() as u64,
+            JsonData::Body(body) => body.len() as u64,
+        }
+    }
 
-fn decode(payload: Payload, schema: &ModelSchema) -> Result<Vec<Tensor>, SchemaError> {
-    match payload {
-        Payload::Query(query) => schema.decode_query(&query),
-        Payload::Body(body) => schema.decode_body(&body),
-        Payload::Media(..) => unreachable!("a binary body is decoded by its media"),
+    fn decode(self, schema: &ModelSchema) -> Result<Vec<Tensor>, SchemaError> {
+        match self {
+            JsonData::Query(query) => schema.decode_query(&query),
+            JsonData::Body(body) => schema.decode_body(&body),
+        }
     }
 }
 
-/// The binary body kind a POST's `Content-Type` announces, for a model
-/// that takes it; `None` for JSON. A type the model does not take is a 415
+/// What the model's worker decodes: JSON data (with the reservation its
+/// tensors grow, when reserved exactly), or a parsed binary body.
+enum Job {
+    Json(JsonData, Option<Reservation>),
+    Media(Arc<MediaInputs>, Parsed),
+}
+
+/// The binary body kind a POST's `Content-Type` announces, with the
+/// model's decoders that take it; `None` for JSON. A type the model does not take is a 415
 /// that lists those it does (JSON's own message when it takes only JSON).
 fn media_kind(
     headers: &http::HeaderMap,
     schema: &ModelSchema,
-) -> Result<Option<BodyKind>, ApiError> {
+) -> Result<Option<(Arc<MediaInputs>, BodyKind)>, ApiError> {
     if is_json(headers) {
         return Ok(None);
     }
@@ -304,7 +315,7 @@ fn media_kind(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     match BodyKind::from_content_type(content_type) {
-        Some(kind) => Ok(Some(kind?)),
+        Some(kind) => Ok(Some((media.clone(), kind?))),
         None => {
             let mut types = vec!["application/json"];
             types.extend(media.content_types());
