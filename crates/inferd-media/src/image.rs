@@ -25,6 +25,7 @@ use inferd_tensor::signature::format_dims;
 use inferd_tensor::{DType, Dim, TensorData, TensorSpec};
 
 use crate::error::{DeclarationError, MediaError};
+use crate::raw::element_size;
 use crate::resize::{self, Plane};
 
 /// Bytes per pixel the decode budget allows: the widest decoded pixel of
@@ -220,6 +221,32 @@ impl ImageInput {
     /// The element type of the rows [`ImageInput::decode_row`] makes.
     pub fn dtype(&self) -> DType {
         self.dtype
+    }
+
+    /// The most bytes one image's row takes, for the memory budget before
+    /// anything is decoded: the resize's size (its crop), else the model's
+    /// fixed size, else the largest image the limits let in.
+    pub fn most_row_bytes(&self) -> u64 {
+        let (max_width, max_height) = (u64::from(self.max_width), u64::from(self.max_height));
+        let (width, height) = match self.resize.as_ref().map(|plan| plan.size) {
+            Some(Size::Exact { width, height }) => (width as u64, height as u64),
+            Some(Size::ShorterSide {
+                crop: Some((width, height)),
+                ..
+            }) => (width as u64, height as u64),
+            // geometry() refuses a resized side past the larger limit.
+            Some(Size::ShorterSide { crop: None, .. }) => {
+                let most = max_width.max(max_height);
+                (most, most)
+            }
+            None => (
+                self.width.map_or(max_width, |w| w as u64),
+                self.height.map_or(max_height, |h| h as u64),
+            ),
+        };
+        (width * height)
+            .saturating_mul(self.color.channels() as u64)
+            .saturating_mul(element_size(self.dtype) as u64)
     }
 
     /// Decodes one encoded image into one row: its values, of shape

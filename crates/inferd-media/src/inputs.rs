@@ -9,13 +9,13 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use inferd_config::{DecoderKind, InputDecoder};
-use inferd_tensor::{Dim, Signature, Tensor, TensorData, TensorSpec};
+use inferd_tensor::{Signature, Tensor, TensorData, TensorSpec};
 
 use crate::body_kind::BodyKind;
 use crate::error::{DeclarationError, MediaError};
 use crate::image::ImageInput;
 use crate::multipart;
-use crate::raw::{RawInput, element_size, npy_tensor};
+use crate::raw::{RawInput, npy_tensor};
 
 /// A model's binary inputs, in its signature's order.
 #[derive(Debug)]
@@ -101,7 +101,7 @@ impl MediaInputs {
                 Some(decl) => match decl.decoder {
                     DecoderKind::Image => {
                         let image = ImageInput::new(decl, spec).map_err(place)?;
-                        let bytes = image_item_bytes(decl, spec);
+                        let bytes = image.most_row_bytes();
                         (Decoder::Image(Box::new(image)), Some(bytes))
                     }
                     DecoderKind::Npy => (Decoder::Npy, None),
@@ -360,32 +360,6 @@ fn decode_images(
     shape.push(items.len());
     shape.extend_from_slice(&row_shape);
     Tensor::new(shape, data).map_err(|e| MediaError::bad_request(format!("input '{name}': {e}")))
-}
-
-/// The most bytes one image of `decl` becomes as input `spec`: the model's
-/// fixed size when it has one, else the largest image the limits let in
-/// (resized, the resize's size).
-fn image_item_bytes(decl: &InputDecoder, spec: &TensorSpec) -> u64 {
-    let fixed: Option<u64> = spec.shape.as_ref().and_then(|dims| {
-        dims.iter().skip(1).try_fold(1u64, |all, d| match d {
-            Dim::Fixed(n) => Some(all.saturating_mul(*n as u64)),
-            Dim::Free(_) => None,
-        })
-    });
-    let values = fixed.unwrap_or_else(|| {
-        let (w, h) = match &decl.resize {
-            Some(resize) => match (resize.crop, resize.width, resize.height) {
-                (Some([w, h]), _, _) | (None, Some(w), Some(h)) => (w, h),
-                _ => (
-                    decl.max_width().max(decl.max_height()),
-                    decl.max_width().max(decl.max_height()),
-                ),
-            },
-            None => (decl.max_width(), decl.max_height()),
-        };
-        u64::from(w) * u64::from(h) * decl.color().channels() as u64
-    });
-    values.saturating_mul(element_size(spec.dtype) as u64)
 }
 
 fn quoted<'a>(names: impl Iterator<Item = &'a str>) -> String {
