@@ -19,7 +19,8 @@
 //!   (a fixed rate; latency from the intended send time).
 //! - [`stats`]: a step's throughput, percentiles and status shares.
 //! - [`report`]: the terminal table, the progress bar and the JSON report.
-//! - [`plot`]: the SVG plot of latency and throughput against concurrency.
+//! - [`plot`]: the SVG plots: latency and throughput against concurrency,
+//!   and p99 latency against 2xx throughput.
 #![forbid(unsafe_code)]
 
 pub mod args;
