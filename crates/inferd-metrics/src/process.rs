@@ -1,5 +1,6 @@
-//! This process's resident memory and CPU time, read from `/proc/self` at
-//! scrape time (Linux; elsewhere both read as absent).
+//! A process's resident memory and CPU time, read from `/proc`: this
+//! one's at scrape time, and another's (`inferd profile` reads the server
+//! it measures). Linux; elsewhere both read as absent.
 
 /// Clock ticks per second of `/proc/<pid>/stat` times: the kernel's
 /// USER_HZ, fixed at 100 in its ABI on the architectures we build for.
@@ -8,19 +9,34 @@ const USER_HZ: f64 = 100.0;
 /// Resident set size in bytes (`VmRSS` of `/proc/self/status`, in KiB
 /// whatever the page size).
 pub fn resident_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    parse_resident_bytes(&status)
+    status_bytes("self", "VmRSS:")
 }
 
-fn parse_resident_bytes(status: &str) -> Option<u64> {
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+/// A memory field of `/proc/PID/status` (`VmRSS:`, `VmHWM:`, ...) in
+/// bytes; `pid` is a process id or `self`.
+pub fn status_bytes(pid: impl std::fmt::Display, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    parse_status_bytes(&status, field)
+}
+
+fn parse_status_bytes(status: &str, field: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    let kib: u64 = line[field.len()..]
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
     Some(kib * 1024)
 }
 
 /// User plus system CPU time in seconds (`/proc/self/stat`, utime and stime).
 pub fn cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    cpu_seconds_of("self")
+}
+
+/// [`cpu_seconds`] of process `pid` (all its threads).
+pub fn cpu_seconds_of(pid: impl std::fmt::Display) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     parse_cpu_seconds(&stat)
 }
 
@@ -46,8 +62,10 @@ mod tests {
 
     #[test]
     fn resident_memory_is_read_in_kib() {
-        let status = "Name:\tinferd\nVmPeak:\t  9000 kB\nVmRSS:\t   2048 kB\nThreads:\t4\n";
-        assert_eq!(parse_resident_bytes(status), Some(2048 * 1024));
+        let status = "Name:\tinferd\nVmPeak:\t  9000 kB\nVmHWM:\t   4096 kB\nVmRSS:\t   2048 kB\nThreads:\t4\n";
+        assert_eq!(parse_status_bytes(status, "VmRSS:"), Some(2048 * 1024));
+        assert_eq!(parse_status_bytes(status, "VmHWM:"), Some(4096 * 1024));
+        assert_eq!(parse_status_bytes(status, "VmSwap:"), None);
     }
 
     #[test]
