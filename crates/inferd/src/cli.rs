@@ -41,6 +41,10 @@ pub enum Command {
 
     /// Load a scoring server (this one or a peer) and report throughput and latency.
     Bench(inferd_bench::BenchArgs),
+    /// Measure a model under candidate CPU, concurrency, batching and
+    /// engine settings; write the smallest deployment config that holds a
+    /// p99 target, and prove it under load.
+    Profile(inferd_profile::ProfileArgs),
 }
 
 /// The model served when none is named.

@@ -13,6 +13,7 @@
 //! - [`health_command`]: `inferd health`: the image's health check.
 //! - [`deploy_command`]: `inferd deploy ...`: Kubernetes and KServe manifests.
 //! - [`batch_command`]: `inferd batch`: files scored by a model; `batch merge`.
+//! - `profile` (here): `inferd profile`, wired to `inferd-profile`.
 //! - [`swagger_command`]: `inferd swagger`: the API document, without serving.
 //! - [`service_api`]: the inference config to the models served and their API.
 //! - [`config_command`]: `inferd config ...`: effective limits, the file's schema.
@@ -46,6 +47,25 @@ use crate::cli::{Cli, Command};
 /// How long the binary waits, at exit, for queued log lines to be written.
 const LOG_FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// `inferd profile`: fails (exit 1) unless the recommendation was verified.
+fn profile(args: inferd_profile::ProfileArgs, registry: &std::path::Path) -> anyhow::Result<()> {
+    let context = inferd_profile::Context {
+        registry: registry.to_path_buf(),
+        exe: std::env::current_exe()?,
+        onnxruntime_built: cfg!(feature = "ort"),
+    };
+    let profile = inferd_profile::run(args, &context)?;
+    match profile.verifications.last() {
+        None => anyhow::bail!("no candidate held the p99 target"),
+        Some(v) if !v.held => anyhow::bail!(
+            "no recommendation held under load ({} tried); the last: {}",
+            profile.verifications.len(),
+            v.failure.as_deref().unwrap_or("p99 over the target")
+        ),
+        Some(_) => Ok(()),
+    }
+}
+
 fn main() -> ExitCode {
     inferd_process::configure();
     let matches = Cli::command().get_matches();
@@ -71,6 +91,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => inferd_bench::run(args)
             .map(drop)
             .map_err(anyhow::Error::from),
+        Command::Profile(args) => profile(args, &cli.registry),
     };
     // Queued log lines first, so they come before the error below.
     inferd_log::finish(LOG_FLUSH_TIMEOUT);

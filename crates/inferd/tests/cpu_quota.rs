@@ -13,10 +13,11 @@
 mod support;
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 use inferd_config::{ContainerMemory, LimitOverrides, Limits, Source};
+use inferd_profile::cgroup::{Cgroup, Hierarchy};
 
 /// How many may score at once: more than this machine's cores, so the
 /// engine worker count is set by the cores the quota leaves.
@@ -60,15 +61,17 @@ fn threads_follow_the_cgroup_cpu_quota() {
         let (engine, http) = (limits.engine_threads(), limits.http_threads());
 
         // `inferd config show` in the cgroup reports the cores it found.
-        let shown = cgroup
-            .command(&[
+        let shown = inferd_in(
+            &cgroup,
+            &[
                 "config",
                 "show",
                 "--max-concurrent-requests",
                 &CONCURRENCY.to_string(),
-            ])
-            .output()
-            .unwrap();
+            ],
+        )
+        .output()
+        .unwrap();
         let shown = String::from_utf8_lossy(&shown.stdout);
         assert!(
             shown.contains(&format!("(container cores: {cores})")),
@@ -105,130 +108,11 @@ fn threads_follow_the_cgroup_cpu_quota() {
     }
 }
 
-/// The cgroup hierarchy that holds the `cpu` controller, at this test's
-/// own cgroup in it.
-enum Hierarchy {
-    /// cgroup v1: the `cpu` hierarchy's folder for this process.
-    V1(PathBuf),
-    /// cgroup v2: this process's folder.
-    V2(PathBuf),
-}
-
-impl Hierarchy {
-    fn find() -> Result<Hierarchy, String> {
-        let status = std::fs::read_to_string("/proc/self/status").map_err(|e| e.to_string())?;
-        let uid = status
-            .lines()
-            .find_map(|l| l.strip_prefix("Uid:"))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .unwrap_or("?");
-        if uid != "0" {
-            return Err(format!("making cgroups needs root; this is uid {uid}"));
-        }
-        let own = std::fs::read_to_string("/proc/self/cgroup").map_err(|e| e.to_string())?;
-        for line in own.lines() {
-            let mut fields = line.splitn(3, ':');
-            let (Some(_), Some(controllers), Some(path)) =
-                (fields.next(), fields.next(), fields.next())
-            else {
-                continue;
-            };
-            let relative = path.trim_start_matches('/');
-            if controllers.split(',').any(|c| c == "cpu") {
-                for mount in ["cpu", controllers] {
-                    let folder = Path::new("/sys/fs/cgroup").join(mount).join(relative);
-                    if folder.join("cpu.cfs_quota_us").is_file() {
-                        return Ok(Hierarchy::V1(folder));
-                    }
-                }
-            }
-            if controllers.is_empty() {
-                let folder = Path::new("/sys/fs/cgroup").join(relative);
-                if folder.join("cgroup.controllers").is_file() {
-                    return Ok(Hierarchy::V2(folder));
-                }
-            }
-        }
-        Err(format!(
-            "no cgroup cpu controller found for this process:\n{own}"
-        ))
-    }
-
-    /// A new child cgroup with `quota` cores (none: unlimited).
-    fn child(&self, name: &str, quota: Option<f64>) -> Result<Cgroup, String> {
-        let (parent, v1) = match self {
-            Hierarchy::V1(folder) => (folder, true),
-            Hierarchy::V2(folder) => (folder, false),
-        };
-        let folder = parent.join(name);
-        std::fs::create_dir(&folder)
-            .map_err(|e| format!("cannot make the cgroup {}: {e}", folder.display()))?;
-        // From here on the folder is removed when the guard drops.
-        let cgroup = Cgroup {
-            folder,
-            parent: parent.clone(),
-        };
-        let period = 100_000u64;
-        let write = |file: &str, text: String| {
-            std::fs::write(cgroup.folder.join(file), &text)
-                .map_err(|e| format!("cannot write {text:?} to {file}: {e}"))
-        };
-        let quota_us = quota.map(|q| (q * period as f64) as u64);
-        if v1 {
-            write("cpu.cfs_period_us", period.to_string())?;
-            write(
-                "cpu.cfs_quota_us",
-                quota_us.map_or("-1".to_owned(), |q| q.to_string()),
-            )?;
-        } else {
-            write(
-                "cpu.max",
-                format!(
-                    "{} {period}",
-                    quota_us.map_or("max".to_owned(), |q| q.to_string())
-                ),
-            )?;
-        }
-        Ok(cgroup)
-    }
-}
-
-/// A child cgroup, removed when dropped: its processes (only this test's)
-/// are moved back to the parent first, so that it can be.
-struct Cgroup {
-    folder: PathBuf,
-    parent: PathBuf,
-}
-
-impl Cgroup {
-    /// `inferd ARGS` to be run inside this cgroup: a shell puts itself in
-    /// it, then becomes inferd (`exec`), so inferd starts already inside.
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new("sh");
-        command
-            .args([
-                "-c",
-                r#"echo $$ > "$1/cgroup.procs" && shift && exec "$@""#,
-                "sh",
-            ])
-            .arg(&self.folder)
-            .arg(env!("CARGO_BIN_EXE_inferd"))
-            .args(args);
-        command
-    }
-}
-
-impl Drop for Cgroup {
-    fn drop(&mut self) {
-        if let Ok(procs) = std::fs::read_to_string(self.folder.join("cgroup.procs")) {
-            for pid in procs.split_whitespace() {
-                let _ = std::fs::write(self.parent.join("cgroup.procs"), pid);
-            }
-        }
-        if let Err(e) = std::fs::remove_dir(&self.folder) {
-            eprintln!("cpu_quota: cannot remove {}: {e}", self.folder.display());
-        }
-    }
+/// `inferd ARGS` started inside `cgroup`.
+fn inferd_in(cgroup: &Cgroup, args: &[&str]) -> Command {
+    let mut command = cgroup.command(Path::new(env!("CARGO_BIN_EXE_inferd")));
+    command.args(args);
+    command
 }
 
 /// `inferd serve` running in a cgroup, killed when dropped.
@@ -243,8 +127,9 @@ impl Served {
     fn start(cgroup: &Cgroup) -> Served {
         let registry = support::repo_models();
         let concurrency = CONCURRENCY.to_string();
-        let mut child = cgroup
-            .command(&[
+        let mut child = inferd_in(
+            cgroup,
+            &[
                 "serve",
                 "--registry",
                 registry.to_str().unwrap(),
@@ -256,12 +141,13 @@ impl Served {
                 "0",
                 "--max-concurrent-requests",
                 &concurrency,
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+            ],
+        )
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
         let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
         let (mut logs, mut threads_log) = (String::new(), None);
         for line in lines.by_ref().map_while(Result::ok) {

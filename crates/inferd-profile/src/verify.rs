@@ -1,0 +1,62 @@
+//! The proof: the written files served exactly as a deployment would
+//! serve them (same CPU limit), loaded open loop at the rate one replica
+//! is planned to carry. The report says "verified" only when p99 held
+//! the target with every answer 2xx.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::child::Served;
+use crate::measure::{self, Timing};
+use crate::report::Verification;
+
+/// Loads `served` (candidate `candidate`, named `name`) at `rate` for `seconds` and judges it against `p99_ms`.
+#[allow(clippy::too_many_arguments)]
+pub fn verify(
+    runtime: &tokio::runtime::Runtime,
+    served: &Served,
+    request: &Bytes,
+    (candidate, name): (usize, &str),
+    rate: f64,
+    seconds: f64,
+    timing: &Timing,
+    p99_ms: f64,
+) -> Verification {
+    let target = measure::score_target(served.port);
+    let (step, cpu_cores, _) = measure::open_loop(
+        runtime,
+        served,
+        &target,
+        request,
+        rate,
+        Duration::from_secs_f64(seconds),
+        timing,
+        p99_ms,
+    );
+    let failure = if measure::error_share(&step) > measure::ERROR_BUDGET {
+        Some(format!(
+            "more than {}% of answers were not 2xx: {}",
+            measure::ERROR_BUDGET * 100.0,
+            step.statuses
+                .iter()
+                .map(|(status, share)| format!("{status} {:.2}%", share * 100.0))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    } else if step.p99_ms > p99_ms {
+        Some(format!("p99 {:.2} ms is over the target", step.p99_ms))
+    } else {
+        None
+    };
+    Verification {
+        candidate,
+        name: name.to_owned(),
+        rate,
+        seconds,
+        cpu_cores,
+        held: failure.is_none(),
+        failure,
+        step,
+    }
+}
