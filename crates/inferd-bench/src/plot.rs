@@ -106,9 +106,13 @@ pub fn svg_tradeoff(
     let points = || lines.iter().flatten();
     let x_top = nice(points().map(|p| p.0).fold(0.0, f64::max));
     let y_max = points().map(|p| p.1).fold(0.0, f64::max);
+    // With a target the axis stops at four times it: one step far past the
+    // target would otherwise squash the region where a choice is made.
+    // Steps above sit on the top edge.
+    let y_shown = target.map_or(y_max, |t| y_max.min(4.0 * t).max(1.2 * t));
     let panel = Panel {
         x0: 0.0,
-        y_top: nice(y_max.max(target.map_or(0.0, |t| t * 1.2))),
+        y_top: nice(y_shown),
     };
     let x_of = |v: f64| panel.left() + Panel::PW * v / x_top;
 
@@ -150,7 +154,7 @@ pub fn svg_tradeoff(
         let pen = Pen::nth(i, Some(i) == chosen);
         let pts: Vec<(f64, f64)> = lines[i]
             .iter()
-            .map(|&(x, y)| (x_of(x), panel.y_of(y)))
+            .map(|&(x, y)| (x_of(x), panel.y_of(y.min(panel.y_top))))
             .collect();
         polyline(&mut out, &pts, &pen);
         for (cx, cy) in pts {
@@ -460,6 +464,19 @@ mod tests {
         );
         // The axis reaches past the target even though every p99 is far below it.
         assert!(svg.contains(">100</text>"));
+    }
+
+    #[test]
+    fn tradeoff_keeps_the_target_in_view_past_a_far_step() {
+        let mut far = rising("far", 1.0);
+        far.steps[2].p99_ms = 300.0;
+        let svg = svg_tradeoff("t", &[far], Some(5.0), None);
+        well_formed(&svg);
+        assert!(svg.contains(">20</text>"), "{svg}");
+        assert!(
+            !svg.contains(">300</text>") && !svg.contains(">400</text>"),
+            "{svg}"
+        );
     }
 
     #[test]

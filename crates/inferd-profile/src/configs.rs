@@ -9,7 +9,7 @@ use std::path::Path;
 
 use inferd_config::deployment::AutoScaler;
 use inferd_config::{Batching, DeploymentConfig, InferenceConfig, ModelEntry, Runtime};
-use serde_json::Value;
+use inferd_deploy::pod::strip_nulls;
 
 use crate::ProfileError;
 use crate::args::Engine;
@@ -103,22 +103,11 @@ pub fn inference_config(
 /// Pretty JSON without the `null`s of unset options.
 fn pretty(value: &impl serde::Serialize) -> Result<String, ProfileError> {
     let mut value = serde_json::to_value(value).map_err(|e| ProfileError::Config(e.to_string()))?;
-    drop_nulls(&mut value);
+    strip_nulls(&mut value);
     let mut text =
         serde_json::to_string_pretty(&value).map_err(|e| ProfileError::Config(e.to_string()))?;
     text.push('\n');
     Ok(text)
-}
-
-fn drop_nulls(value: &mut Value) {
-    match value {
-        Value::Object(map) => {
-            map.retain(|_, v| !v.is_null());
-            map.values_mut().for_each(drop_nulls);
-        }
-        Value::Array(items) => items.iter_mut().for_each(drop_nulls),
-        _ => {}
-    }
 }
 
 #[cfg(test)]

@@ -134,7 +134,7 @@ fn opt(value: Option<f64>, digits: usize) -> String {
 
 /// One row per candidate: the knee, the open-loop rate it held and what
 /// that cost.
-fn rows(profile: &Profile) -> Vec<[String; 10]> {
+fn rows(profile: &Profile) -> Vec<[String; 11]> {
     profile
         .candidates
         .iter()
@@ -156,6 +156,7 @@ fn rows(profile: &Profile) -> Vec<[String; 10]> {
                 c.name.clone(),
                 c.knee()
                     .map_or("-".to_owned(), |k| k.concurrency.to_string()),
+                opt(c.knee().map(|k| k.ok_throughput), 0),
                 opt(sustained.map(|s| s.rate), 0),
                 opt(sustained.map(|s| s.p50_ms), 2),
                 opt(sustained.map(|s| s.p99_ms), 2),
@@ -168,10 +169,11 @@ fn rows(profile: &Profile) -> Vec<[String; 10]> {
         .collect()
 }
 
-const HEADINGS: [&str; 10] = [
+const HEADINGS: [&str; 11] = [
     "#",
     "candidate",
     "knee conns",
+    "knee req/s",
     "held req/s",
     "p50 ms",
     "p99 ms",
@@ -195,7 +197,7 @@ pub fn table(profile: &Profile) -> String {
         for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
             let pad = w - cell.chars().count();
             // Text left, numbers right.
-            if i == 1 || i == 9 {
+            if i == 1 || i == HEADINGS.len() - 1 {
                 out.push_str(cell);
                 out.push_str(&" ".repeat(pad));
             } else {
@@ -359,7 +361,7 @@ pub fn markdown(profile: &Profile, plot: Option<&str>) -> String {
     let _ = writeln!(out, "\n## Candidates\n");
     let _ = writeln!(
         out,
-        "Request body: {} ({} bytes). Each candidate: closed loop at {:?} connections until p99 broke the target or throughput stopped growing (the knee: the most 2xx req/s that held), then open loop at 90%, 75%, 60%, 45%, 30% of the knee until one held (\"held req/s\"); CPU and memory are the server's own, from /proc.\n",
+        "Request body: {} ({} bytes). Each candidate: closed loop at {:?} connections until p99 broke the target or throughput stopped growing (the knee: the most 2xx req/s that held, \"knee req/s\"), then open loop at 90%, 75%, 60%, 45%, 30% of the knee until one held (\"held req/s\"); CPU and memory are the server's own, from /proc.\n",
         profile.sample, profile.sample_bytes, profile.timing.ladder
     );
     let _ = writeln!(out, "| {} |", HEADINGS.join(" | "));

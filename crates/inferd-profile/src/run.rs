@@ -32,6 +32,25 @@ pub struct Context {
     pub onnxruntime_built: bool,
 }
 
+/// The candidates' configs, removed when the profile ends, however it ends.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn make(folder: PathBuf) -> Result<Scratch, ProfileError> {
+        std::fs::create_dir_all(&folder).map_err(ProfileError::io(format!(
+            "cannot make {}",
+            folder.display()
+        )))?;
+        Ok(Scratch(folder))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// Candidates verified at most, best first, before the profile gives up.
 const VERIFY_TRIES: usize = 3;
 
@@ -53,9 +72,8 @@ pub fn run(args: ProfileArgs, context: &Context) -> Result<Profile, ProfileError
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("profile-{}", args.model.name)));
-    let work = out.join(".candidates");
-    std::fs::create_dir_all(&work)
-        .map_err(ProfileError::io(format!("cannot make {}", work.display())))?;
+    let scratch = Scratch::make(out.join(".candidates"))?;
+    let work = &scratch.0;
     let base = match &args.inference_config {
         Some(path) => Some(
             InferenceConfig::from_path(path).map_err(|e| ProfileError::Config(e.to_string()))?,
@@ -293,7 +311,7 @@ pub fn run(args: ProfileArgs, context: &Context) -> Result<Profile, ProfileError
         files.push(out.join("inferenceconfig.json").display().to_string());
     }
     progress.done();
-    let _ = std::fs::remove_dir_all(&work);
+    drop(scratch);
 
     start.cold_start_ms = median(starts.iter().map(|(wall, _)| wall.as_secs_f64() * 1000.0));
     start.ready_ms = median(starts.iter().filter_map(|(_, ms)| ms.map(|ms| ms as f64)));

@@ -233,6 +233,10 @@ fn a_sample_the_model_refuses_stops_the_profile_before_any_load() {
     assert!(stderr.contains("400"), "{stderr}");
     assert!(!out.join("deploymentconfig.json").exists());
     assert!(cgroups_left().is_empty(), "{:?}", cgroups_left());
+    assert!(
+        !out.join(".candidates").exists(),
+        "scratch removed on an early stop"
+    );
 }
 
 #[test]
