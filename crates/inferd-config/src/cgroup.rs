@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 /// This process's place in the cgroup hierarchies.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub(crate) struct Membership {
+pub struct Membership {
     /// The cgroup v2 path (the `0::` line), when there is one.
     v2: Option<String>,
     /// cgroup v1: each hierarchy's controllers as listed (`cpu,cpuacct`)
@@ -27,7 +27,7 @@ pub(crate) struct Membership {
 impl Membership {
     /// From `/proc/self/cgroup` or a stand-in; none when it cannot be read
     /// (no `/proc` in an empty root, another operating system).
-    pub(crate) fn read(proc_cgroup: &Path) -> Membership {
+    pub fn read(proc_cgroup: &Path) -> Membership {
         std::fs::read_to_string(proc_cgroup)
             .map(|text| Membership::parse(&text))
             .unwrap_or_default()
@@ -55,6 +55,20 @@ impl Membership {
         membership
     }
 
+    /// The cgroup v2 path (`/` at the root), when there is one.
+    pub fn v2_path(&self) -> Option<&str> {
+        self.v2.as_deref()
+    }
+
+    /// cgroup v1: the controllers as listed (`cpu,cpuacct`) and the path of
+    /// the hierarchy holding `controller`.
+    pub fn v1_hierarchy(&self, controller: &str) -> Option<(&str, &str)> {
+        self.v1
+            .iter()
+            .find(|(controllers, _)| controllers.split(',').any(|c| c == controller))
+            .map(|(controllers, path)| (controllers.as_str(), path.as_str()))
+    }
+
     /// The smallest `read(folder)` over this process's cgroup v2 folder
     /// and its ancestors, the v2 hierarchy being mounted at `root`.
     pub(crate) fn smallest_v2<T: PartialOrd>(
@@ -75,10 +89,7 @@ impl Membership {
         controller: &str,
         read: impl Fn(&Path) -> Option<T>,
     ) -> Option<T> {
-        let (controllers, path) = self
-            .v1
-            .iter()
-            .find(|(controllers, _)| controllers.split(',').any(|c| c == controller))?;
+        let (controllers, path) = self.v1_hierarchy(controller)?;
         let mount = [root.join(controller), root.join(controllers)]
             .into_iter()
             .find(|mount| mount.is_dir())?;

@@ -29,6 +29,7 @@ pub mod media;
 pub mod memory;
 pub mod versions;
 
+pub use cgroup::Membership;
 pub use deployment::{ComputeType, ConfigError, DeploymentConfig};
 pub use inference::{
     Batching, InferenceConfig, InferenceConfigError, ModelEntry, OutputLayout, PandasOrient,

@@ -8,6 +8,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use inferd_config::Membership;
+
 /// The CFS period, as Kubernetes sets it.
 const PERIOD_US: u64 = 100_000;
 
@@ -42,32 +44,29 @@ impl Hierarchy {
                 "making cgroups needs root; this is uid {uid}"
             )));
         }
-        let own = std::fs::read_to_string("/proc/self/cgroup").map_err(|e| fail(e.to_string()))?;
-        for line in own.lines() {
-            let mut fields = line.splitn(3, ':');
-            let (Some(_), Some(controllers), Some(path)) =
-                (fields.next(), fields.next(), fields.next())
-            else {
-                continue;
-            };
-            let relative = path.trim_start_matches('/');
-            if controllers.split(',').any(|c| c == "cpu") {
-                for mount in ["cpu", controllers] {
-                    let folder = Path::new("/sys/fs/cgroup").join(mount).join(relative);
-                    if folder.join("cpu.cfs_quota_us").is_file() {
-                        return Ok(Hierarchy::V1(folder));
-                    }
-                }
-            }
-            if controllers.is_empty() {
-                let folder = Path::new("/sys/fs/cgroup").join(relative);
-                if folder.join("cgroup.controllers").is_file() {
-                    return Ok(Hierarchy::V2(folder));
+        // This process's cgroups, as the server reads its own quota.
+        let own = Membership::read(Path::new("/proc/self/cgroup"));
+        let under = |mount: &str, path: &str| {
+            Path::new("/sys/fs/cgroup")
+                .join(mount)
+                .join(path.trim_start_matches('/'))
+        };
+        if let Some((controllers, path)) = own.v1_hierarchy("cpu") {
+            for mount in ["cpu", controllers] {
+                let folder = under(mount, path);
+                if folder.join("cpu.cfs_quota_us").is_file() {
+                    return Ok(Hierarchy::V1(folder));
                 }
             }
         }
+        if let Some(path) = own.v2_path() {
+            let folder = under("", path);
+            if folder.join("cgroup.controllers").is_file() {
+                return Ok(Hierarchy::V2(folder));
+            }
+        }
         Err(fail(format!(
-            "no cgroup cpu controller found for this process:\n{own}"
+            "no cgroup cpu controller found for this process: {own:?}"
         )))
     }
 

@@ -132,9 +132,30 @@ pub fn error_share(step: &Step) -> f64 {
         .sum()
 }
 
-/// Whether a step held the target: p99 within it, errors within [`ERROR_BUDGET`].
+/// Why a step missed the target: errors past [`ERROR_BUDGET`], or p99
+/// past the target; `None` when it held.
+pub fn miss(step: &Step, p99_ms: f64) -> Option<String> {
+    if error_share(step) > ERROR_BUDGET {
+        let statuses: Vec<String> = step
+            .statuses
+            .iter()
+            .map(|(status, share)| format!("{status} {:.2}%", share * 100.0))
+            .collect();
+        Some(format!(
+            "more than {}% of answers were not 2xx: {}",
+            ERROR_BUDGET * 100.0,
+            statuses.join(", ")
+        ))
+    } else if step.p99_ms > p99_ms {
+        Some(format!("p99 {:.2} ms is over the target", step.p99_ms))
+    } else {
+        None
+    }
+}
+
+/// Whether a step held the target.
 pub fn holds(step: &Step, p99_ms: f64) -> bool {
-    error_share(step) <= ERROR_BUDGET && step.p99_ms <= p99_ms
+    miss(step, p99_ms).is_none()
 }
 
 /// The ladder, then the open-loop tries, against `served`; `on_step` hears

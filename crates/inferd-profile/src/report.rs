@@ -119,13 +119,9 @@ pub struct Verification {
     pub failure: Option<String>,
 }
 
-fn mb(bytes: u64) -> f64 {
-    bytes as f64 / 1e6
-}
-
-/// Bytes as MB for the report.
+/// Bytes as MB (10^6) for the report.
 pub fn to_mb(bytes: Option<u64>) -> Option<f64> {
-    bytes.map(mb)
+    bytes.map(|b| b as f64 / 1e6)
 }
 
 fn opt(value: Option<f64>, digits: usize) -> String {

@@ -239,6 +239,8 @@ pub fn run(args: ProfileArgs, context: &Context) -> Result<Profile, ProfileError
     let mut files = Vec::new();
     let mut recommendation = None;
     let mut verifications = Vec::new();
+    // The files of the last candidate verified: the ones left in `out`.
+    let mut written: Option<Launch> = None;
     let seconds = args
         .verify_seconds
         .unwrap_or(if args.quick { 2.0 } else { 10.0 });
@@ -302,13 +304,14 @@ pub fn run(args: ProfileArgs, context: &Context) -> Result<Profile, ProfileError
         progress.say(&report::verdict(&verification, args.p99_ms));
         let held = verification.held;
         verifications.push(verification);
+        written = Some(launch);
         if held {
             break;
         }
     }
-    if recommendation.is_some() {
-        files.push(out.join("deploymentconfig.json").display().to_string());
-        files.push(out.join("inferenceconfig.json").display().to_string());
+    if let Some(launch) = written {
+        files.push(launch.deployment_config.display().to_string());
+        files.push(launch.inference_config.display().to_string());
     }
     progress.done();
     drop(scratch);

@@ -34,21 +34,7 @@ pub fn verify(
         timing,
         p99_ms,
     );
-    let failure = if measure::error_share(&step) > measure::ERROR_BUDGET {
-        Some(format!(
-            "more than {}% of answers were not 2xx: {}",
-            measure::ERROR_BUDGET * 100.0,
-            step.statuses
-                .iter()
-                .map(|(status, share)| format!("{status} {:.2}%", share * 100.0))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))
-    } else if step.p99_ms > p99_ms {
-        Some(format!("p99 {:.2} ms is over the target", step.p99_ms))
-    } else {
-        None
-    };
+    let failure = measure::miss(&step, p99_ms);
     Verification {
         candidate,
         name: name.to_owned(),
